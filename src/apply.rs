@@ -1,0 +1,253 @@
+//! The one place that changes the host. Everything it does is a step of the plan, and
+//! every step is re-judged under the lock right before it runs, so a rerun changes nothing.
+
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::unistd::{Group, User};
+
+use crate::authorized_keys::{self, Merge};
+use crate::inspect::{self, Request};
+use crate::plan::{self, Action, Plan, StepState};
+use crate::safe_fs;
+use crate::state_dir::StateDir;
+
+/// What a front end hears while apply runs, to show progress as it happens.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Planned(&'a Plan),
+    Running(usize),
+    StepDone(usize),
+    StepFailed(usize, String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every step is done; `changed` counts the steps that did something this run.
+    Done {
+        changed: usize,
+    },
+    /// Bad request for this host; nothing was changed.
+    Refused(String),
+    /// A step cannot run as things stand (planted symlink, hard link…); nothing was changed.
+    Blocked(Vec<String>),
+    /// A step failed after others ran. Every step is idempotent, so a rerun is safe.
+    Failed {
+        done: Vec<String>,
+        error: String,
+    },
+    NotRoot,
+}
+
+pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(Event)) -> Outcome {
+    if !inspect::is_root() {
+        return Outcome::NotRoot;
+    }
+    let _lock = match state_dir.lock() {
+        Ok(lock) => lock,
+        Err(e) => return Outcome::Refused(format!("{e:#}")),
+    };
+    let state = inspect::inspect(request);
+    if let Err(why) = plan::validate(request, &state) {
+        return Outcome::Refused(why);
+    }
+    let plan = plan::plan(request, &state);
+    on_event(Event::Planned(&plan));
+    let blocked: Vec<String> = plan
+        .blocked()
+        .iter()
+        .filter(|s| !s.detail.starts_with("waits for"))
+        .map(|s| format!("{}: {}", s.title, s.detail))
+        .collect();
+    if !blocked.is_empty() {
+        journal(state_dir, request, "blocked, nothing changed");
+        return Outcome::Blocked(blocked);
+    }
+    let mut done = Vec::new();
+    for (index, step) in plan.steps.iter().enumerate() {
+        if step.state != StepState::ToDo {
+            continue;
+        }
+        on_event(Event::Running(index));
+        match execute(&step.action, request, state_dir) {
+            Ok(()) => {
+                on_event(Event::StepDone(index));
+                done.push(step.title.clone());
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                on_event(Event::StepFailed(index, error.clone()));
+                journal(
+                    state_dir,
+                    request,
+                    &format!("failed at \"{}\": {error}", step.title),
+                );
+                return Outcome::Failed { done, error };
+            }
+        }
+    }
+    journal(
+        state_dir,
+        request,
+        &format!("ok, {} step(s) changed", done.len()),
+    );
+    Outcome::Done {
+        changed: done.len(),
+    }
+}
+
+fn journal(state_dir: &StateDir, request: &Request, result: &str) {
+    let key = request
+        .key
+        .as_ref()
+        .map(|k| k.fingerprint.as_str())
+        .unwrap_or("-");
+    // The journal is a convenience; failing to write it must not fail the setup.
+    let _ = state_dir.journal(&format!("apply user={} key={key} {result}", request.user));
+}
+
+fn execute(action: &Action, request: &Request, state_dir: &StateDir) -> Result<()> {
+    let user = request.user.as_str();
+    let group = request.group.as_str();
+    match action {
+        Action::CreateGroup => run_account_tool(Command::new("groupadd").arg(group), || {
+            Group::from_name(group).ok().flatten().is_some()
+        }),
+        Action::CreateUser { shell } => {
+            let mut command = Command::new("useradd");
+            command.args(["-m", "-g", group]);
+            if let Some(shell) = shell {
+                command.arg("-s").arg(shell);
+            }
+            command.args(["-p", "*", user]);
+            run_account_tool(&mut command, || {
+                User::from_name(user).ok().flatten().is_some()
+            })
+        }
+        Action::Unlock => {
+            run_account_tool(Command::new("usermod").args(["-p", "*", user]), || false)
+        }
+        Action::SetShell { shell } => run_account_tool(
+            Command::new("usermod").arg("-s").arg(shell).arg(user),
+            || false,
+        ),
+        Action::SecureHome => secure_home(user),
+        Action::SshDir => {
+            let account = account(user)?;
+            let home = open_home(&account.home)?;
+            safe_fs::ensure_dir_at(&home, OsStr::new(".ssh"), account.uid, account.gid, 0o700)?;
+            Ok(())
+        }
+        Action::AuthorizedKeys => {
+            let account = account(user)?;
+            let ssh = open_ssh_dir(&account.home)?;
+            safe_fs::ensure_file_at(
+                &ssh,
+                OsStr::new("authorized_keys"),
+                account.uid,
+                account.gid,
+                0o600,
+            )?;
+            Ok(())
+        }
+        Action::InstallKey { line, data } => install_key(user, line, data, state_dir),
+        Action::RestoreLabels => {
+            let account = account(user)?;
+            run_account_tool(
+                Command::new("restorecon")
+                    .arg("-R")
+                    .arg(account.home.join(".ssh")),
+                || false,
+            )
+        }
+    }
+}
+
+struct Account {
+    uid: u32,
+    gid: u32,
+    home: PathBuf,
+}
+
+fn account(user: &str) -> Result<Account> {
+    let found = User::from_name(user)
+        .context("cannot look up the user")?
+        .ok_or_else(|| anyhow!("user {user} does not exist"))?;
+    Ok(Account {
+        uid: found.uid.as_raw(),
+        gid: found.gid.as_raw(),
+        home: found.dir,
+    })
+}
+
+/// Runs groupadd/useradd/usermod. They honour the system's locks and defaults; on a
+/// failure, `already_there` tells a lost race (exit 9) from a real error.
+fn run_account_tool(command: &mut Command, already_there: impl Fn() -> bool) -> Result<()> {
+    let shown = format!("{command:?}").replace('"', "");
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {shown}"))?;
+    if output.status.success() || already_there() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    bail!(
+        "`{shown}` failed (exit {}): {}",
+        output.status.code().unwrap_or(-1),
+        stderr.trim()
+    )
+}
+
+fn open_home(home: &Path) -> Result<OwnedFd> {
+    let (parent, name) = safe_fs::open_home_parent(home)?;
+    Ok(safe_fs::open_dir_at(&parent, name)?)
+}
+
+fn open_ssh_dir(home: &Path) -> Result<OwnedFd> {
+    let home_fd = open_home(home)?;
+    Ok(safe_fs::open_dir_at(&home_fd, OsStr::new(".ssh"))?)
+}
+
+/// Creates a missing home, takes over one left by an earlier account, and removes
+/// group/other write, all on the opened fd.
+fn secure_home(user: &str) -> Result<()> {
+    let account = account(user)?;
+    let (parent, name) = safe_fs::open_home_parent(&account.home)?;
+    if safe_fs::stat_at(&parent, name)?.is_none() {
+        safe_fs::ensure_dir_at(&parent, name, account.uid, account.gid, 0o750)?;
+        return Ok(());
+    }
+    let home = safe_fs::open_dir_at(&parent, name)?;
+    let meta = nix::sys::stat::fstat(&home)?;
+    if meta.st_uid != account.uid && meta.st_uid != 0 {
+        nix::unistd::fchown(
+            &home,
+            Some(nix::unistd::Uid::from_raw(account.uid)),
+            Some(nix::unistd::Gid::from_raw(account.gid)),
+        )?;
+    }
+    safe_fs::strip_group_other_write(&home)?;
+    Ok(())
+}
+
+fn install_key(user: &str, line: &str, data: &str, state_dir: &StateDir) -> Result<()> {
+    let account = account(user)?;
+    let ssh = open_ssh_dir(&account.home)?;
+    let name = OsStr::new("authorized_keys");
+    let existing = match safe_fs::open_regular_at(&ssh, name)? {
+        Some((mut file, _)) => safe_fs::read_all(&mut file)?,
+        None => Vec::new(),
+    };
+    let content = match authorized_keys::merge(&existing, line, data) {
+        Merge::Unchanged => return Ok(()),
+        Merge::Added(content) | Merge::Updated(content) => content,
+    };
+    if !existing.is_empty() {
+        state_dir.backup(&format!("{user}.authorized_keys"), &existing)?;
+    }
+    safe_fs::replace_at(&ssh, name, &content, account.uid, account.gid, 0o600)?;
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! authorized_keys as sshd reads it, with a line parser of our own: existing files must
+//! survive byte for byte, and generic parsers cut at `#` inside quoted options.
+
+use std::fmt;
+
+use crate::key::{is_key_type, split_options, Key};
+
+/// One key line as sshd would see it. Lines that are not keys are never parsed further.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub options: Option<String>,
+    pub key_type: String,
+    pub data: String,
+    pub comment: String,
+}
+
+/// Parses one line (without its terminator). `None` for blank, `#` and unparsable lines,
+/// which sshd skips too and which we keep untouched.
+pub fn parse_line(line: &str) -> Option<Entry> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let rest = line.trim_start_matches([' ', '\t']);
+    if rest.is_empty() || rest.starts_with('#') {
+        return None;
+    }
+    let first = rest.split([' ', '\t']).next()?;
+    let (options, rest) = if is_key_type(first) {
+        (None, rest)
+    } else {
+        let (options, after) = split_options(rest);
+        (
+            Some(options.to_string()),
+            after.trim_start_matches([' ', '\t']),
+        )
+    };
+    let mut fields = rest.splitn(2, [' ', '\t']);
+    let key_type = fields.next()?.to_string();
+    let after_type = fields.next()?.trim_start_matches([' ', '\t']);
+    let mut fields = after_type.splitn(2, [' ', '\t']);
+    let data = fields.next()?.to_string();
+    let comment = fields.next().unwrap_or("").trim().to_string();
+    if data.is_empty() {
+        return None;
+    }
+    Some(Entry {
+        options,
+        key_type,
+        data,
+        comment,
+    })
+}
+
+/// What installing a key line does to the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merge {
+    /// The exact line is already there: nothing to write.
+    Unchanged,
+    /// The key was missing and is appended.
+    Added(Vec<u8>),
+    /// The key was there with other options or comment: its line is replaced in place.
+    Updated(Vec<u8>),
+}
+
+/// Installs `line` for the key whose base64 data is `data`, keeping every other line.
+/// Later duplicates of the same key are dropped: sshd would try them too, so a stale
+/// duplicate could grant what the updated line no longer does.
+pub fn merge(existing: &[u8], line: &str, data: &str) -> Merge {
+    let mut out = Vec::with_capacity(existing.len() + line.len() + 1);
+    let mut found = false;
+    let mut changed = false;
+    for raw in split_keep_terminator(existing) {
+        let (content, terminator) = split_terminator(raw);
+        let is_match = std::str::from_utf8(content)
+            .ok()
+            .and_then(parse_line)
+            .is_some_and(|e| e.data == data);
+        if !is_match {
+            out.extend_from_slice(raw);
+            continue;
+        }
+        if found {
+            changed = true;
+            continue;
+        }
+        found = true;
+        let content_str = std::str::from_utf8(content).unwrap_or_default();
+        if content_str.strip_suffix('\r').unwrap_or(content_str) == line {
+            out.extend_from_slice(raw);
+        } else {
+            changed = true;
+            out.extend_from_slice(line.as_bytes());
+            if content.ends_with(b"\r") {
+                out.push(b'\r');
+            }
+            out.extend_from_slice(if terminator.is_empty() {
+                b"\n"
+            } else {
+                terminator
+            });
+        }
+    }
+    if found {
+        return if changed {
+            Merge::Updated(out)
+        } else {
+            Merge::Unchanged
+        };
+    }
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(line.as_bytes());
+    out.push(b'\n');
+    Merge::Added(out)
+}
+
+/// Whether the file already grants this key (any options).
+pub fn contains_key(existing: &[u8], data: &str) -> bool {
+    find_entry(existing, data).is_some()
+}
+
+pub fn find_entry(existing: &[u8], data: &str) -> Option<Entry> {
+    split_keep_terminator(existing)
+        .filter_map(|raw| std::str::from_utf8(split_terminator(raw).0).ok())
+        .filter_map(parse_line)
+        .find(|e| e.data == data)
+}
+
+/// Number of key lines, for reports ("3 keys already installed").
+pub fn key_count(existing: &[u8]) -> usize {
+    split_keep_terminator(existing)
+        .filter_map(|raw| std::str::from_utf8(split_terminator(raw).0).ok())
+        .filter(|l| parse_line(l).is_some())
+        .count()
+}
+
+fn split_keep_terminator(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split_inclusive(|b| *b == b'\n')
+}
+
+fn split_terminator(raw: &[u8]) -> (&[u8], &[u8]) {
+    match raw.strip_suffix(b"\n") {
+        Some(content) => (content, &raw[content.len()..]),
+        None => (raw, &[]),
+    }
+}
+
+/// How the vendor may use the key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Install as the guide does: no restrictions, a login shell.
+    pub allow_shell: bool,
+    pub permit_open: Vec<PermitOpen>,
+}
+
+impl Access {
+    pub fn options(&self) -> Option<String> {
+        if self.allow_shell && self.permit_open.is_empty() {
+            return None;
+        }
+        let mut options = if self.allow_shell {
+            Vec::new()
+        } else {
+            vec!["restrict".to_string(), "port-forwarding".to_string()]
+        };
+        options.extend(
+            self.permit_open
+                .iter()
+                .map(|p| format!("permitopen=\"{p}\"")),
+        );
+        Some(options.join(","))
+    }
+
+    /// The exact line written to authorized_keys.
+    pub fn line_for(&self, key: &Key) -> String {
+        match self.options() {
+            Some(options) => format!("{options} {}", key.canonical()),
+            None => key.canonical(),
+        }
+    }
+}
+
+/// A forwarding target for `permitopen`. Validated strictly, since it is written inside
+/// an options field where a stray quote or comma would inject options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermitOpen {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for PermitOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::str::FromStr for PermitOpen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (host, port) = split_host_port(s)?;
+        let port: u16 = port
+            .parse()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("\"{port}\" is not a port: use a number from 1 to 65535"))?;
+        Ok(PermitOpen { host, port })
+    }
+}
+
+/// Splits `host:port` or `[v6]:port`, checking the host is a plain name or address.
+pub fn split_host_port(s: &str) -> Result<(String, &str), String> {
+    let s = s.trim();
+    let bad =
+        || format!("\"{s}\" is not HOST:PORT (for example db.internal:5432 or [fd00::5]:5432)");
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:").ok_or_else(bad)?;
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("\"{host}\" is not an IPv6 address"));
+        }
+        (host, port)
+    } else {
+        let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+        if host.contains(':') {
+            return Err(format!("put an IPv6 address in brackets: [{host}]:{port}"));
+        }
+        if !is_hostname(host) {
+            return Err(format!(
+                "\"{host}\" is not a valid host name or IPv4 address"
+            ));
+        }
+        (host, port)
+    };
+    Ok((host.to_string(), port))
+}
+
+fn is_hostname(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}

@@ -1,0 +1,384 @@
+//! `status`: every step of the guide and every known cause of failure, as checks.
+//! The account checks are read off the plan, so status and plan can never disagree.
+
+use serde::Serialize;
+
+use crate::authorized_keys;
+use crate::inspect::{HostState, Node, Password, Request, ShellState};
+use crate::plan::{Action, Plan, Step, StepState};
+use crate::port::{self, PortCheck};
+use crate::profile::Profile;
+use crate::sshd::{self, SshdConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Fail,
+    Warn,
+    Manual,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub id: &'static str,
+    pub status: Status,
+    pub title: String,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub ready: bool,
+    pub user: String,
+    pub group: String,
+    pub checks: Vec<Check>,
+}
+
+/// Timeout for the database reachability check inside `status`.
+const DB_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub fn report(request: &Request, state: &HostState, plan: &Plan, profile: &Profile) -> Report {
+    let mut checks = account_checks(request, state, plan);
+    checks.extend(sshd_checks(request, state));
+    checks.extend(port_checks(request, state, profile));
+    Report {
+        ready: checks.iter().all(|c| c.status != Status::Fail),
+        user: request.user.clone(),
+        group: request.group.clone(),
+        checks,
+    }
+}
+
+fn check(
+    id: &'static str,
+    status: Status,
+    title: impl Into<String>,
+    detail: impl Into<String>,
+    fix: Option<String>,
+) -> Check {
+    Check {
+        id,
+        status,
+        title: title.into(),
+        detail: detail.into(),
+        fix,
+    }
+}
+
+fn step<'a>(plan: &'a Plan, wanted: fn(&Action) -> bool) -> Option<&'a Step> {
+    plan.steps.iter().find(|s| wanted(&s.action))
+}
+
+/// A plan step as a check. Steps that could not be judged without root warn instead of fail.
+fn from_step(id: &'static str, step: &Step, unknown: bool, is_root: bool) -> Check {
+    let status = match step.state {
+        StepState::Done => Status::Ok,
+        _ if unknown && !is_root => Status::Warn,
+        _ => Status::Fail,
+    };
+    let detail = if status == Status::Warn {
+        format!("{} (run as root to check)", step.detail)
+    } else {
+        step.detail.clone()
+    };
+    let fix = (status != Status::Ok).then(|| step.command.clone());
+    check(id, status, step.title.clone(), detail, fix)
+}
+
+fn account_checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Check> {
+    let root = state.is_root;
+    let unreadable = |n: &Node| matches!(n, Node::Unreadable(_));
+    let mut checks = Vec::new();
+    let by_action: [(&'static str, fn(&Action) -> bool, bool); 5] = [
+        ("group", |a| matches!(a, Action::CreateGroup), false),
+        ("user", |a| matches!(a, Action::CreateUser { .. }), false),
+        (
+            "home",
+            |a| matches!(a, Action::SecureHome),
+            unreadable(&state.home),
+        ),
+        (
+            "ssh_dir",
+            |a| matches!(a, Action::SshDir),
+            unreadable(&state.ssh_dir),
+        ),
+        (
+            "authorized_keys",
+            |a| matches!(a, Action::AuthorizedKeys),
+            unreadable(&state.authorized_keys),
+        ),
+    ];
+    for (id, wanted, unknown) in by_action {
+        if let Some(s) = step(plan, wanted) {
+            checks.push(from_step(id, s, unknown, root));
+        }
+    }
+    checks.push(key_check(request, state, plan));
+
+    let missing_user = || Some("sudo bastion-wizard apply --key-file KEY".to_string());
+    checks.push(
+        match (&state.user, step(plan, |a| matches!(a, Action::Unlock))) {
+            (None, _) => check(
+                "account_unlocked",
+                Status::Fail,
+                "Account allows key login",
+                "the user does not exist yet",
+                missing_user(),
+            ),
+            (Some(_), Some(s)) => from_step(
+                "account_unlocked",
+                s,
+                matches!(state.password, Password::Unknown(_)),
+                root,
+            ),
+            (Some(_), None) => check(
+                "account_unlocked",
+                Status::Warn,
+                "Account allows key login",
+                "not judged",
+                None,
+            ),
+        },
+    );
+    checks.push(match (&state.user, step(plan, |a| matches!(a, Action::SetShell { .. }))) {
+        (None, _) => check("shell", Status::Fail, "Login shell exists", "the user does not exist yet", missing_user()),
+        (Some(_), Some(s)) => from_step("shell", s, false, root),
+        (Some(account), None) => {
+            let shell = account.shell.display().to_string();
+            let restricted = shell == state.nologin.display().to_string() || shell.ends_with("/false");
+            let detail = if restricted {
+                format!("{shell}: no commands can be run, tunnels still work")
+            } else {
+                format!("{shell}: a full shell; the vendor's key could run commands unless it is tunnel-only")
+            };
+            debug_assert_eq!(state.shell, Some(ShellState::Executable));
+            check("shell", Status::Ok, "Login shell exists", detail, None)
+        }
+    });
+    checks
+}
+
+fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
+    let title = "Vendor's key installed (one line)";
+    if let Some(s) = step(plan, |a| matches!(a, Action::InstallKey { .. })) {
+        let unknown =
+            state.authorized_keys_content.is_none() && state.authorized_keys.meta().is_some();
+        let mut c = from_step("key_installed", s, unknown, state.is_root);
+        if c.status == Status::Fail {
+            if let Some(entry) = request
+                .key
+                .as_ref()
+                .zip(state.authorized_keys_content.as_ref())
+                .and_then(|(k, content)| authorized_keys::find_entry(content, &k.data))
+            {
+                c.detail = format!(
+                    "installed with other options ({}): {}",
+                    entry.options.unwrap_or_default(),
+                    c.detail
+                );
+            }
+        }
+        return c;
+    }
+    match &state.authorized_keys_content {
+        Some(content) => {
+            let count = authorized_keys::key_count(content);
+            if count > 0 {
+                check(
+                    "key_installed",
+                    Status::Ok,
+                    title,
+                    format!(
+                        "{count} key line(s) installed; pass --key-file to check a particular key"
+                    ),
+                    None,
+                )
+            } else {
+                check(
+                    "key_installed",
+                    Status::Fail,
+                    title,
+                    "authorized_keys holds no key",
+                    Some("sudo bastion-wizard apply --key-file KEY".into()),
+                )
+            }
+        }
+        None if !state.is_root && state.authorized_keys.meta().is_some() => check(
+            "key_installed",
+            Status::Warn,
+            title,
+            "authorized_keys could not be read (run as root to check)",
+            None,
+        ),
+        None => check(
+            "key_installed",
+            Status::Fail,
+            title,
+            "no authorized_keys file",
+            Some("sudo bastion-wizard apply --key-file KEY".into()),
+        ),
+    }
+}
+
+fn sshd_checks(request: &Request, state: &HostState) -> Vec<Check> {
+    let config = match &state.sshd {
+        Ok(config) => config,
+        Err(why) => {
+            let status = if state.is_root {
+                Status::Fail
+            } else {
+                Status::Warn
+            };
+            let titles = [
+                ("sshd_pubkey", "sshd accepts public keys"),
+                ("sshd_forwarding", "sshd allows TCP forwarding"),
+                ("sshd_user_allowed", "sshd lets the user in"),
+                ("sshd_key_algorithm", "sshd accepts the key's algorithm"),
+            ];
+            let mut checks: Vec<Check> = titles
+                .iter()
+                .map(|(id, title)| check(id, status, *title, why.clone(), None))
+                .collect();
+            checks.push(listening_check(&SshdConfig::default()));
+            return checks;
+        }
+    };
+    let user = &request.user;
+    let groups = user_groups(user, &request.group);
+    let mut checks = vec![
+        if config.pubkey_enabled() {
+            check("sshd_pubkey", Status::Ok, "sshd accepts public keys", "PubkeyAuthentication yes", None)
+        } else {
+            check("sshd_pubkey", Status::Fail, "sshd accepts public keys", "PubkeyAuthentication no: every key is refused", Some(format!("add `Match User {user}` / `PubkeyAuthentication yes` to /etc/ssh/sshd_config, then reload sshd")))
+        },
+        match config.forwarding_problem() {
+            None => check("sshd_forwarding", Status::Ok, "sshd allows TCP forwarding", "local forwarding is allowed", None),
+            Some(problem) => check("sshd_forwarding", Status::Fail, "sshd allows TCP forwarding", format!("{problem}: the vendor sees \"administratively prohibited: open failed\""), Some(format!("in /etc/ssh/sshd_config add `Match User {user}` then `AllowTcpForwarding local` (and no DisableForwarding), then reload sshd"))),
+        },
+        match config.user_problem(user, &groups) {
+            None => check("sshd_user_allowed", Status::Ok, "sshd lets the user in", "no AllowUsers/AllowGroups/DenyUsers/DenyGroups rule excludes it", None),
+            Some(problem) => check("sshd_user_allowed", Status::Fail, "sshd lets the user in", format!("{problem}: sshd refuses the login"), Some(format!("add {user} to AllowUsers (or its group to AllowGroups) in /etc/ssh/sshd_config, then reload sshd"))),
+        },
+    ];
+    let key_type = request.key.as_ref().map(|k| k.algorithm.as_str());
+    checks.push(match key_type.map(|t| config.accepts_key_type(t)) {
+        Some(Ok(())) => {
+            let detail = if key_type == Some("ssh-rsa") {
+                "RSA is accepted with SHA-2 signatures (rsa-sha2-256/512); a client signing with SHA-1 ssh-rsa is refused by OpenSSH 8.8+"
+            } else {
+                "the key's algorithm is in PubkeyAcceptedAlgorithms"
+            };
+            check("sshd_key_algorithm", Status::Ok, "sshd accepts the key's algorithm", detail, None)
+        }
+        Some(Err(why)) => check("sshd_key_algorithm", Status::Fail, "sshd accepts the key's algorithm", format!("{why}: sshd logs \"signature algorithm not in PubkeyAcceptedAlgorithms\""), Some("add the algorithm to PubkeyAcceptedAlgorithms (e.g. `PubkeyAcceptedAlgorithms +rsa-sha2-512,rsa-sha2-256`)".into())),
+        None => check("sshd_key_algorithm", Status::Ok, "sshd accepts the key's algorithm", "ed25519, ECDSA and RSA (SHA-2) are accepted by default; pass --key-file to check a particular key", None),
+    });
+    checks.push(listening_check(config));
+    checks
+}
+
+fn listening_check(config: &SshdConfig) -> Check {
+    let ports = config.ports();
+    let listening = sshd::listening_ports();
+    let title = "sshd is listening";
+    let shown = ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ports.iter().any(|p| listening.contains(p)) {
+        check(
+            "sshd_listening",
+            Status::Ok,
+            title,
+            format!("listening on port {shown}"),
+            None,
+        )
+    } else {
+        check(
+            "sshd_listening",
+            Status::Fail,
+            title,
+            format!("nothing listens on port {shown}: the vendor sees \"Connection refused\""),
+            Some("systemctl enable --now ssh   (or sshd)".into()),
+        )
+    }
+}
+
+fn port_checks(request: &Request, state: &HostState, profile: &Profile) -> Vec<Check> {
+    let ports = state
+        .sshd
+        .as_ref()
+        .map(|c| c.ports())
+        .unwrap_or_else(|_| vec![22]);
+    let ports_text = ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let ips = profile
+        .ips
+        .iter()
+        .map(|ip| format!("{ip}/32"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let vendor = check(
+        "port_vendor_to_ssh",
+        Status::Manual,
+        format!("{}'s IPs can reach SSH port {ports_text}", profile.name),
+        format!("allow inbound TCP {ports_text} from {ips} in the firewall and security group (no load balancer); this cannot be seen from inside the host"),
+        Some(format!("for example: ufw allow from {} to any port {}", profile.ips[0], ports[0])),
+    );
+    let db = if request.access.permit_open.is_empty() {
+        check("port_ssh_to_db", Status::Manual, "This host can reach the database port", "no database target given (--permit-open HOST:PORT); check it with `bastion-wizard check-port HOST:PORT`", Some("bastion-wizard check-port DBHOST:PORT".into()))
+    } else {
+        let results: Vec<(String, PortCheck)> = request
+            .access
+            .permit_open
+            .iter()
+            .map(|t| {
+                (
+                    t.to_string(),
+                    port::check(&t.host, t.port, DB_CHECK_TIMEOUT),
+                )
+            })
+            .collect();
+        let all_ok = results.iter().all(|(_, r)| r.is_reachable());
+        let detail = results
+            .iter()
+            .map(|(t, r)| r.summary(t))
+            .collect::<Vec<_>>()
+            .join("; ");
+        check(
+            "port_ssh_to_db",
+            if all_ok { Status::Ok } else { Status::Fail },
+            "This host can reach the database port",
+            detail,
+            (!all_ok)
+                .then(|| "allow this host in the database's firewall / security group".to_string()),
+        )
+    };
+    vec![vendor, db]
+}
+
+/// The user's groups as sshd sees them, for AllowGroups/DenyGroups.
+fn user_groups(user: &str, fallback: &str) -> Vec<String> {
+    let Ok(Some(found)) = nix::unistd::User::from_name(user) else {
+        return vec![fallback.to_string()];
+    };
+    let Ok(name) = std::ffi::CString::new(user) else {
+        return vec![fallback.to_string()];
+    };
+    nix::unistd::getgrouplist(&name, found.gid)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|gid| {
+            nix::unistd::Group::from_gid(gid)
+                .ok()
+                .flatten()
+                .map(|g| g.name)
+        })
+        .collect()
+}

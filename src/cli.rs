@@ -1,0 +1,346 @@
+//! The command-line face: parses arguments, calls the engine, prints, sets exit codes.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::apply::{self, Event, Outcome};
+use crate::authorized_keys::{Access, PermitOpen};
+use crate::checks::{self, Status};
+use crate::inspect::{self, Request};
+use crate::key::{self, Key};
+use crate::plan::{self, Plan, StepState};
+use crate::port;
+use crate::profile::Profile;
+use crate::state_dir::StateDir;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bastion-wizard",
+    version,
+    about = "Prepare this host as an SSH tunnel bastion for a data vendor (Whaly by default).\nWithout a command, runs the full-screen wizard."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub setup: SetupArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read-only inspection of every step and known failure cause (exit 0 ready, 1 not)
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// Also check that this key is installed ("-" for standard input)
+        #[arg(long, value_name = "F")]
+        key_file: Option<String>,
+    },
+    /// Print the planned changes with their shell commands; changes nothing
+    Plan {
+        #[arg(long, value_name = "F")]
+        key_file: String,
+    },
+    /// Print the plan, then apply it (needs root)
+    Apply {
+        #[arg(long, value_name = "F")]
+        key_file: String,
+        /// Apply without asking
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Open a TCP connection from this host and report latency or the precise error
+    CheckPort {
+        #[arg(value_name = "HOST:PORT")]
+        target: String,
+        #[arg(long, default_value_t = 3000, value_name = "N")]
+        timeout_ms: u64,
+    },
+}
+
+/// Options shared by the wizard, status, plan and apply.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SetupArgs {
+    /// Tunnel user (default from the profile: whaly)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Tunnel user's group (default from the profile: whaly)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub group: Option<String>,
+    /// Install the key without restrictions and with a login shell, as the guide does
+    #[arg(long, global = true)]
+    pub allow_shell: bool,
+    /// Limit forwarding to this target (repeatable)
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub permit_open: Vec<String>,
+    /// Vendor profile (TOML); Whaly's is built in
+    #[arg(long, global = true, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+}
+
+/// Bad input: one clear sentence, exit 2, nothing changed.
+pub struct BadInput(pub String);
+
+impl SetupArgs {
+    pub fn profile(&self) -> Result<Profile, BadInput> {
+        match &self.profile {
+            Some(path) => Profile::load(path).map_err(|e| BadInput(format!("{e:#}"))),
+            None => Ok(Profile::built_in()),
+        }
+    }
+
+    pub fn request(&self, profile: &Profile, key: Option<Key>) -> Result<Request, BadInput> {
+        let permit_open = self
+            .permit_open
+            .iter()
+            .map(|t| {
+                t.parse::<PermitOpen>()
+                    .map_err(|e| BadInput(format!("--permit-open: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Request {
+            user: self.user.clone().unwrap_or_else(|| profile.user.clone()),
+            group: self.group.clone().unwrap_or_else(|| profile.group.clone()),
+            access: Access {
+                allow_shell: self.allow_shell,
+                permit_open,
+            },
+            key,
+            vendor_addr: profile.ips[0].to_string(),
+        })
+    }
+}
+
+/// Reads and checks a key from a file or `-` (stdin), never echoing what was read.
+pub fn read_key(source: &str) -> Result<Key, BadInput> {
+    let read = if source == "-" {
+        key::read_input(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(source) {
+            Ok(file) => key::read_input(file),
+            Err(e) => return Err(BadInput(format!("cannot read key file {source}: {e}"))),
+        }
+    };
+    let text = read
+        .map_err(|e| BadInput(format!("cannot read key file {source}: {e}")))?
+        .map_err(|e| BadInput(e.to_string()))?;
+    key::parse(&text).map_err(|e| BadInput(e.to_string()))
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Some(Command::Status { json, key_file }) => status(&cli.setup, json, key_file.as_deref()),
+        Some(Command::Plan { key_file }) => show_plan(&cli.setup, &key_file),
+        Some(Command::Apply { key_file, yes }) => run_apply(&cli.setup, &key_file, yes),
+        Some(Command::CheckPort { target, timeout_ms }) => check_port(&target, timeout_ms),
+        None => crate::tui::run(&cli.setup),
+    };
+    result.unwrap_or_else(|BadInput(message)| {
+        eprintln!("bastion-wizard: {message}");
+        ExitCode::from(2)
+    })
+}
+
+fn prepare(setup: &SetupArgs, key_file: Option<&str>) -> Result<(Profile, Request), BadInput> {
+    let profile = setup.profile()?;
+    let key = key_file.map(read_key).transpose()?;
+    let request = setup.request(&profile, key)?;
+    Ok((profile, request))
+}
+
+fn status(setup: &SetupArgs, json: bool, key_file: Option<&str>) -> Result<ExitCode, BadInput> {
+    let (profile, request) = prepare(setup, key_file)?;
+    let state = inspect::inspect(&request);
+    let plan = plan::plan(&request, &state);
+    let report = checks::report(&request, &state, &plan, &profile);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
+    } else {
+        if !state.is_root {
+            println!("Preview as a normal user: checks that need root say so. Run `sudo bastion-wizard status` for the full picture.\n");
+        }
+        println!(
+            "Tunnel user {} (group {}) on {}:",
+            report.user, report.group, state.facts.hostname
+        );
+        for c in &report.checks {
+            println!("  {:<6} {:<20} {}", status_label(c.status), c.id, c.title);
+            println!("  {:<6} {:<20} {}", "", "", c.detail);
+            if let Some(fix) = &c.fix {
+                println!("  {:<6} {:<20} fix: {fix}", "", "");
+            }
+        }
+        println!(
+            "\n{}",
+            if report.ready {
+                "Ready: nothing fails on this host."
+            } else {
+                "Not ready: fix the failing checks (sudo bastion-wizard apply does the account part)."
+            }
+        );
+    }
+    Ok(ExitCode::from(if report.ready { 0 } else { 1 }))
+}
+
+pub fn status_label(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Fail => "FAIL",
+        Status::Warn => "warn",
+        Status::Manual => "manual",
+    }
+}
+
+fn show_plan(setup: &SetupArgs, key_file: &str) -> Result<ExitCode, BadInput> {
+    let (_, request) = prepare(setup, Some(key_file))?;
+    let state = inspect::inspect(&request);
+    plan::validate(&request, &state).map_err(BadInput)?;
+    let plan = plan::plan(&request, &state);
+    if !state.is_root {
+        println!("Preview as a normal user: some steps can only be judged as root.\n");
+    }
+    print!("{}", render_plan(&plan, request.key.as_ref()));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn step_label(state: StepState) -> &'static str {
+    match state {
+        StepState::Done => "done",
+        StepState::ToDo => "to do",
+        StepState::Blocked => "BLOCKED",
+    }
+}
+
+pub fn render_plan(plan: &Plan, key: Option<&Key>) -> String {
+    let mut out = format!(
+        "Plan for user {} (group {}), home {}:\n",
+        plan.user,
+        plan.group,
+        plan.home.display()
+    );
+    for step in &plan.steps {
+        out.push_str(&format!(
+            "  [{:<7}] {}  ({})\n",
+            step_label(step.state),
+            step.title,
+            step.guide
+        ));
+        out.push_str(&format!("            $ {}\n", step.command));
+        out.push_str(&format!("            {}\n", step.detail));
+    }
+    if let Some(key) = key {
+        out.push_str(&format!(
+            "Key: {} {} {}{}\n",
+            key.describe(),
+            key.fingerprint,
+            if key.comment.is_empty() {
+                "(no comment)".to_string()
+            } else {
+                format!("\"{}\"", key.comment)
+            },
+            match key.line_breaks_removed {
+                0 => String::new(),
+                n => format!(", removed {n} line break(s)"),
+            }
+        ));
+    }
+    if let Some(line) = &plan.key_line {
+        out.push_str(&format!("Line: {line}\n"));
+    }
+    let blocked = plan.blocked().len();
+    out.push_str(&match (plan.to_do(), blocked) {
+        (_, b) if b > 0 => {
+            format!("{b} step(s) blocked: nothing will be changed until they are resolved.\n")
+        }
+        (0, _) => "Nothing to do: the host is already set up.\n".into(),
+        (n, _) => format!("{n} step(s) to do.\n"),
+    });
+    out
+}
+
+fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, BadInput> {
+    let (_, request) = prepare(setup, Some(key_file))?;
+    if !inspect::is_root() {
+        eprintln!("bastion-wizard: apply needs root: run `sudo bastion-wizard apply ...`. Nothing was changed.");
+        return Ok(ExitCode::from(3));
+    }
+    if !yes {
+        if key_file == "-" || !std::io::stdin().is_terminal() {
+            return Err(BadInput(
+                "apply without a terminal needs --yes; nothing was changed".into(),
+            ));
+        }
+        let state = inspect::inspect(&request);
+        plan::validate(&request, &state).map_err(BadInput)?;
+        print!(
+            "{}",
+            render_plan(&plan::plan(&request, &state), request.key.as_ref())
+        );
+        print!("Apply these changes? [y/N] ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            println!("Nothing was changed.");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let mut steps = Vec::new();
+    let outcome = apply::apply(&request, &StateDir::locate(), &mut |event| match event {
+        Event::Planned(plan) => {
+            steps = plan.steps.iter().map(|s| s.title.clone()).collect();
+            if yes {
+                print!("{}", render_plan(plan, request.key.as_ref()));
+            }
+        }
+        Event::Running(_) => {}
+        Event::StepDone(i) => println!("  ✓ {}", steps[i]),
+        Event::StepFailed(i, error) => println!("  ✗ {}: {error}", steps[i]),
+    });
+    Ok(match outcome {
+        Outcome::Done { changed: 0 } => {
+            println!("Nothing to do: the host was already set up.");
+            ExitCode::SUCCESS
+        }
+        Outcome::Done { changed } => {
+            println!("Done: {changed} step(s) applied. Check with `sudo bastion-wizard status`.");
+            ExitCode::SUCCESS
+        }
+        Outcome::Refused(why) => return Err(BadInput(format!("{why}. Nothing was changed."))),
+        Outcome::Blocked(reasons) => {
+            eprintln!("bastion-wizard: refusing to apply; nothing was changed:");
+            for reason in reasons {
+                eprintln!("  - {reason}");
+            }
+            ExitCode::from(1)
+        }
+        Outcome::Failed { done, error } => {
+            eprintln!("bastion-wizard: failed: {error}");
+            if done.is_empty() {
+                eprintln!("Nothing was changed before the failure.");
+            } else {
+                eprintln!("Done before the failure: {}.", done.join("; "));
+            }
+            eprintln!("Rerunning is safe: finished steps are skipped.");
+            ExitCode::from(1)
+        }
+        Outcome::NotRoot => ExitCode::from(3),
+    })
+}
+
+fn check_port(target: &str, timeout_ms: u64) -> Result<ExitCode, BadInput> {
+    let (host, port_number) = port::parse_target(target).map_err(BadInput)?;
+    if timeout_ms == 0 {
+        return Err(BadInput("--timeout-ms must be above 0".into()));
+    }
+    let result = port::check(&host, port_number, Duration::from_millis(timeout_ms));
+    println!("{}", result.summary(target));
+    Ok(ExitCode::from(if result.is_reachable() { 0 } else { 1 }))
+}

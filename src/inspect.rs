@@ -1,0 +1,367 @@
+//! Read-only look at where the host stands, for every step of the guide.
+//! Nothing here writes; `plan` and `status` are pure functions of what this returns.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{Group, User};
+
+use crate::authorized_keys::Access;
+use crate::key::Key;
+use crate::safe_fs::{self, Meta};
+use crate::sshd::{self, SshdConfig};
+
+/// What the person asked for: the account, how the key may be used, and the key.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub user: String,
+    pub group: String,
+    pub access: Access,
+    pub key: Option<Key>,
+    /// One of the vendor's addresses, to evaluate sshd `Match` blocks as the vendor sees them.
+    pub vendor_addr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+}
+
+/// The password field of /etc/shadow, which decides whether sshd calls the account locked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    /// Not root, or no shadow entry readable.
+    Unknown(String),
+    /// Starts with `!`: sshd refuses every login when `UsePAM no`.
+    Locked,
+    /// Empty: no password at all.
+    Empty,
+    /// `*` or a hash: key login works.
+    Usable,
+}
+
+/// lstat of one path, or why it could not be looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Missing,
+    Unreadable(String),
+    Found(Meta),
+}
+
+impl Node {
+    pub fn meta(&self) -> Option<&Meta> {
+        match self {
+            Node::Found(meta) => Some(meta),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellState {
+    Executable,
+    Missing,
+    NotExecutable,
+}
+
+/// Facts about the machine, shown on the wizard's first screen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    pub hostname: String,
+    pub os: String,
+    pub openssh: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostState {
+    pub is_root: bool,
+    /// Accounts below this uid are the system's and never used as the tunnel user.
+    pub uid_min: u32,
+    pub group: Option<u32>,
+    pub user: Option<Account>,
+    pub password: Password,
+    pub shell: Option<ShellState>,
+    pub home_path: PathBuf,
+    pub home: Node,
+    pub ssh_dir: Node,
+    pub authorized_keys: Node,
+    /// Content of authorized_keys when it could be read safely.
+    pub authorized_keys_content: Option<Vec<u8>>,
+    pub nologin: PathBuf,
+    pub selinux: bool,
+    /// SELinux is on and `restorecon -n` would relabel ~/.ssh.
+    pub selinux_relabel_needed: bool,
+    pub sshd: Result<SshdConfig, String>,
+    pub facts: HostFacts,
+}
+
+impl HostState {
+    pub fn ssh_dir_path(&self) -> PathBuf {
+        self.home_path.join(".ssh")
+    }
+
+    pub fn authorized_keys_path(&self) -> PathBuf {
+        self.home_path.join(".ssh/authorized_keys")
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Looks at everything the guide touches, following no link inside the user's home.
+pub fn inspect(request: &Request) -> HostState {
+    let is_root = is_root();
+    let group = Group::from_name(&request.group)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw());
+    let user = User::from_name(&request.user)
+        .ok()
+        .flatten()
+        .map(|u| Account {
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+            home: u.dir,
+            shell: u.shell,
+        });
+    let home_path = match &user {
+        Some(account) => account.home.clone(),
+        None => default_home_base().join(&request.user),
+    };
+    let password = match &user {
+        Some(_) => read_password(&request.user, is_root),
+        None => Password::Unknown("the user does not exist yet".into()),
+    };
+    let shell = user.as_ref().map(|a| shell_state(&a.shell));
+    // Looked at even before the user exists: a home left behind by an earlier account
+    // keeps its old owner through `useradd -m`, and sshd then refuses it.
+    let tree = look_at_home(&home_path);
+    let selinux = selinux_enabled();
+    let selinux_relabel_needed = selinux
+        && tree.ssh_dir.meta().is_some()
+        && restorecon_would_change(&home_path.join(".ssh"));
+    HostState {
+        is_root,
+        uid_min: uid_min(),
+        group,
+        user,
+        password,
+        shell,
+        home: tree.home,
+        ssh_dir: tree.ssh_dir,
+        authorized_keys: tree.authorized_keys,
+        authorized_keys_content: tree.content,
+        home_path,
+        nologin: nologin_shell(),
+        selinux,
+        selinux_relabel_needed,
+        sshd: sshd::query(&request.user, &request.vendor_addr, is_root),
+        facts: host_facts(),
+    }
+}
+
+struct Tree {
+    home: Node,
+    ssh_dir: Node,
+    authorized_keys: Node,
+    content: Option<Vec<u8>>,
+}
+
+impl Tree {
+    fn absent() -> Tree {
+        Tree {
+            home: Node::Missing,
+            ssh_dir: Node::Missing,
+            authorized_keys: Node::Missing,
+            content: None,
+        }
+    }
+}
+
+/// Walks home → .ssh → authorized_keys with lstat and O_NOFOLLOW opens; stops at the
+/// first component that is missing, unreadable or not what it must be.
+fn look_at_home(home: &Path) -> Tree {
+    let mut tree = Tree::absent();
+    let (parent, name) = match safe_fs::open_home_parent(home) {
+        Ok(v) => v,
+        Err(e) => {
+            tree.home = Node::Unreadable(e.to_string());
+            return tree;
+        }
+    };
+    tree.home = stat_node(&parent, name);
+    if !is_dir(&tree.home) {
+        return tree;
+    }
+    let home_fd = match safe_fs::open_dir_at(&parent, name) {
+        Ok(fd) => fd,
+        Err(e) => {
+            tree.ssh_dir = Node::Unreadable(e.to_string());
+            return tree;
+        }
+    };
+    let ssh = OsStr::new(".ssh");
+    tree.ssh_dir = stat_node(&home_fd, ssh);
+    if !is_dir(&tree.ssh_dir) {
+        return tree;
+    }
+    let ssh_fd = match safe_fs::open_dir_at(&home_fd, ssh) {
+        Ok(fd) => fd,
+        Err(e) => {
+            tree.authorized_keys = Node::Unreadable(e.to_string());
+            return tree;
+        }
+    };
+    let keys = OsStr::new("authorized_keys");
+    tree.authorized_keys = stat_node(&ssh_fd, keys);
+    if let Node::Found(meta) = &tree.authorized_keys {
+        if safe_fs::check_regular(meta, keys).is_ok() {
+            tree.content = safe_fs::open_regular_at(&ssh_fd, keys)
+                .ok()
+                .flatten()
+                .and_then(|(mut file, _)| safe_fs::read_all(&mut file).ok());
+        }
+    }
+    tree
+}
+
+fn stat_node(dir: impl std::os::fd::AsFd, name: &OsStr) -> Node {
+    match safe_fs::stat_at(dir, name) {
+        Ok(Some(meta)) => Node::Found(meta),
+        Ok(None) => Node::Missing,
+        Err(e) => Node::Unreadable(e.to_string()),
+    }
+}
+
+fn is_dir(node: &Node) -> bool {
+    matches!(node, Node::Found(m) if m.kind == safe_fs::Kind::Dir)
+}
+
+fn read_password(user: &str, is_root: bool) -> Password {
+    if !is_root {
+        return Password::Unknown("reading /etc/shadow needs root".into());
+    }
+    let shadow = match std::fs::read_to_string("/etc/shadow") {
+        Ok(text) => text,
+        Err(e) => return Password::Unknown(format!("cannot read /etc/shadow: {e}")),
+    };
+    password_from_shadow(&shadow, user)
+}
+
+/// Judges field 2 of the user's /etc/shadow line the way sshd does when `UsePAM no`.
+pub fn password_from_shadow(shadow: &str, user: &str) -> Password {
+    let field = shadow
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&user))
+        .and_then(|f| f.get(1).map(|s| s.to_string()));
+    match field {
+        None => Password::Unknown("the user has no line in /etc/shadow".into()),
+        Some(f) if f.starts_with('!') => Password::Locked,
+        Some(f) if f.is_empty() => Password::Empty,
+        Some(_) => Password::Usable,
+    }
+}
+
+fn shell_state(shell: &Path) -> ShellState {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(shell) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => ShellState::Executable,
+        Ok(_) => ShellState::NotExecutable,
+        Err(_) => ShellState::Missing,
+    }
+}
+
+/// The system's "no login" shell: a tunnel needs no shell, and sshd still forwards.
+pub fn nologin_shell() -> PathBuf {
+    [
+        "/usr/sbin/nologin",
+        "/sbin/nologin",
+        "/usr/bin/nologin",
+        "/bin/false",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .unwrap_or_else(|| PathBuf::from("/usr/sbin/nologin"))
+}
+
+fn uid_min() -> u32 {
+    std::fs::read_to_string("/etc/login.defs")
+        .ok()
+        .and_then(|text| login_defs_value(&text, "UID_MIN"))
+        .unwrap_or(1000)
+}
+
+pub fn login_defs_value(text: &str, name: &str) -> Option<u32> {
+    text.lines()
+        .map(str::split_whitespace)
+        .filter_map(|mut words| Some((words.next()?, words.next()?)))
+        .find(|(key, _)| *key == name)
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+/// Where useradd puts homes (`HOME=` in /etc/default/useradd), for users not yet created.
+fn default_home_base() -> PathBuf {
+    std::fs::read_to_string("/etc/default/useradd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("HOME=")
+                    .map(|v| PathBuf::from(v.trim()))
+            })
+        })
+        .unwrap_or_else(|| PathBuf::from("/home"))
+}
+
+pub fn selinux_enabled() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+fn restorecon_would_change(path: &Path) -> bool {
+    std::process::Command::new("restorecon")
+        .args(["-n", "-v", "-R"])
+        .arg(path)
+        .output()
+        .map(|o| !o.stdout.is_empty())
+        .unwrap_or(false)
+}
+
+fn host_facts() -> HostFacts {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown Linux".into());
+    let openssh = std::process::Command::new("ssh")
+        .arg("-V")
+        .output()
+        .ok()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stderr).to_string();
+            text.split([',', ' '])
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "not found".into());
+    HostFacts {
+        hostname,
+        os,
+        openssh,
+    }
+}

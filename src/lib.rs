@@ -1,0 +1,19 @@
+//! bastion-wizard: prepare a Linux host as an SSH tunnel bastion for a data vendor.
+//!
+//! The flow is inspect → plan → apply. `inspect` only reads, `plan` is a pure function
+//! of what it read, `apply` (with `safe_fs`) is the one place that changes the host.
+//! The command line (`cli`) and the wizard (`tui`) only show plans and trigger them.
+
+pub mod apply;
+pub mod authorized_keys;
+pub mod checks;
+pub mod cli;
+pub mod inspect;
+pub mod key;
+pub mod plan;
+pub mod port;
+pub mod profile;
+pub mod safe_fs;
+pub mod sshd;
+pub mod state_dir;
+pub mod tui;

@@ -1,0 +1,437 @@
+//! The plan: the guide's steps as data, computed purely from what inspect saw.
+//! `plan`, `apply` and the wizard's review screen all show this one list.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::authorized_keys::{self, Merge};
+use crate::inspect::{HostState, Node, Password, Request, ShellState};
+use crate::safe_fs::{Kind, Meta};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Done,
+    ToDo,
+    Blocked,
+}
+
+/// What a step changes when applied. The executor in `apply` matches on this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    CreateGroup,
+    CreateUser { shell: Option<PathBuf> },
+    Unlock,
+    SetShell { shell: PathBuf },
+    SecureHome,
+    SshDir,
+    AuthorizedKeys,
+    InstallKey { line: String, data: String },
+    RestoreLabels,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub action: Action,
+    pub title: String,
+    /// Which step of the setup guide this is, e.g. "guide 4-5".
+    pub guide: &'static str,
+    /// The shell command a person would type to do the same by hand.
+    pub command: String,
+    pub state: StepState,
+    /// Why it is done, what it will change, or why it cannot go on.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub user: String,
+    pub group: String,
+    pub home: PathBuf,
+    pub steps: Vec<Step>,
+    /// The exact authorized_keys line, when a key was given.
+    pub key_line: Option<String>,
+}
+
+impl Plan {
+    pub fn blocked(&self) -> Vec<&Step> {
+        self.steps
+            .iter()
+            .filter(|s| s.state == StepState::Blocked)
+            .collect()
+    }
+
+    pub fn to_do(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.state == StepState::ToDo)
+            .count()
+    }
+}
+
+/// Refusals that no plan can fix: the request itself is wrong for this host.
+pub fn validate(request: &Request, state: &HostState) -> Result<(), String> {
+    check_name(&request.user, "user")?;
+    check_name(&request.group, "group")?;
+    if request.user == "root" {
+        return Err(
+            "refusing to use root as the tunnel user: choose a dedicated account such as whaly"
+                .into(),
+        );
+    }
+    if let Some(account) = &state.user {
+        if account.uid < state.uid_min {
+            return Err(format!(
+                "refusing to use {} (uid {}) as the tunnel user: it is a system account (uid below UID_MIN {}); choose a dedicated account",
+                request.user, account.uid, state.uid_min
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Names useradd accepts everywhere: lower case, digits, `_` and `-`, not starting with `-`.
+fn check_name(name: &str, what: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{name}\" is not a valid {what} name: use lower-case letters, digits, _ or -, starting with a letter (at most 32)"
+        ))
+    }
+}
+
+pub fn plan(request: &Request, state: &HostState) -> Plan {
+    let user = request.user.as_str();
+    let group = request.group.as_str();
+    let home = state.home_path.display().to_string();
+    let ssh_dir = state.ssh_dir_path().display().to_string();
+    let keys_file = state.authorized_keys_path().display().to_string();
+    let tunnel_only = !request.access.allow_shell;
+    let mut steps = Vec::new();
+
+    steps.push(Step {
+        action: Action::CreateGroup,
+        title: format!("Create group {group}"),
+        guide: "guide 1",
+        command: format!("groupadd {group}"),
+        state: done_if(state.group.is_some()),
+        detail: match state.group {
+            Some(gid) => format!("group {group} exists (gid {gid})"),
+            None => format!("group {group} does not exist yet"),
+        },
+    });
+
+    let new_shell = tunnel_only.then(|| state.nologin.clone());
+    let shell_flag = new_shell
+        .as_ref()
+        .map(|s| format!(" -s {}", s.display()))
+        .unwrap_or_default();
+    steps.push(Step {
+        action: Action::CreateUser { shell: new_shell },
+        title: format!("Create user {user} with home {home}"),
+        guide: "guide 2",
+        command: format!("useradd -m -g {group}{shell_flag} -p '*' {user}"),
+        state: done_if(state.user.is_some()),
+        detail: match &state.user {
+            Some(a) => format!(
+                "user {user} exists (uid {}, home {})",
+                a.uid,
+                a.home.display()
+            ),
+            None if tunnel_only => "new account, no password, no login shell (tunnel only)".into(),
+            None => "new account, no password, the system's default shell".into(),
+        },
+    });
+
+    if let Some(account) = &state.user {
+        let (unlock_state, detail) = match &state.password {
+            Password::Usable => (StepState::Done, "the account is not locked".to_string()),
+            Password::Locked => (
+                StepState::ToDo,
+                "locked (`!` in /etc/shadow): sshd refuses every login when UsePAM is no".into(),
+            ),
+            Password::Empty => (
+                StepState::ToDo,
+                "the password is empty: set `*` so no password login is possible".into(),
+            ),
+            Password::Unknown(why) => (StepState::ToDo, format!("{why}; applying checks it")),
+        };
+        steps.push(Step {
+            action: Action::Unlock,
+            title: "Allow key login (password field `*`)".into(),
+            guide: "guide 2",
+            command: format!("usermod -p '*' {user}"),
+            state: unlock_state,
+            detail,
+        });
+        if state.shell != Some(ShellState::Executable) {
+            let shell = if tunnel_only {
+                state.nologin.clone()
+            } else {
+                PathBuf::from("/bin/sh")
+            };
+            steps.push(Step {
+                title: format!("Set a login shell that exists: {}", shell.display()),
+                guide: "guide 2",
+                command: format!("usermod -s {} {user}", shell.display()),
+                state: StepState::ToDo,
+                detail: format!(
+                    "{} does not exist or is not executable: sshd refuses the user",
+                    account.shell.display()
+                ),
+                action: Action::SetShell { shell },
+            });
+        }
+    }
+
+    let uid = state.user.as_ref().map(|a| (a.uid, a.gid));
+    steps.push(home_step(state, uid, &home, user, group));
+    steps.push(owned_step(
+        Action::SshDir,
+        format!("Create {ssh_dir} (0700)"),
+        "guide 4-5",
+        format!("install -d -m 700 -o {user} -g {group} {ssh_dir}"),
+        &state.ssh_dir,
+        Kind::Dir,
+        0o700,
+        uid,
+    ));
+    steps.push(owned_step(
+        Action::AuthorizedKeys,
+        format!("Create {keys_file} (0600)"),
+        "guide 7-8",
+        format!("touch {keys_file} && chown {user}:{group} {keys_file} && chmod 600 {keys_file}"),
+        &state.authorized_keys,
+        Kind::File,
+        0o600,
+        uid,
+    ));
+
+    let key_line = request.key.as_ref().map(|k| request.access.line_for(k));
+    if let (Some(key), Some(line)) = (&request.key, &key_line) {
+        steps.push(key_step(state, line, &key.data, &keys_file));
+    }
+
+    if state.selinux {
+        let any_file_change = steps.iter().any(|s| s.state == StepState::ToDo);
+        steps.push(Step {
+            action: Action::RestoreLabels,
+            title: "Restore SELinux labels on ~/.ssh".into(),
+            guide: "guide 4-9",
+            command: format!("restorecon -R {ssh_dir}"),
+            state: done_if(!any_file_change && !state.selinux_relabel_needed),
+            detail: "files created by root get the wrong label and sshd then ignores the key"
+                .into(),
+        });
+    }
+
+    if steps.iter().any(|s| s.state == StepState::Blocked) {
+        // Once one step cannot run, nothing after it is attempted: mark that plainly.
+        let first = steps
+            .iter()
+            .position(|s| s.state == StepState::Blocked)
+            .unwrap_or(0);
+        for step in steps.iter_mut().skip(first + 1) {
+            if step.state == StepState::ToDo {
+                step.state = StepState::Blocked;
+                step.detail = format!("waits for an earlier step: {}", step.detail);
+            }
+        }
+    }
+
+    Plan {
+        user: user.to_string(),
+        group: group.to_string(),
+        home: state.home_path.clone(),
+        steps,
+        key_line,
+    }
+}
+
+fn done_if(done: bool) -> StepState {
+    if done {
+        StepState::Done
+    } else {
+        StepState::ToDo
+    }
+}
+
+fn home_step(
+    state: &HostState,
+    uid: Option<(u32, u32)>,
+    home: &str,
+    user: &str,
+    group: &str,
+) -> Step {
+    let mut step = Step {
+        action: Action::SecureHome,
+        title: format!("Home {home}: owned by {user}, not writable by group/other"),
+        guide: "guide 2",
+        command: format!("chown {user}:{group} {home} && chmod go-w {home}"),
+        state: StepState::Done,
+        detail: String::new(),
+    };
+    match (&state.home, uid) {
+        (Node::Missing, None) => {
+            step.state = StepState::ToDo;
+            step.detail = "created by useradd -m, then checked".into();
+        }
+        (Node::Missing, Some(_)) => {
+            step.state = StepState::ToDo;
+            step.command = format!("install -d -m 750 -o {user} -g {group} {home}");
+            step.detail = "the home directory is missing".into();
+        }
+        (Node::Unreadable(why), _) => {
+            step.state = StepState::ToDo;
+            step.detail = format!("could not look at it ({why}); applying checks it");
+        }
+        (Node::Found(meta), _) if meta.kind != Kind::Dir => {
+            step.state = StepState::Blocked;
+            step.detail = format!(
+                "{home} {}: move it away, then rerun",
+                kind_phrase(meta.kind)
+            );
+        }
+        (Node::Found(meta), None) => {
+            step.state = StepState::ToDo;
+            step.detail = format!(
+                "{home} already exists (uid {}): useradd will not give it to the new user, so it is taken over",
+                meta.uid
+            );
+        }
+        (Node::Found(meta), Some((uid, _))) => {
+            let owner_ok = meta.uid == uid || meta.uid == 0;
+            if owner_ok && !meta.writable_by_others() {
+                step.detail = format!("owner and mode are fine ({:04o})", meta.mode);
+            } else {
+                step.state = StepState::ToDo;
+                step.detail = if owner_ok {
+                    format!(
+                        "mode {:04o} lets group/other write: sshd refuses (StrictModes)",
+                        meta.mode
+                    )
+                } else {
+                    format!("owned by uid {}: sshd refuses (StrictModes)", meta.uid)
+                };
+            }
+        }
+    }
+    step
+}
+
+/// A path that must exist with exactly this type, owner and mode.
+#[allow(clippy::too_many_arguments)]
+fn owned_step(
+    action: Action,
+    title: String,
+    guide: &'static str,
+    command: String,
+    node: &Node,
+    kind: Kind,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Step {
+    let (state, detail) = match node {
+        Node::Missing => (StepState::ToDo, "missing".to_string()),
+        Node::Unreadable(why) => (
+            StepState::ToDo,
+            format!("could not look at it ({why}); applying checks it"),
+        ),
+        Node::Found(meta) => judge(meta, kind, mode, owner),
+    };
+    Step {
+        action,
+        title,
+        guide,
+        command,
+        state,
+        detail,
+    }
+}
+
+fn judge(meta: &Meta, kind: Kind, mode: u32, owner: Option<(u32, u32)>) -> (StepState, String) {
+    if meta.kind != kind {
+        return (
+            StepState::Blocked,
+            format!(
+                "it {}: refusing to touch it; remove it, then rerun",
+                kind_phrase(meta.kind)
+            ),
+        );
+    }
+    if meta.nlink > 1 && kind == Kind::File {
+        return (
+            StepState::Blocked,
+            "it has more than one hard link (it may be another file in disguise): refusing; remove it, then rerun".into(),
+        );
+    }
+    let mut wrong = Vec::new();
+    if owner.is_none_or(|(uid, gid)| meta.uid != uid || meta.gid != gid) {
+        wrong.push(format!("owner {}:{}", meta.uid, meta.gid));
+    }
+    if meta.mode != mode {
+        wrong.push(format!("mode {:04o}", meta.mode));
+    }
+    if wrong.is_empty() {
+        (StepState::Done, format!("exists with mode {mode:04o}"))
+    } else {
+        (StepState::ToDo, format!("fix {}", wrong.join(" and ")))
+    }
+}
+
+fn kind_phrase(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Symlink => "is a symbolic link",
+        Kind::Dir => "is a directory",
+        Kind::File => "is a file",
+        Kind::Other => "is not a regular file or directory",
+    }
+}
+
+fn key_step(state: &HostState, line: &str, data: &str, keys_file: &str) -> Step {
+    let mut step = Step {
+        action: Action::InstallKey {
+            line: line.to_string(),
+            data: data.to_string(),
+        },
+        title: "Add the vendor's key (one line)".into(),
+        guide: "guide 9",
+        command: format!("echo '{line}' >> {keys_file}"),
+        state: StepState::ToDo,
+        detail: String::new(),
+    };
+    let existing = match (&state.authorized_keys_content, &state.authorized_keys) {
+        (Some(content), _) => content.as_slice(),
+        (None, Node::Found(_)) => {
+            step.detail = "the file could not be read here; applying merges the key into it".into();
+            return step;
+        }
+        (None, _) => &[],
+    };
+    let others = authorized_keys::key_count(existing);
+    match authorized_keys::merge(existing, line, data) {
+        Merge::Unchanged => {
+            step.state = StepState::Done;
+            step.detail = "the key is installed with these options".into();
+        }
+        Merge::Added(_) => {
+            step.detail =
+                format!("appended; the {others} key line(s) already there are kept byte for byte");
+        }
+        Merge::Updated(_) => {
+            step.title = "Update the vendor's key line (other options or comment)".into();
+            step.detail =
+                "the key is there with other options: its line is replaced, other lines are kept"
+                    .into();
+        }
+    }
+    step
+}

@@ -1,0 +1,128 @@
+//! The program's own state: a lock, a journal line per run, backups of replaced files,
+//! and the wizard's checklist ticks.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    pub path: PathBuf,
+}
+
+impl StateDir {
+    /// `BASTION_WIZARD_STATE_DIR`, else /var/lib/bastion-wizard for root (a system tool's
+    /// place), else the user's data directory (preview runs keep their checklist there).
+    pub fn locate() -> StateDir {
+        if let Some(dir) = std::env::var_os("BASTION_WIZARD_STATE_DIR") {
+            return StateDir { path: dir.into() };
+        }
+        if nix::unistd::geteuid().is_root() {
+            return StateDir {
+                path: "/var/lib/bastion-wizard".into(),
+            };
+        }
+        let path = directories::ProjectDirs::from("", "", "bastion-wizard")
+            .map(|d| d.data_local_dir().to_path_buf())
+            .unwrap_or_else(|| std::env::temp_dir().join("bastion-wizard"));
+        StateDir { path }
+    }
+
+    fn ensure(&self) -> Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .with_context(|| format!("cannot create state directory {}", self.path.display()))
+    }
+
+    /// Held for the whole apply, so two runs cannot lose each other's keys.
+    pub fn lock(&self) -> Result<Flock<File>> {
+        self.ensure()?;
+        let path = self.path.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", path.display()))
+    }
+
+    /// Keeps the previous content of a file before it is replaced; returns where.
+    pub fn backup(&self, label: &str, content: &[u8]) -> Result<PathBuf> {
+        let dir = self.path.join("backups");
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        let path = dir.join(format!("{label}.{}", timestamp_compact()));
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot create backup {}", path.display()))?;
+        file.write_all(content)?;
+        file.sync_all()?;
+        Ok(path)
+    }
+
+    pub fn journal(&self, line: &str) -> Result<()> {
+        self.ensure()?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(self.path.join("journal.log"))?;
+        writeln!(file, "{} {line}", unix_seconds())?;
+        Ok(())
+    }
+
+    pub fn read(&self, name: &str) -> Option<String> {
+        fs::read_to_string(self.path.join(name)).ok()
+    }
+
+    /// Small state files (checklist ticks): written whole via a temp file and rename.
+    pub fn write(&self, name: &str, content: &str) -> Result<()> {
+        self.ensure()?;
+        let target = self.path.join(name);
+        let temp = self.path.join(format!(".{name}.tmp"));
+        write_new(&temp, content.as_bytes())?;
+        fs::rename(&temp, &target)?;
+        Ok(())
+    }
+}
+
+fn write_new(path: &Path, content: &[u8]) -> Result<()> {
+    let _ = fs::remove_file(path);
+    let mut file = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(content)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn timestamp_compact() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
+}

@@ -1,0 +1,988 @@
+//! A disposable sandbox for end-to-end tests that create real users and run a real sshd.
+//!
+//! How it works (see docs/field-notes.md, "A sandbox in which real user creation and a real
+//! sshd can be tested"): a long-lived holder process is started in a private mount namespace
+//! (`unshare -m --propagation private`) in which an overlay is mounted on `/etc` (upper and
+//! work dirs in a temp dir) and a temp dir is bound on `/home`. Every command that may write
+//! runs inside that namespace through `nsenter -t <holder> -m`, so `groupadd`/`useradd` and
+//! the program under test only ever write into the overlay and the temp home. The host's own
+//! `/etc` and `/home` stay untouched. The ssh client runs outside (the network namespace is
+//! shared, so 127.0.0.1 reaches the sandbox's sshd).
+//!
+//! Needs root, `unshare`, `nsenter`, `/usr/sbin/sshd`, `ssh` and `ssh-keygen`. Without them
+//! `Sandbox::new()` prints `skipped: <why>` and returns `None`, unless `BASTION_WIZARD_E2E=1`
+//! is set (CI), in which case it panics. Every wait in here is bounded in time.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Path of the program under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_bastion-wizard");
+
+/// Name of the env var that turns "skip" into "fail" (set by CI).
+pub const E2E_ENV: &str = "BASTION_WIZARD_E2E";
+
+/// Default time limit for a command run through the sandbox.
+pub const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// `let sb = sandbox_or_skip!();` — a fresh sandbox, or return from the test (skip).
+/// Use with `#[macro_use] mod common;`.
+#[macro_export]
+macro_rules! sandbox_or_skip {
+    () => {
+        match $crate::common::Sandbox::new() {
+            Some(sb) => sb,
+            None => return,
+        }
+    };
+}
+
+/// True when `BASTION_WIZARD_E2E=1`: missing prerequisites are a failure, not a skip.
+pub fn e2e_required() -> bool {
+    std::env::var(E2E_ENV).map(|v| v == "1").unwrap_or(false)
+}
+
+/// Skip (print and return `None`) or, under `BASTION_WIZARD_E2E=1`, panic.
+fn skip<T>(why: &str) -> Option<T> {
+    if e2e_required() {
+        panic!("{E2E_ENV}=1 but the e2e sandbox is unavailable: {why}");
+    }
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// Effective uid of this process, from /proc/self/status.
+pub fn euid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Finds an executable on PATH (or an absolute path).
+pub fn which(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return p.is_file().then_some(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// A 127.0.0.1 port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().unwrap().port()
+}
+
+/// A string unlikely to occur anywhere else (for markers and names).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Runs `cmd` to completion with a time limit, feeding `stdin` (or /dev/null) and capturing
+/// stdout and stderr. Panics (after killing the child) when the limit is exceeded.
+pub fn output_timeout(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let writer = stdin.map(|input| {
+        let mut pipe = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        thread::spawn(move || {
+            // A program that stops reading early gives EPIPE here; that's its business.
+            let _ = pipe.write_all(&input);
+        })
+    });
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_t = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out_pipe.read_to_end(&mut v);
+        v
+    });
+    let err_t = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err_pipe.read_to_end(&mut v);
+        v
+    });
+    let status = wait_timeout(&mut child, timeout).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("timed out after {timeout:?}: {cmd:?}");
+    });
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}
+
+/// Waits for `child` up to `timeout`; `None` if it is still running.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Readable dump of an Output, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Generates a key pair in `dir` named `name` (`ssh-keygen -q -N '' -C name -t ...`).
+/// `type_args` e.g. `&["ed25519"]` or `&["rsa", "-b", "3072"]`.
+/// Returns the private key path and the public key line (trimmed).
+pub fn keygen(dir: &Path, name: &str, type_args: &[&str]) -> (PathBuf, String) {
+    fs::create_dir_all(dir).unwrap();
+    let private = dir.join(name);
+    let _ = fs::remove_file(&private);
+    let _ = fs::remove_file(private.with_extension("pub"));
+    let out = output_timeout(
+        Command::new("ssh-keygen")
+            .args(["-q", "-N", "", "-C", name, "-f"])
+            .arg(&private)
+            .arg("-t")
+            .args(type_args),
+        None,
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "ssh-keygen failed: {}",
+        describe(&out)
+    );
+    let mut pub_path = private.clone().into_os_string();
+    pub_path.push(".pub");
+    let public = fs::read_to_string(&pub_path).unwrap().trim().to_string();
+    (private, public)
+}
+
+/// Inserts "\n" every `width` characters (an e-mailed, wrapped key). Ends with "\n".
+pub fn wrap(line: &str, width: usize) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut s = String::new();
+    for chunk in chars.chunks(width.max(1)) {
+        s.extend(chunk);
+        s.push('\n');
+    }
+    s
+}
+
+/// The base64 key data (2nd field) of an OpenSSH public key line.
+pub fn key_data(public_line: &str) -> &str {
+    public_line.split_whitespace().nth(1).unwrap_or("")
+}
+
+/// Kills a child on drop (SIGKILL) and reaps it.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = wait_timeout(&mut self.0, Duration::from_secs(5));
+    }
+}
+
+/// The sandbox: private mount namespace with overlay /etc and temp /home.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    holder: Option<Child>,
+    holder_pid: u32,
+    mnt_ns: String,
+}
+
+impl Sandbox {
+    /// A fresh sandbox, or `None` (after printing "skipped: <why>") when this host can't
+    /// provide one. Panics instead of skipping under `BASTION_WIZARD_E2E=1`.
+    pub fn new() -> Option<Sandbox> {
+        match euid() {
+            Some(0) => {}
+            Some(uid) => return skip(&format!("not running as root (euid {uid})")),
+            None => return skip("cannot read the effective uid from /proc/self/status"),
+        }
+        for tool in [
+            "unshare",
+            "nsenter",
+            "mount",
+            SSHD,
+            "ssh",
+            "ssh-keygen",
+            "useradd",
+        ] {
+            if which(tool).is_none() {
+                return skip(&format!("`{tool}` not found (openssh-server / util-linux)"));
+            }
+        }
+        let dir = match tempfile::Builder::new().prefix("bwz-e2e").tempdir() {
+            Ok(d) => d,
+            Err(e) => return skip(&format!("cannot create a temp dir: {e}")),
+        };
+        let t = dir.path().to_path_buf();
+        for sub in ["upper", "work", "home", "state", "keys", "run"] {
+            fs::create_dir_all(t.join(sub)).unwrap();
+        }
+        for p in [t.clone(), t.join("home"), t.join("keys")] {
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::set_permissions(t.join("state"), fs::Permissions::from_mode(0o700)).unwrap();
+        let err_path = t.join("holder.err");
+        let err_file = fs::File::create(&err_path).unwrap();
+        let script = r#"mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc && mount --bind "$3" /home && echo ready && exec sleep 100000"#;
+        let spawned = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+            .arg(t.join("upper"))
+            .arg(t.join("work"))
+            .arg(t.join("home"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(err_file))
+            .spawn();
+        let mut holder = match spawned {
+            Ok(c) => c,
+            Err(e) => return skip(&format!("cannot start unshare: {e}")),
+        };
+        let stdout = holder.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let ready = rx
+            .recv_timeout(Duration::from_secs(10))
+            .map(|l| l.trim() == "ready")
+            .unwrap_or(false);
+        if !ready {
+            let _ = holder.kill();
+            let _ = wait_timeout(&mut holder, Duration::from_secs(5));
+            let err = fs::read_to_string(&err_path).unwrap_or_default();
+            return skip(&format!(
+                "cannot set up the mount namespace (overlay on /etc, bind on /home): {}",
+                err.trim()
+            ));
+        }
+        let holder_pid = holder.id();
+        let mnt_ns = fs::read_link(format!("/proc/{holder_pid}/ns/mnt"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let own_ns = fs::read_link("/proc/self/ns/mnt")
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sb = Sandbox {
+            dir,
+            holder: Some(holder),
+            holder_pid,
+            mnt_ns: mnt_ns.clone(),
+        };
+        if mnt_ns.is_empty() || mnt_ns == own_ns {
+            drop(sb);
+            return skip("the holder process is not in a separate mount namespace");
+        }
+        Some(sb)
+    }
+
+    /// The sandbox's temp dir T (host view).
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Host-side path of the sandbox's `/home` (bound there inside the namespace).
+    pub fn home_path(&self) -> PathBuf {
+        self.root().join("home")
+    }
+
+    /// Host-side path of a file inside the sandbox's `/home`, e.g.
+    /// `sb.host_path("/home/whaly/.ssh/authorized_keys")`. Panics for paths outside /home.
+    pub fn host_path(&self, inside: &str) -> PathBuf {
+        let rest = inside
+            .strip_prefix("/home")
+            .unwrap_or_else(|| panic!("host_path only maps /home/..., not {inside}"));
+        let mut p = self.home_path().into_os_string();
+        p.push(rest);
+        PathBuf::from(p)
+    }
+
+    /// `BASTION_WIZARD_STATE_DIR` given to every command.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root().join("state")
+    }
+
+    /// A directory for key pairs (outside /home and /etc, readable in and out of the namespace).
+    pub fn keys_dir(&self) -> PathBuf {
+        self.root().join("keys")
+    }
+
+    /// Pid of the namespace holder.
+    pub fn holder_pid(&self) -> u32 {
+        self.holder_pid
+    }
+
+    /// A command that runs `program` inside the namespace (`nsenter -t PID -m -- program`),
+    /// with `BASTION_WIZARD_STATE_DIR` set and cwd `/`. Add args, stdin etc. as usual.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg("-t")
+            .arg(self.holder_pid.to_string())
+            .args(["-m", "--"])
+            .arg(program)
+            .current_dir("/")
+            .env("BASTION_WIZARD_STATE_DIR", self.state_dir())
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// `bastion-wizard` inside the namespace.
+    pub fn bin(&self) -> Command {
+        self.command(BIN)
+    }
+
+    /// Runs `args[0]` with `args[1..]` inside the namespace (time limit [`CMD_TIMEOUT`]).
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None)
+    }
+
+    /// Like [`Sandbox::run`], with standard input.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let (program, rest) = args.split_first().expect("run: empty args");
+        output_timeout(self.command(program).args(rest), stdin, CMD_TIMEOUT)
+    }
+
+    /// `sh -c script` inside the namespace; panics unless it exits 0.
+    pub fn sh(&self, script: &str) -> Output {
+        let out = self.run(&["sh", "-c", script]);
+        assert!(
+            out.status.success(),
+            "sandbox sh failed: {script}\n{}",
+            describe(&out)
+        );
+        out
+    }
+
+    /// Runs `bastion-wizard ARGS` inside the namespace.
+    pub fn wizard(&self, args: &[&str]) -> Output {
+        output_timeout(self.bin().args(args), None, CMD_TIMEOUT)
+    }
+
+    /// Runs `bastion-wizard ARGS` inside the namespace with `stdin`.
+    pub fn wizard_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        output_timeout(self.bin().args(args), Some(stdin), CMD_TIMEOUT)
+    }
+
+    /// Contents of a file as seen inside the namespace (`cat` there); `None` if unreadable.
+    pub fn read(&self, inside: &str) -> Option<Vec<u8>> {
+        let out = self.run(&["cat", "--", inside]);
+        out.status.success().then_some(out.stdout)
+    }
+
+    /// Like [`Sandbox::read`], as a (lossy) string.
+    pub fn read_string(&self, inside: &str) -> Option<String> {
+        self.read(inside)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// The sandbox's /etc/passwd.
+    pub fn passwd(&self) -> String {
+        self.read_string("/etc/passwd").expect("read /etc/passwd")
+    }
+
+    /// Fields of `user`'s line in the sandbox's /etc/passwd.
+    pub fn passwd_entry(&self, user: &str) -> Option<Vec<String>> {
+        entry(&self.passwd(), user)
+    }
+
+    /// Fields of `user`'s line in the sandbox's /etc/shadow.
+    pub fn shadow_entry(&self, user: &str) -> Option<Vec<String>> {
+        entry(
+            &self.read_string("/etc/shadow").expect("read /etc/shadow"),
+            user,
+        )
+    }
+
+    /// Fields of `group`'s line in the sandbox's /etc/group.
+    pub fn group_entry(&self, group: &str) -> Option<Vec<String>> {
+        entry(
+            &self.read_string("/etc/group").expect("read /etc/group"),
+            group,
+        )
+    }
+
+    /// Starts sshd inside the namespace on a free 127.0.0.1 port and waits until it listens.
+    /// `extra_config` lines go first (sshd keeps the first value of a keyword), except a
+    /// trailing part starting at a `Match` line, which goes last.
+    pub fn start_sshd(&self, extra_config: &str) -> Sshd {
+        let t = self.root();
+        self.sh("mkdir -p /run/sshd && chmod 0755 /run/sshd");
+        let hostkey = t.join("hostkey");
+        if !hostkey.exists() {
+            let out = output_timeout(
+                Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", "sandbox-host", "-f"])
+                    .arg(&hostkey),
+                None,
+                Duration::from_secs(30),
+            );
+            assert!(out.status.success(), "host key: {}", describe(&out));
+        }
+        let (pre, matches) = split_at_match(extra_config);
+        let mut last_log = String::new();
+        for attempt in 0..5 {
+            let port = free_port();
+            let config = format!(
+                "{pre}\n\
+                 Port {port}\n\
+                 ListenAddress 127.0.0.1\n\
+                 HostKey {hostkey}\n\
+                 PidFile {pid}\n\
+                 UsePAM yes\n\
+                 StrictModes yes\n\
+                 LogLevel DEBUG1\n\
+                 AuthorizedKeysFile .ssh/authorized_keys\n\
+                 PubkeyAuthentication yes\n\
+                 PasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\n\
+                 PermitRootLogin no\n\
+                 PrintMotd no\n\
+                 {matches}\n",
+                hostkey = hostkey.display(),
+                pid = t.join("sshd.pid").display(),
+            );
+            let config_path = t.join("sshd_config");
+            fs::write(&config_path, &config).unwrap();
+            let log_path = t.join(format!("sshd.{attempt}.log"));
+            let log = fs::File::create(&log_path).unwrap();
+            let child = self
+                .command(SSHD)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log.try_clone().unwrap()))
+                .stderr(Stdio::from(log))
+                .spawn()
+                .expect("start sshd");
+            let mut guard = ChildGuard(child);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut exited = false;
+            let listening = format!("Server listening on 127.0.0.1 port {port}");
+            while Instant::now() < deadline {
+                // Both: sshd says it listens (so the port is not someone else's) and it accepts.
+                if fs::read_to_string(&log_path)
+                    .unwrap_or_default()
+                    .contains(&listening)
+                    && TcpStream::connect_timeout(
+                        &([127, 0, 0, 1], port).into(),
+                        Duration::from_millis(200),
+                    )
+                    .is_ok()
+                {
+                    return Sshd {
+                        port,
+                        log_path,
+                        config,
+                        child: guard,
+                    };
+                }
+                if let Ok(Some(_)) = guard.0.try_wait() {
+                    exited = true;
+                    break;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+            last_log = fs::read_to_string(&log_path).unwrap_or_default();
+            // Port taken by someone else in the meantime: try another one.
+            if !(exited && last_log.contains("Address already in use")) {
+                break;
+            }
+        }
+        panic!("sshd did not start listening within 5 s; its log:\n{last_log}");
+    }
+
+    /// An ssh client command for `user@127.0.0.1:port` with `private_key` (runs outside
+    /// the namespace). `extra` goes after the destination (e.g. a remote command) — put
+    /// options such as `-N -L ...` there too; ssh accepts them before the command.
+    pub fn ssh(&self, private_key: &Path, user: &str, port: u16, extra: &[&str]) -> Command {
+        ssh(private_key, user, port, extra)
+    }
+
+    /// The prefix that runs a program inside the namespace, as argv:
+    /// `env BASTION_WIZARD_STATE_DIR=T/state NO_COLOR=1 nsenter -t PID -m --`.
+    pub fn nsenter_argv(&self) -> Vec<String> {
+        vec![
+            "env".into(),
+            format!("BASTION_WIZARD_STATE_DIR={}", self.state_dir().display()),
+            "NO_COLOR=1".into(),
+            "nsenter".into(),
+            "-t".into(),
+            self.holder_pid.to_string(),
+            "-m".into(),
+            "--".into(),
+        ]
+    }
+
+    /// A shell command line (single-quoted words) that runs `args` inside the namespace,
+    /// e.g. for `tmux new-session -d -x 100 -y 30 "<this>"`. Pass [`BIN`] as `args[0]`
+    /// for the program under test. cwd is whatever the shell has.
+    pub fn shell_command(&self, args: &[&str]) -> String {
+        self.nsenter_argv()
+            .iter()
+            .map(String::as_str)
+            .chain(args.iter().copied())
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// All processes (pids) in the sandbox's mount namespace.
+    fn namespace_pids(&self) -> Vec<u32> {
+        let mut pids = Vec::new();
+        if self.mnt_ns.is_empty() {
+            return pids;
+        }
+        if let Ok(rd) = fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if let Ok(ns) = fs::read_link(e.path().join("ns/mnt")) {
+                    if ns.to_string_lossy() == self.mnt_ns {
+                        pids.push(pid);
+                    }
+                }
+            }
+        }
+        pids
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(mut h) = self.holder.take() {
+            let _ = h.kill();
+            let _ = wait_timeout(&mut h, Duration::from_secs(5));
+        }
+        // Anything we started in the namespace that is still around (sshd and its session
+        // children, a stuck program): kill each by pid.
+        for _ in 0..3 {
+            let pids = self.namespace_pids();
+            if pids.is_empty() {
+                break;
+            }
+            let mut kill = Command::new("kill");
+            kill.arg("-KILL");
+            for p in &pids {
+                kill.arg(p.to_string());
+            }
+            let _ = output_timeout(&mut kill, None, Duration::from_secs(5));
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Splits sshd config text into (lines before the first `Match`, the `Match` part).
+fn split_at_match(config: &str) -> (String, String) {
+    let mut pre = String::new();
+    let mut post = String::new();
+    let mut in_match = false;
+    for line in config.lines() {
+        if !in_match
+            && line
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case("match"))
+        {
+            in_match = true;
+        }
+        let target = if in_match { &mut post } else { &mut pre };
+        target.push_str(line);
+        target.push('\n');
+    }
+    (pre, post)
+}
+
+/// Quotes a word for sh: `'...'` with embedded `'` as `'\''`.
+pub fn shell_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+/// Fields of the colon-separated line whose first field is `name`.
+fn entry(file: &str, name: &str) -> Option<Vec<String>> {
+    file.lines()
+        .map(|l| l.split(':').map(str::to_string).collect::<Vec<_>>())
+        .find(|f| f.first().map(String::as_str) == Some(name))
+}
+
+/// A running sshd in a sandbox; killed on drop.
+pub struct Sshd {
+    pub port: u16,
+    pub log_path: PathBuf,
+    pub config: String,
+    child: ChildGuard,
+}
+
+impl Sshd {
+    /// What sshd logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Waits (bounded) until the log contains `needle`; returns whether it did.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Tries a tunnel `-L local:127.0.0.1:target_port` as `user` with `key`; see [`try_tunnel`].
+    pub fn tunnel(&self, key: &Path, user: &str, target_port: u16) -> TunnelResult {
+        try_tunnel(key, user, self.port, target_port, &[])
+    }
+
+    /// Asserts that `user` with `key` can carry bytes through a tunnel to a fresh local
+    /// echo server (which must receive them and echo them back).
+    pub fn assert_tunnel_works(&self, key: &Path, user: &str) {
+        let server = EchoServer::start();
+        let r = self.tunnel(key, user, server.port());
+        assert!(
+            r.ok,
+            "tunnel as {user} with {} did not carry bytes: {}\n--- ssh stderr ---\n{}\n--- sshd log ---\n{}",
+            key.display(),
+            r.detail,
+            r.ssh_stderr,
+            self.log()
+        );
+        assert!(
+            contains(&server.received(), r.marker.as_bytes()),
+            "the echo server did not receive the marker {:?}; got {:?}",
+            r.marker,
+            String::from_utf8_lossy(&server.received())
+        );
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `ssh -F /dev/null -i KEY -p PORT -o BatchMode=yes ... USER@127.0.0.1 EXTRA...`.
+pub fn ssh(private_key: &Path, user: &str, port: u16, extra: &[&str]) -> Command {
+    let mut c = Command::new("ssh");
+    c.arg("-F")
+        .arg("/dev/null")
+        .arg("-i")
+        .arg(private_key)
+        .arg("-p")
+        .arg(port.to_string())
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg(format!("{user}@127.0.0.1"))
+        .args(extra)
+        .env_remove("SSH_AUTH_SOCK");
+    c
+}
+
+/// A local TCP server (in a thread of the test process) that records everything it
+/// receives and echoes it back. Stopped on drop.
+pub struct EchoServer {
+    port: u16,
+    received: Arc<Mutex<Vec<u8>>>,
+    connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl EchoServer {
+    pub fn start() -> EchoServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo server");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, c, s) = (received.clone(), connections.clone(), stop.clone());
+        thread::spawn(move || {
+            // Bounded: stops on drop of the EchoServer, or after 5 minutes at most.
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        c.fetch_add(1, Ordering::SeqCst);
+                        let r = r.clone();
+                        thread::spawn(move || {
+                            let _ = stream.set_nonblocking(false);
+                            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                            let mut buf = [0u8; 4096];
+                            while let Ok(n) = stream.read(&mut buf) {
+                                if n == 0 {
+                                    break;
+                                }
+                                r.lock().unwrap().extend_from_slice(&buf[..n]);
+                                if stream.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        EchoServer {
+            port,
+            received,
+            connections,
+            stop,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Everything received so far (all connections).
+    pub fn received(&self) -> Vec<u8> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Number of connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// What happened when a tunnel was tried.
+#[derive(Debug)]
+pub struct TunnelResult {
+    /// The marker came back through the tunnel.
+    pub ok: bool,
+    /// The marker that was sent.
+    pub marker: String,
+    /// What came back.
+    pub echoed: Vec<u8>,
+    /// ssh's stderr.
+    pub ssh_stderr: String,
+    /// Human-readable account of what happened.
+    pub detail: String,
+}
+
+/// Runs `ssh -N -L LOCAL:127.0.0.1:TARGET` (plus `extra` options) against the sshd on
+/// `sshd_port`, waits (≤ 10 s) until the local end accepts, sends a unique marker line and
+/// reads it back (≤ 3 s per attempt, 2 attempts). The ssh child is killed afterwards.
+pub fn try_tunnel(
+    key: &Path,
+    user: &str,
+    sshd_port: u16,
+    target_port: u16,
+    extra: &[&str],
+) -> TunnelResult {
+    let marker = unique("bastion-wizard-e2e-marker");
+    let line = format!("{marker}\n");
+    let mut detail = String::new();
+    for _bind_attempt in 0..3 {
+        let local = free_port();
+        let err_path = std::env::temp_dir().join(unique("bwz-ssh-stderr"));
+        let err_file = fs::File::create(&err_path).unwrap();
+        let forward = format!("{local}:127.0.0.1:{target_port}");
+        let mut args: Vec<&str> = vec!["-N", "-o", "ExitOnForwardFailure=yes", "-L", &forward];
+        args.extend_from_slice(extra);
+        let child = ssh(key, user, sshd_port, &args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(err_file))
+            .spawn()
+            .expect("start ssh");
+        let mut guard = ChildGuard(child);
+        let read_err = |p: &Path| {
+            let s = fs::read_to_string(p).unwrap_or_default();
+            let _ = fs::remove_file(p);
+            s
+        };
+        // Local forwards are set up only after authentication: once the local port
+        // accepts, the login has succeeded.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut exited = None;
+        let mut listening = false;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = guard.0.try_wait() {
+                exited = Some(st);
+                break;
+            }
+            if let Ok(s) = TcpStream::connect_timeout(
+                &([127, 0, 0, 1], local).into(),
+                Duration::from_millis(200),
+            ) {
+                drop(s);
+                listening = true;
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(st) = exited {
+            let stderr = read_err(&err_path);
+            if stderr.contains("Address already in use") || stderr.contains("cannot listen") {
+                detail = format!("local port {local} was taken; retrying");
+                continue;
+            }
+            return TunnelResult {
+                ok: false,
+                marker,
+                echoed: Vec::new(),
+                ssh_stderr: stderr,
+                detail: format!("ssh exited ({st}) before the local forward came up"),
+            };
+        }
+        if !listening {
+            drop(guard);
+            return TunnelResult {
+                ok: false,
+                marker,
+                echoed: Vec::new(),
+                ssh_stderr: read_err(&err_path),
+                detail: "the local forward did not come up within 10 s".into(),
+            };
+        }
+        let mut echoed = Vec::new();
+        for attempt in 0..2 {
+            echoed = send_and_read(local, line.as_bytes(), Duration::from_secs(3));
+            if contains(&echoed, marker.as_bytes()) {
+                drop(guard);
+                return TunnelResult {
+                    ok: true,
+                    marker,
+                    echoed,
+                    ssh_stderr: read_err(&err_path),
+                    detail: "marker echoed through the tunnel".into(),
+                };
+            }
+            detail = format!(
+                "attempt {attempt}: sent the marker, got back {:?}",
+                String::from_utf8_lossy(&echoed)
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+        drop(guard);
+        return TunnelResult {
+            ok: false,
+            marker,
+            echoed,
+            ssh_stderr: read_err(&err_path),
+            detail,
+        };
+    }
+    TunnelResult {
+        ok: false,
+        marker,
+        echoed: Vec::new(),
+        ssh_stderr: String::new(),
+        detail,
+    }
+}
+
+/// Connects to 127.0.0.1:port, sends `data`, reads until `data.len()` bytes, EOF or timeout.
+fn send_and_read(port: u16, data: &[u8], timeout: Duration) -> Vec<u8> {
+    let mut got = Vec::new();
+    let Ok(mut s) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))
+    else {
+        return got;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(data).is_err() {
+        return got;
+    }
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    while got.len() < data.len() && Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    let _ = s.shutdown(Shutdown::Both);
+    got
+}

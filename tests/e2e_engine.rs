@@ -1,0 +1,593 @@
+//! End-to-end tests of the engine (`apply`, `status`) through a real sshd, each in its own
+//! sandbox (private mount namespace: overlay on /etc, temp dir on /home; see tests/common).
+//!
+//! They need root, util-linux (`unshare`, `nsenter`) and openssh-server. Without those they
+//! print "skipped: ..." and pass, unless BASTION_WIZARD_E2E=1 is set (then they fail).
+//!
+//! Tests named `harness_*` check the sandbox itself without the program; the `e2e_*` tests
+//! drive `bastion-wizard`.
+
+#[macro_use]
+mod common;
+
+use common::{describe, keygen, wrap, EchoServer, Sandbox};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+
+// ---------------------------------------------------------------------------------------
+// Harness self-tests (no program involved)
+// ---------------------------------------------------------------------------------------
+
+/// useradd inside the sandbox writes only into the overlay and the temp /home.
+#[test]
+fn harness_useradd_stays_inside_the_sandbox() {
+    let sb = sandbox_or_skip!();
+    let host_passwd_before = fs::read("/etc/passwd").unwrap();
+    let name = "bwzprobe";
+    assert!(
+        sb.passwd_entry(name).is_none(),
+        "{name} already exists in the sandbox"
+    );
+    sb.sh(&format!("useradd -m -s /bin/sh {name}"));
+
+    let entry = sb.passwd_entry(name).expect("user created in the sandbox");
+    assert_eq!(entry[5], format!("/home/{name}"));
+    assert!(sb.host_path(&format!("/home/{name}")).is_dir());
+    assert!(sb.shadow_entry(name).is_some());
+    // The shell form (for tmux) also runs inside the namespace.
+    let line = sb.shell_command(&["sh", "-c", &format!("grep '^{name}:' /etc/passwd")]);
+    let out = common::output_timeout(
+        std::process::Command::new("sh").arg("-c").arg(&line),
+        None,
+        std::time::Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{line}\n{}", describe(&out));
+    // The host is untouched.
+    assert_eq!(fs::read("/etc/passwd").unwrap(), host_passwd_before);
+    assert!(!fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with(&format!("{name}:"))));
+    assert!(!PathBuf::from(format!("/home/{name}")).exists());
+}
+
+/// A manually installed tunnel-only key opens a tunnel through the sandbox's sshd; a key
+/// that is not installed does not. Validates sshd start, ssh client and tunnel helper.
+#[test]
+fn harness_sshd_tunnel_with_manual_authorized_keys() {
+    let sb = sandbox_or_skip!();
+    let keys = sb.keys_dir();
+    let (key, public) = keygen(&keys, "manual", &["ed25519"]);
+    let (other_key, _) = keygen(&keys, "stranger", &["ed25519"]);
+    let user = "tunneler";
+    sb.sh(&format!(
+        "useradd -m -s /usr/sbin/nologin {user} && usermod -p '*' {user} && \
+         install -d -m 0700 -o {user} -g {user} /home/{user}/.ssh"
+    ));
+    let allowed = EchoServer::start();
+    let denied = EchoServer::start();
+    let ak = sb.host_path(&format!("/home/{user}/.ssh/authorized_keys"));
+    fs::write(
+        &ak,
+        format!(
+            "restrict,port-forwarding,permitopen=\"127.0.0.1:{}\" {public}\n",
+            allowed.port()
+        ),
+    )
+    .unwrap();
+    sb.sh(&format!(
+        "chown {user}:{user} /home/{user}/.ssh/authorized_keys && \
+         chmod 0600 /home/{user}/.ssh/authorized_keys"
+    ));
+
+    let sshd = sb.start_sshd("");
+    let r = sshd.tunnel(&key, user, allowed.port());
+    assert!(r.ok, "{r:?}\n{}", sshd.log());
+    assert!(!allowed.received().is_empty());
+
+    // Negative results are detected: a target outside permitopen...
+    let r = sshd.tunnel(&key, user, denied.port());
+    assert!(!r.ok, "forwarding outside permitopen worked: {r:?}");
+    // ...a key that is not installed...
+    let r = sshd.tunnel(&other_key, user, allowed.port());
+    assert!(!r.ok, "a key that is not installed opened a tunnel: {r:?}");
+    assert!(r.ssh_stderr.contains("Permission denied"), "{r:?}");
+    // ...and a remote command for a nologin user.
+    let out = common::output_timeout(
+        &mut sb.ssh(&key, user, sshd.port, &["echo", "pwned"]),
+        None,
+        std::time::Duration::from_secs(20),
+    );
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("pwned"));
+    assert_eq!(denied.connections(), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Program tests
+// ---------------------------------------------------------------------------------------
+
+const USER: &str = "whaly";
+
+fn ak_path(user: &str) -> String {
+    format!("/home/{user}/.ssh/authorized_keys")
+}
+
+/// Writes `content` to a file in the sandbox's keys dir and returns its path as a string.
+fn key_file(sb: &Sandbox, name: &str, content: &str) -> String {
+    let p = sb.keys_dir().join(name);
+    fs::write(&p, content).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// `apply --key-file FILE --yes EXTRA...`; asserts exit 0.
+fn apply_ok(sb: &Sandbox, file: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["apply", "--key-file", file, "--yes"];
+    args.extend_from_slice(extra);
+    let out = sb.wizard(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "bastion-wizard {} should exit 0:\n{}",
+        args.join(" "),
+        describe(&out)
+    );
+    out
+}
+
+/// Account state after apply: passwd, shadow `*`, modes and owners of ~/.ssh and the file.
+fn assert_account_ready(sb: &Sandbox, user: &str) {
+    let pw = sb
+        .passwd_entry(user)
+        .unwrap_or_else(|| panic!("no {user} in the sandbox's /etc/passwd"));
+    let uid: u32 = pw[2].parse().unwrap();
+    assert_eq!(pw[5], format!("/home/{user}"), "home of {user}: {pw:?}");
+    let sh = sb.shadow_entry(user).expect("shadow entry");
+    assert_eq!(
+        sh[1], "*",
+        "password field of {user} in /etc/shadow must be `*` (not locked): {sh:?}"
+    );
+
+    let home = sb.host_path(&format!("/home/{user}"));
+    let ssh_dir = home.join(".ssh");
+    let ak = ssh_dir.join("authorized_keys");
+    let hm = fs::symlink_metadata(&home).unwrap();
+    assert_eq!(hm.mode() & 0o022, 0, "home is group/other writable");
+    let dm = fs::symlink_metadata(&ssh_dir).unwrap();
+    assert!(dm.is_dir());
+    assert_eq!(dm.permissions().mode() & 0o7777, 0o700, "~/.ssh mode");
+    assert_eq!(dm.uid(), uid, "~/.ssh owner");
+    let fm = fs::symlink_metadata(&ak).unwrap();
+    assert!(fm.is_file());
+    assert_eq!(
+        fm.permissions().mode() & 0o7777,
+        0o600,
+        "authorized_keys mode"
+    );
+    assert_eq!(fm.uid(), uid, "authorized_keys owner");
+}
+
+fn authorized_keys(sb: &Sandbox, user: &str) -> String {
+    fs::read_to_string(sb.host_path(&ak_path(user))).unwrap_or_default()
+}
+
+/// Test 1a: A wrapped ed25519 key via --key-file: exit 0, account right, tunnel carries bytes.
+#[test]
+fn e2e_wrapped_key_from_file_opens_tunnel() {
+    let sb = sandbox_or_skip!();
+    let host_passwd_before = fs::read("/etc/passwd").unwrap();
+    let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.wrapped", &wrap(&public, 40));
+    apply_ok(&sb, &file, &[]);
+
+    assert_account_ready(&sb, USER);
+    let ak = authorized_keys(&sb, USER);
+    let line = ak
+        .lines()
+        .find(|l| l.contains(common::key_data(&public)))
+        .unwrap_or_else(|| panic!("key not installed as one line; authorized_keys:\n{ak}"));
+    assert!(
+        line.starts_with("restrict,port-forwarding "),
+        "tunnel-only options missing: {line}"
+    );
+    let pw = sb.passwd_entry(USER).unwrap();
+    assert!(
+        pw[6].ends_with("nologin") || pw[6] == "/bin/false",
+        "tunnel-only user should get a nologin shell, got {:?}",
+        pw[6]
+    );
+
+    let sshd = sb.start_sshd("");
+    sshd.assert_tunnel_works(&key, USER);
+    assert_eq!(fs::read("/etc/passwd").unwrap(), host_passwd_before);
+}
+
+/// Test 1b: The same through standard input (`--key-file -`).
+#[test]
+fn e2e_wrapped_key_from_stdin_opens_tunnel() {
+    let sb = sandbox_or_skip!();
+    let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let out = sb.wizard_with_stdin(
+        &["apply", "--key-file", "-", "--yes"],
+        wrap(&public, 40).as_bytes(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_account_ready(&sb, USER);
+    let sshd = sb.start_sshd("");
+    sshd.assert_tunnel_works(&key, USER);
+}
+
+/// Test 2: Rerunning the same apply changes no byte, not even the inode or mtime.
+#[test]
+fn e2e_rerun_changes_nothing() {
+    let sb = sandbox_or_skip!();
+    let (_key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.wrapped", &wrap(&public, 40));
+    apply_ok(&sb, &file, &[]);
+
+    let ak = sb.host_path(&ak_path(USER));
+    let before = fs::read(&ak).expect("authorized_keys after the first apply");
+    let mb = fs::symlink_metadata(&ak).unwrap();
+    let passwd_before = sb.passwd();
+    let shadow_before = sb.read("/etc/shadow").unwrap();
+    let group_before = sb.read("/etc/group").unwrap();
+    // Let a rewrite show up in the mtime even on coarse clocks.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+
+    apply_ok(&sb, &file, &[]);
+    let ma = fs::symlink_metadata(&ak).unwrap();
+    assert_eq!(
+        fs::read(&ak).unwrap(),
+        before,
+        "authorized_keys content changed"
+    );
+    assert_eq!(ma.ino(), mb.ino(), "authorized_keys was replaced (inode)");
+    assert_eq!(
+        (ma.mtime(), ma.mtime_nsec()),
+        (mb.mtime(), mb.mtime_nsec()),
+        "authorized_keys was rewritten (mtime)"
+    );
+    assert_eq!(ma.mode(), mb.mode());
+    assert_eq!(sb.passwd(), passwd_before, "/etc/passwd changed");
+    assert_eq!(
+        sb.read("/etc/shadow").unwrap(),
+        shadow_before,
+        "/etc/shadow changed"
+    );
+    assert_eq!(
+        sb.read("/etc/group").unwrap(),
+        group_before,
+        "/etc/group changed"
+    );
+}
+
+/// Test 3: A second key (RSA 3072) keeps the first: both open a tunnel.
+#[test]
+fn e2e_second_key_keeps_first() {
+    let sb = sandbox_or_skip!();
+    let (key1, pub1) = keygen(&sb.keys_dir(), "first", &["ed25519"]);
+    let (key2, pub2) = keygen(&sb.keys_dir(), "second", &["rsa", "-b", "3072"]);
+    let f1 = key_file(&sb, "first.pub", &format!("{pub1}\n"));
+    let f2 = key_file(&sb, "second.wrapped", &wrap(&pub2, 64));
+    apply_ok(&sb, &f1, &[]);
+    apply_ok(&sb, &f2, &[]);
+
+    let ak = authorized_keys(&sb, USER);
+    assert!(
+        ak.contains(common::key_data(&pub1)),
+        "first key lost:\n{ak}"
+    );
+    assert!(
+        ak.contains(common::key_data(&pub2)),
+        "second key missing:\n{ak}"
+    );
+    assert_account_ready(&sb, USER);
+
+    let sshd = sb.start_sshd("");
+    sshd.assert_tunnel_works(&key1, USER);
+    sshd.assert_tunnel_works(&key2, USER);
+}
+
+/// Test 4a: A tunnel-only key cannot run a remote command.
+#[test]
+fn e2e_tunnel_only_key_cannot_run_commands() {
+    let sb = sandbox_or_skip!();
+    let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.pub", &format!("{public}\n"));
+    apply_ok(&sb, &file, &[]);
+    let sshd = sb.start_sshd("");
+    // The tunnel works (so a failure below is not a login failure)...
+    sshd.assert_tunnel_works(&key, USER);
+    // ...but a command does not.
+    let out = common::output_timeout(
+        &mut sb.ssh(&key, USER, sshd.port, &["echo", "pwned"]),
+        None,
+        std::time::Duration::from_secs(20),
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("pwned"),
+        "tunnel-only user ran a remote command:\n{}",
+        describe(&out)
+    );
+    assert!(
+        !out.status.success(),
+        "remote command should fail:\n{}",
+        describe(&out)
+    );
+}
+
+/// Test 4b: With --allow-shell (own user and group) the same command works.
+#[test]
+fn e2e_allow_shell_runs_commands() {
+    let sb = sandbox_or_skip!();
+    let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.pub", &format!("{public}\n"));
+    apply_ok(
+        &sb,
+        &file,
+        &["--user", "shelly", "--group", "shelly", "--allow-shell"],
+    );
+    assert_account_ready(&sb, "shelly");
+    let gr = sb.group_entry("shelly").expect("group shelly created");
+    let pw = sb.passwd_entry("shelly").unwrap();
+    assert_eq!(pw[3], gr[2], "shelly's primary group should be shelly");
+    assert!(!pw[6].ends_with("nologin"), "allow-shell gave {:?}", pw[6]);
+    let ak = authorized_keys(&sb, "shelly");
+    assert!(
+        ak.lines()
+            .any(|l| l.starts_with(public.split_whitespace().next().unwrap())
+                && l.contains(common::key_data(&public))),
+        "with --allow-shell the key line should carry no options:\n{ak}"
+    );
+
+    let sshd = sb.start_sshd("");
+    let out = common::output_timeout(
+        &mut sb.ssh(&key, "shelly", sshd.port, &["echo", "pwned"]),
+        None,
+        std::time::Duration::from_secs(20),
+    );
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "pwned",
+        "shell user could not run a command:\n{}\n--- sshd log ---\n{}",
+        describe(&out),
+        sshd.log()
+    );
+}
+
+/// Test 5: --permit-open limits forwarding to the given target.
+#[test]
+fn e2e_permit_open_limits_targets() {
+    let sb = sandbox_or_skip!();
+    let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.pub", &format!("{public}\n"));
+    let allowed = EchoServer::start();
+    let denied = EchoServer::start();
+    let target = format!("127.0.0.1:{}", allowed.port());
+    apply_ok(&sb, &file, &["--permit-open", &target]);
+    let ak = authorized_keys(&sb, USER);
+    assert!(
+        ak.contains(&format!("permitopen=\"{target}\"")),
+        "permitopen missing:\n{ak}"
+    );
+
+    let sshd = sb.start_sshd("");
+    let ok = sshd.tunnel(&key, USER, allowed.port());
+    assert!(
+        ok.ok,
+        "forwarding to the permitted target failed: {ok:?}\n{}",
+        sshd.log()
+    );
+    assert!(!allowed.received().is_empty());
+
+    let no = sshd.tunnel(&key, USER, denied.port());
+    assert!(
+        !no.ok,
+        "forwarding to a target not permitted worked: {no:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        denied.connections(),
+        0,
+        "the denied server got a connection"
+    );
+    assert!(
+        denied.received().is_empty(),
+        "bytes reached the denied server"
+    );
+}
+
+/// Test 6: Under `UsePAM no` a freshly applied user can still log in (account not locked).
+#[test]
+fn e2e_use_pam_no_still_works() {
+    let sb = sandbox_or_skip!();
+    let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.wrapped", &wrap(&public, 40));
+    apply_ok(&sb, &file, &[]);
+    let sshd = sb.start_sshd("UsePAM no\n");
+    assert!(sshd.config.starts_with("UsePAM no"));
+    sshd.assert_tunnel_works(&key, USER);
+    assert!(
+        !sshd.log().contains("account is locked"),
+        "sshd says the account is locked:\n{}",
+        sshd.log()
+    );
+}
+
+/// Test 7: Bad input (a private key, an empty file) is refused with exit 2 and changes nothing;
+/// the private key is never echoed.
+#[test]
+fn e2e_bad_input_changes_nothing() {
+    let sb = sandbox_or_skip!();
+    let (key, _public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let passwd_before = sb.passwd();
+    let group_before = sb.read("/etc/group").unwrap();
+    let private = fs::read_to_string(&key).unwrap();
+    // The base64 body lines of the private key: none may appear in the output.
+    let body: Vec<&str> = private
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 20)
+        .collect();
+    assert!(!body.is_empty());
+
+    let out = sb.wizard(&["apply", "--key-file", &key.to_string_lossy(), "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "private key must be refused with 2:\n{}",
+        describe(&out)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for l in &body {
+        assert!(!all.contains(l), "private key material echoed: {l}");
+        // Even a sizeable fragment must not show up.
+        assert!(!all.contains(&l[..20]), "private key fragment echoed: {l}");
+    }
+
+    // Same through stdin.
+    let out = sb.wizard_with_stdin(&["apply", "--key-file", "-", "--yes"], private.as_bytes());
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for l in &body {
+        assert!(!all.contains(&l[..20]), "private key fragment echoed: {l}");
+    }
+
+    let empty = key_file(&sb, "empty.pub", "");
+    let out = sb.wizard(&["apply", "--key-file", &empty, "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "empty input must be refused with 2:\n{}",
+        describe(&out)
+    );
+
+    assert_eq!(sb.passwd(), passwd_before, "/etc/passwd changed");
+    assert_eq!(
+        sb.read("/etc/group").unwrap(),
+        group_before,
+        "/etc/group changed"
+    );
+    assert!(sb.passwd_entry(USER).is_none());
+    assert!(!sb.host_path(&format!("/home/{USER}")).exists());
+    // The private key file must not have been copied into the state dir either.
+    for e in walk(&sb.state_dir()) {
+        if let Ok(s) = fs::read_to_string(&e) {
+            for l in &body {
+                assert!(!s.contains(l), "private key kept in {}", e.display());
+            }
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Parses `status --json` output; returns (ready, id -> status).
+fn status_json(sb: &Sandbox, key_file: &str) -> (serde_json::Value, std::process::Output) {
+    let out = sb.wizard(&["status", "--json", "--key-file", key_file]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("status --json printed no JSON ({e}):\n{}", describe(&out)));
+    (v, out)
+}
+
+fn check_status<'a>(v: &'a serde_json::Value, id: &str) -> &'a str {
+    v["checks"]
+        .as_array()
+        .expect("checks array")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("check {id} missing: {v:#}"))["status"]
+        .as_str()
+        .expect("status string")
+}
+
+/// Test 8: status --json: before apply `user` fails and ready is false; after apply every
+/// account check is ok.
+#[test]
+fn e2e_status_json_before_and_after_apply() {
+    let sb = sandbox_or_skip!();
+    let (_key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.wrapped", &wrap(&public, 40));
+
+    let (v, out) = status_json(&sb, &file);
+    assert_eq!(v["user"], USER);
+    assert_eq!(v["group"], "whaly");
+    assert_eq!(check_status(&v, "user"), "fail", "{v:#}");
+    assert_eq!(v["ready"], false);
+    assert_eq!(out.status.code(), Some(1), "not ready must exit 1");
+    for id in [
+        "group",
+        "user",
+        "home",
+        "ssh_dir",
+        "authorized_keys",
+        "key_installed",
+        "account_unlocked",
+        "shell",
+        "sshd_pubkey",
+        "sshd_forwarding",
+        "sshd_user_allowed",
+        "sshd_key_algorithm",
+        "sshd_listening",
+        "port_vendor_to_ssh",
+        "port_ssh_to_db",
+    ] {
+        let s = check_status(&v, id);
+        assert!(
+            ["ok", "fail", "warn", "manual"].contains(&s),
+            "{id}: bad status {s}"
+        );
+    }
+    for c in v["checks"].as_array().unwrap() {
+        assert!(c["title"].is_string() && c["detail"].is_string(), "{c}");
+        assert!(c["fix"].is_string() || c["fix"].is_null(), "{c}");
+    }
+
+    apply_ok(&sb, &file, &[]);
+    let (v, out) = status_json(&sb, &file);
+    for id in [
+        "group",
+        "user",
+        "home",
+        "ssh_dir",
+        "authorized_keys",
+        "key_installed",
+        "account_unlocked",
+        "shell",
+    ] {
+        assert_eq!(check_status(&v, id), "ok", "check {id} after apply: {v:#}");
+    }
+    // ready/exit code must agree with the checks.
+    let any_fail = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["status"] == "fail");
+    assert_eq!(v["ready"], !any_fail, "{v:#}");
+    assert_eq!(
+        out.status.code(),
+        Some(if any_fail { 1 } else { 0 }),
+        "{}",
+        describe(&out)
+    );
+}
