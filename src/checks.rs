@@ -8,7 +8,7 @@ use crate::inspect::{HostState, Node, Password, Request, ShellState};
 use crate::plan::{Action, Plan, Step, StepState};
 use crate::port::{self, PortCheck};
 use crate::profile::Profile;
-use crate::sshd::{self, SshdConfig};
+use crate::sshd::SshdConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,12 +37,35 @@ pub struct Report {
 }
 
 /// Timeout for the database reachability check inside `status`.
-const DB_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+pub const DB_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
-pub fn report(request: &Request, state: &HostState, plan: &Plan, profile: &Profile) -> Report {
+/// Connects to each `--permit-open` target: the only check that touches the network,
+/// kept out of `report` so the report stays a pure function.
+pub fn check_targets(request: &Request) -> Vec<(String, PortCheck)> {
+    request
+        .access
+        .permit_open
+        .iter()
+        .map(|t| {
+            (
+                t.to_string(),
+                port::check(&t.host, t.port, DB_CHECK_TIMEOUT),
+            )
+        })
+        .collect()
+}
+
+/// Every check, judged from what inspect saw and the database port results at hand.
+pub fn report(
+    request: &Request,
+    state: &HostState,
+    plan: &Plan,
+    profile: &Profile,
+    db_results: &[(String, PortCheck)],
+) -> Report {
     let mut checks = account_checks(request, state, plan);
     checks.extend(sshd_checks(request, state));
-    checks.extend(port_checks(request, state, profile));
+    checks.extend(port_checks(state, profile, db_results));
     Report {
         ready: checks.iter().all(|c| c.status != Status::Fail),
         user: request.user.clone(),
@@ -72,7 +95,7 @@ fn step<'a>(plan: &'a Plan, wanted: fn(&Action) -> bool) -> Option<&'a Step> {
 }
 
 /// A plan step as a check. Steps that could not be judged without root warn instead of fail.
-fn from_step(id: &'static str, step: &Step, unknown: bool, is_root: bool) -> Check {
+fn from_step(id: &'static str, title: String, step: &Step, unknown: bool, is_root: bool) -> Check {
     let status = match step.state {
         StepState::Done => Status::Ok,
         _ if unknown && !is_root => Status::Warn,
@@ -84,7 +107,22 @@ fn from_step(id: &'static str, step: &Step, unknown: bool, is_root: bool) -> Che
         step.detail.clone()
     };
     let fix = (status != Status::Ok).then(|| step.command.clone());
-    check(id, status, step.title.clone(), detail, fix)
+    check(id, status, title, detail, fix)
+}
+
+/// Checks are named by the state they expect; plan steps by the change they make.
+fn title_for(id: &str, request: &Request, state: &HostState) -> String {
+    let user = &request.user;
+    match id {
+        "group" => format!("Group {} exists", request.group),
+        "user" => format!("User {user} exists"),
+        "home" => format!("Home {} safe for sshd", state.home_path.display()),
+        "ssh_dir" => format!("~/.ssh is 0700, owned by {user}"),
+        "authorized_keys" => format!("authorized_keys is 0600, owned by {user}"),
+        "key_installed" => "Vendor's key installed (one line)".into(),
+        "account_unlocked" => "Account allows key login".into(),
+        _ => "Login shell exists".into(),
+    }
 }
 
 fn account_checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Check> {
@@ -112,7 +150,13 @@ fn account_checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Chec
     ];
     for (id, wanted, unknown) in by_action {
         if let Some(s) = step(plan, wanted) {
-            checks.push(from_step(id, s, unknown, root));
+            checks.push(from_step(
+                id,
+                title_for(id, request, state),
+                s,
+                unknown,
+                root,
+            ));
         }
     }
     checks.push(key_check(request, state, plan));
@@ -129,6 +173,7 @@ fn account_checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Chec
             ),
             (Some(_), Some(s)) => from_step(
                 "account_unlocked",
+                title_for("account_unlocked", request, state),
                 s,
                 matches!(state.password, Password::Unknown(_)),
                 root,
@@ -144,7 +189,7 @@ fn account_checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Chec
     );
     checks.push(match (&state.user, step(plan, |a| matches!(a, Action::SetShell { .. }))) {
         (None, _) => check("shell", Status::Fail, "Login shell exists", "the user does not exist yet", missing_user()),
-        (Some(_), Some(s)) => from_step("shell", s, false, root),
+        (Some(_), Some(s)) => from_step("shell", title_for("shell", request, state), s, false, root),
         (Some(account), None) => {
             let shell = account.shell.display().to_string();
             let restricted = shell == state.nologin.display().to_string() || shell.ends_with("/false");
@@ -165,7 +210,7 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     if let Some(s) = step(plan, |a| matches!(a, Action::InstallKey { .. })) {
         let unknown =
             state.authorized_keys_content.is_none() && state.authorized_keys.meta().is_some();
-        let mut c = from_step("key_installed", s, unknown, state.is_root);
+        let mut c = from_step("key_installed", title.into(), s, unknown, state.is_root);
         if c.status == Status::Fail {
             if let Some(entry) = request
                 .key
@@ -241,7 +286,10 @@ fn sshd_checks(request: &Request, state: &HostState) -> Vec<Check> {
                 .iter()
                 .map(|(id, title)| check(id, status, *title, why.clone(), None))
                 .collect();
-            checks.push(listening_check(&SshdConfig::default()));
+            checks.push(listening_check(
+                &SshdConfig::default(),
+                &state.listening_ports,
+            ));
             return checks;
         }
     };
@@ -275,13 +323,12 @@ fn sshd_checks(request: &Request, state: &HostState) -> Vec<Check> {
         Some(Err(why)) => check("sshd_key_algorithm", Status::Fail, "sshd accepts the key's algorithm", format!("{why}: sshd logs \"signature algorithm not in PubkeyAcceptedAlgorithms\""), Some("add the algorithm to PubkeyAcceptedAlgorithms (e.g. `PubkeyAcceptedAlgorithms +rsa-sha2-512,rsa-sha2-256`)".into())),
         None => check("sshd_key_algorithm", Status::Ok, "sshd accepts the key's algorithm", "ed25519, ECDSA and RSA (SHA-2) are accepted by default; pass --key-file to check a particular key", None),
     });
-    checks.push(listening_check(config));
+    checks.push(listening_check(config, &state.listening_ports));
     checks
 }
 
-fn listening_check(config: &SshdConfig) -> Check {
+fn listening_check(config: &SshdConfig, listening: &[u16]) -> Check {
     let ports = config.ports();
-    let listening = sshd::listening_ports();
     let title = "sshd is listening";
     let shown = ports
         .iter()
@@ -307,7 +354,11 @@ fn listening_check(config: &SshdConfig) -> Check {
     }
 }
 
-fn port_checks(request: &Request, state: &HostState, profile: &Profile) -> Vec<Check> {
+fn port_checks(
+    state: &HostState,
+    profile: &Profile,
+    db_results: &[(String, PortCheck)],
+) -> Vec<Check> {
     let ports = state
         .sshd
         .as_ref()
@@ -331,22 +382,17 @@ fn port_checks(request: &Request, state: &HostState, profile: &Profile) -> Vec<C
         format!("allow inbound TCP {ports_text} from {ips} in the firewall and security group (no load balancer); this cannot be seen from inside the host"),
         Some(format!("for example: ufw allow from {} to any port {}", profile.ips[0], ports[0])),
     );
-    let db = if request.access.permit_open.is_empty() {
-        check("port_ssh_to_db", Status::Manual, "This host can reach the database port", "no database target given (--permit-open HOST:PORT); check it with `bastion-wizard check-port HOST:PORT`", Some("bastion-wizard check-port DBHOST:PORT".into()))
+    let db = if db_results.is_empty() {
+        check(
+            "port_ssh_to_db",
+            Status::Manual,
+            "This host can reach the database port",
+            "no database target given (--permit-open HOST:PORT); check it with `bastion-wizard check-port HOST:PORT`",
+            Some("bastion-wizard check-port DBHOST:PORT".into()),
+        )
     } else {
-        let results: Vec<(String, PortCheck)> = request
-            .access
-            .permit_open
-            .iter()
-            .map(|t| {
-                (
-                    t.to_string(),
-                    port::check(&t.host, t.port, DB_CHECK_TIMEOUT),
-                )
-            })
-            .collect();
-        let all_ok = results.iter().all(|(_, r)| r.is_reachable());
-        let detail = results
+        let all_ok = db_results.iter().all(|(_, r)| r.is_reachable());
+        let detail = db_results
             .iter()
             .map(|(t, r)| r.summary(t))
             .collect::<Vec<_>>()

@@ -156,7 +156,8 @@ fn status(setup: &SetupArgs, json: bool, key_file: Option<&str>) -> Result<ExitC
     let (profile, request) = prepare(setup, key_file)?;
     let state = inspect::inspect(&request);
     let plan = plan::plan(&request, &state);
-    let report = checks::report(&request, &state, &plan, &profile);
+    let db_results = checks::check_targets(&request);
+    let report = checks::report(&request, &state, &plan, &profile, &db_results);
     if json {
         println!(
             "{}",

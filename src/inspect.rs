@@ -12,7 +12,7 @@ use crate::safe_fs::{self, Meta};
 use crate::sshd::{self, SshdConfig};
 
 /// What the person asked for: the account, how the key may be used, and the key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub user: String,
     pub group: String,
@@ -73,6 +73,8 @@ pub struct HostFacts {
     pub hostname: String,
     pub os: String,
     pub openssh: String,
+    /// Non-loopback addresses of this host, to help name it in the vendor's form.
+    pub addresses: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +97,8 @@ pub struct HostState {
     /// SELinux is on and `restorecon -n` would relabel ~/.ssh.
     pub selinux_relabel_needed: bool,
     pub sshd: Result<SshdConfig, String>,
+    /// TCP ports something listens on here (from /proc/net/tcp), for the sshd check.
+    pub listening_ports: Vec<u16>,
     pub facts: HostFacts,
 }
 
@@ -160,6 +164,7 @@ pub fn inspect(request: &Request) -> HostState {
         selinux,
         selinux_relabel_needed,
         sshd: sshd::query(&request.user, &request.vendor_addr, is_root),
+        listening_ports: sshd::listening_ports(),
         facts: host_facts(),
     }
 }
@@ -363,5 +368,19 @@ fn host_facts() -> HostFacts {
         hostname,
         os,
         openssh,
+        addresses: local_addresses(),
     }
+}
+
+fn local_addresses() -> Vec<String> {
+    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut addresses: Vec<String> = interfaces
+        .filter_map(|i| i.address)
+        .filter_map(|a| a.as_sockaddr_in().map(|v4| v4.ip().to_string()))
+        .filter(|ip| !ip.starts_with("127."))
+        .collect();
+    addresses.dedup();
+    addresses
 }

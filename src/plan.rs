@@ -92,7 +92,7 @@ pub fn validate(request: &Request, state: &HostState) -> Result<(), String> {
 }
 
 /// Names useradd accepts everywhere: lower case, digits, `_` and `-`, not starting with `-`.
-fn check_name(name: &str, what: &str) -> Result<(), String> {
+pub fn check_name(name: &str, what: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 32
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')

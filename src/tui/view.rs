@@ -1,0 +1,144 @@
+//! The frame every screen shares: step title, body, notice, key footer, and overlays
+//! (help, quit confirmation, too-small terminal).
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::app::{App, Screen};
+use super::screens;
+use super::theme::Theme;
+
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
+
+pub fn spinner(tick: usize) -> &'static str {
+    SPINNER[tick % SPINNER.len()]
+}
+
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        render_too_small(theme, frame, area);
+        return;
+    }
+    let [top, body, notice, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+
+    let mut title = vec![Span::styled(
+        format!(" Step {}/7 · {} ", app.screen.number(), app.screen.title()),
+        theme.title(),
+    )];
+    title.push(Span::styled(
+        format!("  bastion-wizard · {}", app.profile.name),
+        theme.dim(),
+    ));
+    if !app.is_root() {
+        title.push(Span::styled("  PREVIEW (not root)", theme.warn()));
+    }
+    frame.render_widget(Line::from(title), top);
+
+    let body = body.inner(ratatui::layout::Margin::new(1, 0));
+    match app.screen {
+        Screen::Welcome => screens::welcome::render(app, theme, frame, body),
+        Screen::Account => screens::account::render(app, theme, frame, body),
+        Screen::Paste => screens::paste::render(app, theme, frame, body),
+        Screen::Review => screens::review::render(app, theme, frame, body),
+        Screen::Apply => screens::progress::render(app, theme, frame, body),
+        Screen::Ports => screens::ports::render(app, theme, frame, body),
+        Screen::Finish => screens::finish::render(app, theme, frame, body),
+    }
+
+    if let Some(text) = &app.notice {
+        frame.render_widget(Line::styled(format!(" {text}"), theme.warn()), notice);
+    }
+    frame.render_widget(
+        Line::styled(format!(" {}", footer_keys(app)), theme.focus()),
+        footer,
+    );
+
+    if app.help {
+        render_popup(theme, frame, area, "Help", screens::help(app.screen));
+    } else if app.confirm_quit {
+        render_popup(
+            theme,
+            frame,
+            area,
+            "Quit?",
+            "Changes are pending and have not been applied.\nQuit anyway? y/n",
+        );
+    }
+}
+
+fn footer_keys(app: &App) -> String {
+    let mut keys = screens::keys(app).to_string();
+    if app.typing() {
+        keys.push_str(" · F1 help · Ctrl-C quit");
+    } else {
+        keys.push_str(" · ? help · q quit");
+    }
+    keys
+}
+
+fn render_too_small(theme: &Theme, frame: &mut Frame, area: Rect) {
+    let text = format!(
+        "This terminal is {}×{}. bastion-wizard needs at least {MIN_WIDTH}×{MIN_HEIGHT}: please enlarge the window. (Ctrl-C quits.)",
+        area.width, area.height
+    );
+    frame.render_widget(
+        Paragraph::new(text)
+            .style(theme.warn())
+            .wrap(Wrap { trim: true }),
+        area,
+    );
+}
+
+fn render_popup(theme: &Theme, frame: &mut Frame, area: Rect, title: &str, text: &str) {
+    let width = area.width.saturating_sub(10).min(76);
+    let height = (text.lines().count() as u16 + 4).min(area.height.saturating_sub(2));
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {title} "), theme.title()))
+        .title_bottom(" any key closes ");
+    frame.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
+        popup,
+    );
+}
+
+/// Shortens the middle of a long line so both ends stay visible.
+pub fn elide_middle(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max || max < 5 {
+        return text.to_string();
+    }
+    let keep = max - 1;
+    let head: String = text.chars().take(keep / 2).collect();
+    let tail: String = text.chars().skip(count - (keep - keep / 2)).collect();
+    format!("{head}…{tail}")
+}
+
+/// Cuts a line to fit, marking the cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
