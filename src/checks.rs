@@ -90,7 +90,7 @@ fn check(
     }
 }
 
-fn step<'a>(plan: &'a Plan, wanted: fn(&Action) -> bool) -> Option<&'a Step> {
+fn step(plan: &Plan, wanted: fn(&Action) -> bool) -> Option<&Step> {
     plan.steps.iter().find(|s| wanted(&s.action))
 }
 
@@ -129,35 +129,16 @@ fn account_checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Chec
     let root = state.is_root;
     let unreadable = |n: &Node| matches!(n, Node::Unreadable(_));
     let mut checks = Vec::new();
-    let by_action: [(&'static str, fn(&Action) -> bool, bool); 5] = [
-        ("group", |a| matches!(a, Action::CreateGroup), false),
-        ("user", |a| matches!(a, Action::CreateUser { .. }), false),
-        (
-            "home",
-            |a| matches!(a, Action::SecureHome),
-            unreadable(&state.home),
-        ),
-        (
-            "ssh_dir",
-            |a| matches!(a, Action::SshDir),
-            unreadable(&state.ssh_dir),
-        ),
-        (
-            "authorized_keys",
-            |a| matches!(a, Action::AuthorizedKeys),
-            unreadable(&state.authorized_keys),
-        ),
-    ];
-    for (id, wanted, unknown) in by_action {
-        if let Some(s) = step(plan, wanted) {
-            checks.push(from_step(
-                id,
-                title_for(id, request, state),
-                s,
-                unknown,
-                root,
-            ));
-        }
+    for step in &plan.steps {
+        let (id, unknown) = match step.action {
+            Action::CreateGroup => ("group", false),
+            Action::CreateUser { .. } => ("user", false),
+            Action::SecureHome => ("home", unreadable(&state.home)),
+            Action::SshDir => ("ssh_dir", unreadable(&state.ssh_dir)),
+            Action::AuthorizedKeys => ("authorized_keys", unreadable(&state.authorized_keys)),
+            _ => continue,
+        };
+        checks.push(from_step(id, title_for(id, request, state), step, unknown, root));
     }
     checks.push(key_check(request, state, plan));
 

@@ -99,7 +99,8 @@ impl fmt::Display for KeyError {
             KeyError::Dsa => write!(f, "DSA (ssh-dss) keys are insecure and disabled in OpenSSH 7.0 and later: ask the vendor for an ed25519 or RSA key."),
             KeyError::RsaTooSmall(bits) => write!(f, "This RSA key has only {bits} bits; at least {MIN_RSA_BITS} are required: ask the vendor for a stronger key."),
             KeyError::PemPublicKey => write!(f, "This is a PEM public key, not OpenSSH format: convert it with `ssh-keygen -i -m PKCS8 -f FILE` and use the result."),
-            KeyError::UnknownType(t) => write!(f, "Unknown key type \"{}\": expected ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521.", shorten(t, 40)),
+            KeyError::UnknownType(t) if t.is_empty() => write!(f, "This does not start with a known key type: expected ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521."),
+            KeyError::UnknownType(t) => write!(f, "\"{}\" is not a key type: a public key starts with ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521.", shorten(t, 40)),
             KeyError::Malformed(why) => write!(f, "The key data is damaged ({why}): copy the whole key again from the vendor's message."),
         }
     }
@@ -158,23 +159,23 @@ fn looks_private(input: &str) -> bool {
 
 fn parse_openssh(text: &str, line_breaks_removed: usize) -> Result<Key, KeyError> {
     let rest = text.trim_start();
-    let first = rest.split_whitespace().next().unwrap_or_default();
-    let (pasted_options, rest) = if is_key_type(first) {
-        (None, rest)
-    } else if looks_like_options(first) {
+    let (first, after_first) = take_type(rest);
+    let (pasted_options, algorithm, after_type) = if is_key_type(&first) {
+        (None, first, after_first)
+    } else if looks_like_options(&first) {
         let (options, after) = split_options(rest);
-        (Some(options.to_string()), after.trim_start())
+        let (algorithm, after_type) = take_type(after);
+        (Some(options.to_string()), algorithm, after_type)
     } else {
-        return Err(KeyError::UnknownType(first.to_string()));
+        return Err(unknown_type(&first));
     };
-    let algorithm = rest.split_whitespace().next().unwrap_or_default();
+    let algorithm = algorithm.as_str();
     if REFUSED_TYPES.contains(&algorithm) {
         return Err(KeyError::Dsa);
     }
     if !is_key_type(algorithm) {
-        return Err(KeyError::UnknownType(algorithm.to_string()));
+        return Err(unknown_type(algorithm));
     }
-    let after_type = &rest[algorithm.len()..];
     let (blob, data, tail) = take_blob(after_type)?;
     let comment = join_comment(tail);
     if KEY_TYPES
@@ -235,6 +236,18 @@ fn parse_rfc4716(text: &str, line_breaks_removed: usize) -> Result<Key, KeyError
             "the END SSH2 PUBLIC KEY line is missing".into(),
         ));
     }
+    // Text around the block is ignored, unless it holds another key.
+    let begin = text.find("---- BEGIN SSH2 PUBLIC KEY ----").unwrap_or(0);
+    let after_end = text
+        .find("---- END SSH2 PUBLIC KEY")
+        .and_then(|i| text[i..].split_once('\n'))
+        .map_or("", |(_, rest)| rest);
+    if [&text[..begin], after_end]
+        .iter()
+        .any(|t| t.split_whitespace().any(is_key_type))
+    {
+        return Err(KeyError::MultipleKeys);
+    }
     let blob = decode_base64(&body).ok_or_else(|| KeyError::Malformed("invalid base64".into()))?;
     let len = wire_len(&blob)?;
     if len != blob.len() {
@@ -245,7 +258,7 @@ fn parse_rfc4716(text: &str, line_breaks_removed: usize) -> Result<Key, KeyError
         return Err(KeyError::Dsa);
     }
     if !is_key_type(&algorithm) {
-        return Err(KeyError::UnknownType(algorithm));
+        return Err(unknown_type(&algorithm));
     }
     let data = encode_base64(&blob);
     build(
@@ -317,6 +330,44 @@ fn bit_length(bytes: &[u8]) -> u32 {
         None => return 0,
     };
     (bytes.len() as u32 - 1) * 8 + (8 - bytes[0].leading_zeros())
+}
+
+/// The key type at the start of `s` (after blanks) and the text after it. A line break
+/// inside the type ("ssh-ed2\n5519", from hard wrapping) is joined back.
+fn take_type(s: &str) -> (String, &str) {
+    let mut word = String::new();
+    let mut rest = s.trim_start();
+    loop {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        word.push_str(&rest[..end]);
+        let after = &rest[end..];
+        let next = after.trim_start();
+        let gap = &after[..after.len() - next.len()];
+        let partial = !is_key_type(&word)
+            && KEY_TYPES
+                .iter()
+                .chain(REFUSED_TYPES)
+                .any(|t| t.starts_with(word.as_str()));
+        if partial && gap.contains('\n') && !next.is_empty() {
+            rest = next;
+        } else {
+            return (word, after);
+        }
+    }
+}
+
+/// `UnknownType`, carrying the word only when it looks like a type name: whatever else
+/// was pasted (a private key body without its armour, say) is never echoed or kept.
+fn unknown_type(word: &str) -> KeyError {
+    let plausible = word.len() <= 64
+        && word
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-@._".contains(c));
+    KeyError::UnknownType(if plausible {
+        word.to_string()
+    } else {
+        String::new()
+    })
 }
 
 pub fn is_key_type(word: &str) -> bool {
@@ -392,7 +443,15 @@ fn take_blob(s: &str) -> Result<(Vec<u8>, String, &str), KeyError> {
     if blob.len() != len {
         return Err(KeyError::Malformed("invalid base64 padding".into()));
     }
-    Ok((blob, data.to_string(), &s[ends[needed - 1]..]))
+    // Blanks inside the data are joined, so a cut-short key would otherwise borrow the
+    // first letters of its comment and come out as a different key.
+    let tail = &s[ends[needed - 1]..];
+    if !tail.is_empty() && !tail.starts_with(char::is_whitespace) {
+        return Err(KeyError::Malformed(
+            "the key data is cut short or runs into the comment".into(),
+        ));
+    }
+    Ok((blob, data.to_string(), tail))
 }
 
 /// A comment broken by email wrapping is joined back; runs of blanks become one space.
@@ -426,7 +485,7 @@ fn wire_type(blob: &[u8]) -> Result<String, KeyError> {
 /// Total length of the key blob as declared by its own length prefixes.
 fn wire_len(blob: &[u8]) -> Result<usize, KeyError> {
     let algorithm = wire_type(blob)?;
-    let fields = field_count(&algorithm).ok_or(KeyError::UnknownType(algorithm))?;
+    let fields = field_count(&algorithm).ok_or_else(|| unknown_type(&algorithm))?;
     let mut offset = 0;
     for _ in 0..fields {
         let (field, _) = wire_field(&blob[offset..])?;
@@ -447,7 +506,7 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 fn decode_base64(s: &str) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(s.len() / 4 * 3);

@@ -273,7 +273,7 @@ fn home_step(
 ) -> Step {
     let mut step = Step {
         action: Action::SecureHome,
-        title: format!("Home {home}: owned by {user}, not writable by group/other"),
+        title: format!("Secure home {home} (owner, no group/other write)"),
         guide: "guide 2",
         command: format!("chown {user}:{group} {home} && chmod go-w {home}"),
         state: StepState::Done,
@@ -282,7 +282,7 @@ fn home_step(
     match (&state.home, uid) {
         (Node::Missing, None) => {
             step.state = StepState::ToDo;
-            step.detail = "created by useradd -m, then checked".into();
+            step.detail = "does not exist yet: useradd -m creates it".into();
         }
         (Node::Missing, Some(_)) => {
             step.state = StepState::ToDo;

@@ -66,7 +66,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     );
 
     if app.help {
-        render_popup(theme, frame, area, "Help", screens::help(app.screen));
+        render_popup(
+            theme,
+            frame,
+            area,
+            "Help",
+            screens::help(app.screen),
+            "any key closes",
+        );
     } else if app.confirm_quit {
         render_popup(
             theme,
@@ -74,6 +81,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
             area,
             "Quit?",
             "Changes are pending and have not been applied.\nQuit anyway? y/n",
+            "y quits · any other key stays",
         );
     }
 }
@@ -101,9 +109,14 @@ fn render_too_small(theme: &Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn render_popup(theme: &Theme, frame: &mut Frame, area: Rect, title: &str, text: &str) {
+fn render_popup(theme: &Theme, frame: &mut Frame, area: Rect, title: &str, text: &str, hint: &str) {
     let width = area.width.saturating_sub(10).min(76);
-    let height = (text.lines().count() as u16 + 4).min(area.height.saturating_sub(2));
+    let inner = width.saturating_sub(2).max(1) as usize;
+    let rows: usize = text
+        .lines()
+        .map(|l| l.chars().count().div_ceil(inner).max(1))
+        .sum();
+    let height = (rows as u16 + 3).min(area.height.saturating_sub(2));
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
@@ -114,7 +127,7 @@ fn render_popup(theme: &Theme, frame: &mut Frame, area: Rect, title: &str, text:
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(format!(" {title} "), theme.title()))
-        .title_bottom(" any key closes ");
+        .title_bottom(format!(" {hint} "));
     frame.render_widget(
         Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
         popup,
@@ -141,4 +154,27 @@ pub fn truncate(text: &str, max: usize) -> String {
         let cut: String = text.chars().take(max.saturating_sub(1)).collect();
         format!("{cut}…")
     }
+}
+
+/// Word-wraps `text` to `width`, starting with `first` and indenting continuation lines
+/// by `indent` spaces, so wrapped items stay visibly apart.
+pub fn wrap_indented(first: &str, text: &str, indent: usize, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = first.to_string();
+    let mut has_word = false;
+    for word in text.split(' ') {
+        let fits = current.chars().count() + usize::from(has_word) + word.chars().count() <= width;
+        if has_word && !fits {
+            lines.push(std::mem::take(&mut current));
+            current = " ".repeat(indent);
+            has_word = false;
+        }
+        if has_word {
+            current.push(' ');
+        }
+        current.push_str(word);
+        has_word = true;
+    }
+    lines.push(current);
+    lines
 }

@@ -2,7 +2,7 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::tui::app::App;
@@ -18,9 +18,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ])
     };
     let addresses = if facts.addresses.is_empty() {
-        String::new()
+        "none found".to_string()
     } else {
-        format!(" (addresses here: {})", facts.addresses.join(", "))
+        facts.addresses.join(", ")
     };
     let mut lines = vec![
         Line::raw(format!(
@@ -30,22 +30,17 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Line::raw(""),
         field(
             "SSH host",
-            format!(
-                "this host's public IP or DNS name, e.g. {}{addresses}",
-                facts.hostname
-            ),
+            format!("this host's public IP or DNS name ({})", facts.hostname),
         ),
+        field("", format!("addresses on this host: {addresses}")),
         field("SSH port", ssh_ports(app)[0].to_string()),
         field("SSH user", app.account.user.clone()),
         Line::raw(""),
     ];
-    match app.key() {
-        Some(key) => lines.push(field(
-            "Key",
-            format!("{} {}", key.describe(), key.fingerprint),
-        )),
-        None => lines.push(field("Key", "none pasted in this run".into())),
-    }
+    lines.push(match app.key() {
+        Some(key) => field("Key", format!("{} {}", key.describe(), key.fingerprint)),
+        None => field("Key", "none pasted in this run".into()),
+    });
     lines.extend([
         Line::raw(""),
         Line::raw("To see where this host stands at any time, run again:"),
@@ -55,5 +50,5 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ),
         Line::raw(format!("Vendor documentation: {}", app.profile.docs)),
     ]);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+    frame.render_widget(Paragraph::new(lines), area);
 }

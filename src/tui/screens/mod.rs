@@ -21,21 +21,19 @@ pub fn keys(app: &App) -> &'static str {
         Screen::Apply if app.run.running => "applying…",
         Screen::Apply => "Enter next · Esc back",
         Screen::Ports if app.checklist.editing_target => "type HOST:PORT · Enter done",
-        Screen::Ports => {
-            "↑↓ move · Space tick · e edit target · p check port · Enter next · Esc back"
-        }
+        Screen::Ports => "↑↓ · Space tick · e edit · p check · Enter next · Esc back",
         Screen::Finish => "Enter quit · Esc back",
     }
 }
 
 pub fn help(screen: Screen) -> &'static str {
     match screen {
-        Screen::Welcome => "Each line is one step of the SSH tunnel guide, checked on this host:\n✓ done   ✗ missing or a problem   ! could not check   ? outside this host.\nEnter starts the setup (or adds another key); c jumps to the port checklist.\nNothing changes until you confirm on the Review screen.",
-        Screen::Account => "The vendor logs in as this user. Tunnel-only (recommended) lets the key\nforward ports and nothing else: no shell, no commands.\nDatabase targets, if given, limit forwarding to those HOST:PORT pairs\n(authorized_keys permitopen), e.g. db.internal:5432.",
-        Screen::Paste => "Paste the public key exactly as the vendor sent it: wrapped lines, CRLF and\nRFC4716 blocks are fine, line breaks are removed. Compare the SHA256\nfingerprint with the vendor's message. A private key is refused and wiped\nat once. Ctrl-U empties the box.",
-        Screen::Review => "Every step of the plan with the shell command that does the same by hand.\nDone steps are skipped. Enter asks for confirmation, then applies.\nApplying is safe to repeat: a rerun changes nothing.",
-        Screen::Apply => "Each step runs in order. If one fails, the ones before it stay done and a\nrerun continues where it stopped.",
-        Screen::Ports => "Two network paths must be open outside this host: the vendor's IPs to the\nSSH port, and this host to the database. Tick what you have done; ticks are\nkept for the next run. e edits the database target, p tests it now.",
-        Screen::Finish => "Give these values to the vendor. Run sudo bastion-wizard again at any\ntime to see where the host stands.",
+        Screen::Welcome => "Each line is one step of the SSH tunnel guide, checked on this host: ✓ done   ✗ missing or a problem   ! could not check   ? outside this host. Enter starts the setup (or adds another key); c jumps to the port checklist. Nothing changes until you confirm on the Review screen.",
+        Screen::Account => "The vendor logs in as this user. Tunnel-only (recommended) lets the key forward ports and nothing else: no shell, no commands. Database targets, if given, limit forwarding to those HOST:PORT pairs (authorized_keys permitopen), e.g. db.internal:5432.",
+        Screen::Paste => "Paste the public key exactly as the vendor sent it: wrapped lines, CRLF and RFC4716 blocks are fine, line breaks are removed. Compare the SHA256 fingerprint with the vendor's message. A private key is refused and wiped at once. Ctrl-U empties the box.",
+        Screen::Review => "Every step of the plan with the shell command that does the same by hand. Done steps are skipped. Enter asks for confirmation, then applies. Applying is safe to repeat: a rerun changes nothing.",
+        Screen::Apply => "Each step runs in order. If one fails, the ones before it stay done and a rerun continues where it stopped.",
+        Screen::Ports => "Two network paths must be open outside this host: the vendor's IPs to the SSH port, and this host to the database. Tick what you have done; ticks are kept for the next run. e edits the database target, p tests it now.",
+        Screen::Finish => "Give these values to the vendor. Run sudo bastion-wizard again at any time to see where the host stands.",
     }
 }

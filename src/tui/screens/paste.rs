@@ -20,10 +20,33 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .wrap(Wrap { trim: true }),
         intro,
     );
-    let mut textarea = app.paste.clone();
-    textarea.set_block(Block::default().borders(Borders::ALL).title(" Public key "));
-    textarea.set_cursor_line_style(ratatui::style::Style::new());
-    frame.render_widget(&textarea, input);
+    // Shown wrapped rather than through the text area's own widget, which scrolls long
+    // lines sideways and would hide most of a one-line key.
+    let block = Block::default().borders(Borders::ALL).title(" Public key ");
+    let inner = block.inner(input);
+    let text = app.paste.lines().join("\n");
+    let content = if text.is_empty() {
+        Paragraph::new(Line::styled(
+            "Paste the vendor's public key here (ssh-ed25519 AAAA… or ssh-rsa AAAA…)",
+            theme.dim(),
+        ))
+    } else {
+        let rows: usize = app
+            .paste
+            .lines()
+            .iter()
+            .map(|l| {
+                (l.chars().count() + 1)
+                    .div_ceil(inner.width.max(1) as usize)
+                    .max(1)
+            })
+            .sum();
+        let scroll = rows.saturating_sub(inner.height as usize) as u16;
+        Paragraph::new(format!("{text}▏"))
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0))
+    };
+    frame.render_widget(content.block(block), input);
 
     let lines = match &app.intake {
         None => vec![Line::styled("Waiting for a key…", theme.dim())],

@@ -40,6 +40,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             Span::styled(truncate(&step.title, width.saturating_sub(24)), style),
             Span::styled(format!("  ({})", step.guide), theme.dim()),
         ]));
+        // Done steps take one line; what will run shows its command and, where it
+        // says more than "missing", why.
+        if step.state == StepState::Done {
+            continue;
+        }
         lines.push(Line::styled(
             format!(
                 "           $ {}",
@@ -47,17 +52,34 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ),
             theme.dim(),
         ));
-        if step.state != StepState::Done {
+        if step.detail != "missing" {
             lines.push(Line::raw(format!(
                 "             {}",
                 truncate(&step.detail, width.saturating_sub(13))
             )));
         }
     }
-    let visible = steps.height as usize;
-    let max_scroll = lines.len().saturating_sub(visible);
-    let scroll = (app.review_scroll as usize).min(max_scroll);
-    frame.render_widget(Paragraph::new(lines).scroll((scroll as u16, 0)), steps);
+    let max_scroll = lines.len().saturating_sub(steps.height as usize);
+    let scroll = app.review_scroll as usize;
+    let [list, more] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(u16::from(max_scroll > 0)),
+    ])
+    .areas(steps);
+    let max_scroll = lines.len().saturating_sub(list.height as usize);
+    let scroll = scroll.min(max_scroll);
+    frame.render_widget(Paragraph::new(lines).scroll((scroll as u16, 0)), list);
+    if max_scroll > 0 {
+        let hint = if scroll < max_scroll {
+            "↓ more below (↓ scrolls)"
+        } else {
+            "↑ more above (↑ scrolls)"
+        };
+        frame.render_widget(
+            Line::styled(format!("           {hint}"), theme.warn()),
+            more,
+        );
+    }
 
     let key_line = match &plan.key_line {
         Some(text) => elide_middle(text, (line.width as usize).saturating_sub(2)),

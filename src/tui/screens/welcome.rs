@@ -26,16 +26,19 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         "not root"
     };
-    let mut lines = vec![Line::from(vec![
-        Span::styled("Host ", theme.strong()),
-        Span::raw(format!(
-            "{} · {} · {} · {who}",
-            facts.hostname, facts.os, facts.openssh
-        )),
-    ])];
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("Host    ", theme.strong()),
+            Span::raw(format!("{} ({who})", facts.hostname)),
+        ]),
+        Line::from(vec![
+            Span::styled("System  ", theme.strong()),
+            Span::raw(format!("{} · {}", facts.os, facts.openssh)),
+        ]),
+    ];
     if !app.is_root() {
         lines.push(Line::styled(
-            "Preview: every screen works, nothing can be changed. To apply: sudo bastion-wizard",
+            "Preview: nothing can be changed here. To make changes: sudo bastion-wizard",
             theme.warn(),
         ));
     }
