@@ -396,6 +396,17 @@ fn kind_phrase(kind: Kind) -> &'static str {
     }
 }
 
+/// `echo 'LINE' >> FILE`, exact whatever the line holds (a key comment may contain `'`
+/// or `\`): quoted for sh, and printf where dash's echo would expand backslashes.
+fn append_command(line: &str, file: &str) -> String {
+    let quoted = format!("'{}'", line.replace('\'', r"'\''"));
+    if line.contains('\\') {
+        format!("printf '%s\\n' {quoted} >> {file}")
+    } else {
+        format!("echo {quoted} >> {file}")
+    }
+}
+
 fn key_step(state: &HostState, line: &str, data: &str, keys_file: &str) -> Step {
     let mut step = Step {
         action: Action::InstallKey {
@@ -404,7 +415,7 @@ fn key_step(state: &HostState, line: &str, data: &str, keys_file: &str) -> Step 
         },
         title: "Add the vendor's key (one line)".into(),
         guide: "guide 9",
-        command: format!("echo '{line}' >> {keys_file}"),
+        command: append_command(line, keys_file),
         state: StepState::ToDo,
         detail: String::new(),
     };

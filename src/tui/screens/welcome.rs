@@ -80,7 +80,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         )
     } else {
         Line::styled(
-            format!("{failing} problem(s) found. Enter walks you through fixing them."),
+            format!("{failing} problem(s) marked ✗: Enter sets up the account; `status` lists each fix."),
             theme.error(),
         )
     });
