@@ -138,7 +138,13 @@ fn account_checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Chec
             Action::AuthorizedKeys => ("authorized_keys", unreadable(&state.authorized_keys)),
             _ => continue,
         };
-        checks.push(from_step(id, title_for(id, request, state), step, unknown, root));
+        checks.push(from_step(
+            id,
+            title_for(id, request, state),
+            step,
+            unknown,
+            root,
+        ));
     }
     checks.push(key_check(request, state, plan));
 

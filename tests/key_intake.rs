@@ -1,0 +1,904 @@
+//! Key intake (`key::parse`, `key::read_input`) against every form the contract accepts
+//! ("The key input" in docs/interface.md) and every refusal it promises.
+//!
+//! Keys are generated at test time with `ssh-keygen` in a temporary directory; only their
+//! text is kept in memory. Fingerprints are compared with what `ssh-keygen -lf` prints.
+//! Keys that newer OpenSSH may refuse to generate (DSA, RSA 1024) are built by hand.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use bastion_wizard::key::{self, Key, KeyError, MAX_INPUT};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+const COMMENT: &str = "vendor@example.com";
+
+/// One generated key pair, kept as text only (the temp dir is gone once generated).
+struct Generated {
+    /// `ssh-keygen -t` value, for messages.
+    kind: String,
+    /// What `Key::bits` must say.
+    bits: Option<u32>,
+    /// The `.pub` line, without its newline.
+    public: String,
+    /// `SHA256:...` as printed by `ssh-keygen -lf key.pub`.
+    fingerprint: String,
+    /// `ssh-keygen -e -f key.pub` (RFC4716).
+    rfc4716: String,
+    /// `ssh-keygen -e -m PKCS8 -f key.pub` (PEM public key), where supported.
+    pem_public: Option<String>,
+    /// The private key file as written by ssh-keygen (OpenSSH format).
+    private: String,
+}
+
+impl Generated {
+    fn key_type(&self) -> &str {
+        self.public.split(' ').next().unwrap()
+    }
+
+    fn data(&self) -> &str {
+        self.public.split(' ').nth(1).unwrap()
+    }
+}
+
+fn run(cmd: &mut Command) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn keygen(dir: &Path, kind: &str, bits: Option<u32>, extra: &[&str]) -> bool {
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-N", "", "-t", kind]);
+    if let Some(bits) = bits {
+        cmd.arg("-b").arg(bits.to_string());
+    }
+    cmd.args(extra)
+        .args(["-C", COMMENT, "-f"])
+        .arg(dir.join("key"));
+    cmd.output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+fn fingerprint_of(file: &Path) -> String {
+    let out = run(Command::new("ssh-keygen").arg("-lf").arg(file));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let fp = text.split_whitespace().nth(1).unwrap().to_string();
+    assert!(
+        fp.starts_with("SHA256:"),
+        "unexpected ssh-keygen -l output: {text}"
+    );
+    fp
+}
+
+fn generate(kind: &str, bits: Option<u32>) -> Generated {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        keygen(dir.path(), kind, bits, &[]),
+        "ssh-keygen -t {kind} {bits:?} failed"
+    );
+    let pub_path = dir.path().join("key.pub");
+    let public = std::fs::read_to_string(&pub_path)
+        .unwrap()
+        .trim_end()
+        .to_string();
+    let rfc4716 =
+        String::from_utf8(run(Command::new("ssh-keygen").arg("-ef").arg(&pub_path)).stdout)
+            .unwrap();
+    let pem_public = Command::new("ssh-keygen")
+        .args(["-e", "-m", "PKCS8", "-f"])
+        .arg(&pub_path)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8(o.stdout).unwrap());
+    Generated {
+        kind: kind.to_string(),
+        bits: match kind {
+            "ed25519" => None,
+            "ecdsa" => Some(bits.unwrap_or(256)),
+            _ => Some(bits.unwrap_or(3072)),
+        },
+        fingerprint: fingerprint_of(&pub_path),
+        public,
+        rfc4716,
+        pem_public,
+        private: std::fs::read_to_string(dir.path().join("key")).unwrap(),
+    }
+}
+
+const ED25519: usize = 0;
+const ECDSA256: usize = 1;
+const ECDSA384: usize = 2;
+const ECDSA521: usize = 3;
+const RSA2048: usize = 4;
+const RSA3072: usize = 5;
+const RSA4096: usize = 6;
+const SPECS: [(&str, Option<u32>); 7] = [
+    ("ed25519", None),
+    ("ecdsa", Some(256)),
+    ("ecdsa", Some(384)),
+    ("ecdsa", Some(521)),
+    ("rsa", Some(2048)),
+    ("rsa", Some(3072)),
+    ("rsa", Some(4096)),
+];
+
+/// Keys are generated once per test binary, lazily, and shared between tests.
+fn gen(which: usize) -> &'static Generated {
+    static KEYS: [OnceLock<Generated>; 7] = [const { OnceLock::new() }; 7];
+    KEYS[which].get_or_init(|| generate(SPECS[which].0, SPECS[which].1))
+}
+
+fn parse_ok(input: &str) -> Key {
+    match key::parse(input) {
+        Ok(k) => k,
+        Err(e) => panic!("refused ({e:?}: {e}) input:\n{input:?}"),
+    }
+}
+
+/// The parsed key is the same key as the `.pub` file: same type, same base64 (so the
+/// canonical line is the OpenSSH one), same fingerprint as ssh-keygen computes.
+fn assert_same_key(k: &Key, g: &Generated, input: &str) {
+    assert_eq!(k.algorithm, g.key_type(), "type, input {input:?}");
+    assert_eq!(k.data, g.data(), "base64, input {input:?}");
+    assert_eq!(k.fingerprint, g.fingerprint, "fingerprint, input {input:?}");
+    assert_eq!(k.bits, g.bits, "bits of {} key", g.kind);
+}
+
+/// Refused with exactly `expected`, with a message that is one sentence.
+fn assert_refused(input: &str, expected: KeyError) -> String {
+    let err = match key::parse(input) {
+        Ok(k) => panic!("accepted {k:?}, expected {expected:?}; input {input:?}"),
+        Err(e) => e,
+    };
+    assert_eq!(err, expected, "input {:?}", shorten(input));
+    let msg = err.to_string();
+    assert_one_sentence(&msg);
+    msg
+}
+
+fn shorten(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// One sentence: one line, starts with a capital letter (or a quoted word), ends with a
+/// full stop, and has no sentence boundary (". X", "! X", "? X") inside.
+fn assert_one_sentence(msg: &str) {
+    assert!(!msg.is_empty(), "empty message");
+    assert!(
+        !msg.contains('\n') && !msg.contains('\r'),
+        "more than one line: {msg:?}"
+    );
+    assert!(
+        msg.starts_with(|c: char| c.is_uppercase() || c == '"'),
+        "does not start like a sentence: {msg:?}"
+    );
+    assert!(msg.ends_with('.'), "does not end with a full stop: {msg:?}");
+    let chars: Vec<char> = msg.chars().collect();
+    for w in chars.windows(3) {
+        assert!(
+            !(matches!(w[0], '.' | '!' | '?') && w[1] == ' ' && w[2].is_uppercase()),
+            "more than one sentence: {msg:?}"
+        );
+    }
+}
+
+/// The base64 body of a private key file: every line that is not armour or a header.
+fn private_body(private: &str) -> String {
+    private
+        .lines()
+        .filter(|l| !l.starts_with("-----") && !l.contains(':'))
+        .collect()
+}
+
+/// No run of 12 characters of the message occurs in the secret (so no piece of it was
+/// echoed), neither in Display nor in Debug.
+fn assert_not_echoed(err: &KeyError, secret_body: &str) {
+    assert!(secret_body.len() > 100, "secret body too short to be a key");
+    for text in [err.to_string(), format!("{err:?}")] {
+        let chars: Vec<char> = text.chars().collect();
+        for w in chars.windows(12) {
+            let piece: String = w.iter().collect();
+            assert!(
+                !secret_body.contains(&piece),
+                "message echoes private key material {piece:?}: {text}"
+            );
+        }
+    }
+}
+
+fn refuse_private(input: &str, body: &str) {
+    let err = key::parse(input).expect_err("a private key was accepted");
+    assert_eq!(err, KeyError::PrivateKey, "input {:?}", shorten(input));
+    assert_one_sentence(&err.to_string());
+    assert!(
+        err.to_string().contains("PRIVATE") || err.to_string().contains("private"),
+        "the message must say it is a private key: {err}"
+    );
+    assert_not_echoed(&err, body);
+}
+
+/// Inserts `sep` every `n` characters; returns the text and the number of breaks.
+fn wrap(s: &str, n: usize, sep: &str) -> (String, usize) {
+    let chars: Vec<char> = s.chars().collect();
+    let chunks: Vec<String> = chars.chunks(n).map(|c| c.iter().collect()).collect();
+    (chunks.join(sep), chunks.len() - 1)
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let acc = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[(acc >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// SSH wire `string`: u32 big-endian length, then the bytes.
+fn wire_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// A positive mpint of `len` bytes with the high bit set (so prefixed with 0x00).
+fn mpint_high(len: usize, fill: u8) -> Vec<u8> {
+    let mut v = vec![0u8];
+    v.push(0x80 | fill);
+    v.extend(std::iter::repeat_n(fill, len - 2));
+    v.push(fill | 1);
+    v
+}
+
+/// An RSA public key blob with a modulus of exactly `bits` bits (multiple of 8).
+fn rsa_blob(bits: usize) -> Vec<u8> {
+    let mut blob = Vec::new();
+    wire_string(&mut blob, b"ssh-rsa");
+    wire_string(&mut blob, &[0x01, 0x00, 0x01]);
+    wire_string(&mut blob, &mpint_high(bits / 8, 0xc5));
+    blob
+}
+
+/// A DSA public key blob: "ssh-dss", p, q, g, y.
+fn dsa_blob() -> Vec<u8> {
+    let mut blob = Vec::new();
+    wire_string(&mut blob, b"ssh-dss");
+    wire_string(&mut blob, &mpint_high(128, 0xa7));
+    wire_string(&mut blob, &mpint_high(20, 0x9b));
+    wire_string(&mut blob, &mpint_high(128, 0x3d));
+    wire_string(&mut blob, &mpint_high(128, 0x51));
+    blob
+}
+
+// ---------------------------------------------------------------------------------------
+// Accepted forms
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn plain_one_liner_of_every_type_gives_openssh_line_bits_and_fingerprint() {
+    let expected_describe = [
+        "ED25519",
+        "ECDSA 256",
+        "ECDSA 384",
+        "ECDSA 521",
+        "RSA 2048",
+        "RSA 3072",
+        "RSA 4096",
+    ];
+    for (which, describe) in expected_describe.iter().enumerate() {
+        let g = gen(which);
+        for input in [g.public.clone(), format!("{}\n", g.public)] {
+            let k = parse_ok(&input);
+            assert_same_key(&k, g, &input);
+            assert_eq!(k.comment, COMMENT);
+            assert_eq!(k.canonical(), g.public, "canonical line of {}", g.kind);
+            assert_eq!(k.line_breaks_removed, 0, "{input:?}");
+            assert_eq!(k.pasted_options, None);
+            assert!(!k.was_rfc4716);
+            assert_eq!(k.describe(), *describe);
+        }
+    }
+    // Bits, spelled out for the record.
+    assert_eq!(parse_ok(&gen(ED25519).public).bits, None);
+    assert_eq!(parse_ok(&gen(ECDSA256).public).bits, Some(256));
+    assert_eq!(parse_ok(&gen(ECDSA384).public).bits, Some(384));
+    assert_eq!(parse_ok(&gen(ECDSA521).public).bits, Some(521));
+    assert_eq!(parse_ok(&gen(RSA2048).public).bits, Some(2048));
+    assert_eq!(parse_ok(&gen(RSA3072).public).bits, Some(3072));
+    assert_eq!(parse_ok(&gen(RSA4096).public).bits, Some(4096));
+}
+
+#[test]
+fn key_without_comment_has_canonical_line_without_trailing_blank() {
+    let g = gen(ED25519);
+    let bare = format!("{} {}", g.key_type(), g.data());
+    let k = parse_ok(&bare);
+    assert_same_key(&k, g, &bare);
+    assert_eq!(k.comment, "");
+    assert_eq!(k.canonical(), bare);
+}
+
+#[test]
+fn comment_with_inner_blanks_is_kept() {
+    let g = gen(ECDSA256);
+    let input = format!("{} {} Jane  Doe\t(vendor) laptop", g.key_type(), g.data());
+    let k = parse_ok(&input);
+    assert_same_key(&k, g, &input);
+    assert_eq!(k.comment, "Jane Doe (vendor) laptop");
+}
+
+#[test]
+fn leading_authorized_keys_options_are_recorded_and_the_key_accepted() {
+    let g = gen(ED25519);
+    let cases = [
+        r#"restrict,command="echo a, b""#,
+        r#"command="echo a # b, c""#,
+        r#"from="10.0.0.0/8,192.168.1.1",no-pty"#,
+        r#"command="echo \"quoted words\" here",restrict"#,
+        "no-pty",
+        "restrict",
+        r#"permitopen="db:5432""#,
+    ];
+    for options in cases {
+        let input = format!("{options} {}", g.public);
+        let k = parse_ok(&input);
+        assert_same_key(&k, g, &input);
+        assert_eq!(
+            k.pasted_options.as_deref(),
+            Some(options),
+            "input {input:?}"
+        );
+        assert_eq!(k.comment, COMMENT);
+        // The canonical line never carries the pasted options.
+        assert_eq!(k.canonical(), g.public);
+    }
+    // Options, then the key wrapped right after the type.
+    let input = format!(
+        "restrict,command=\"echo a, b\" {}\n{} {}",
+        g.key_type(),
+        g.data(),
+        COMMENT
+    );
+    let k = parse_ok(&input);
+    assert_same_key(&k, g, &input);
+    assert_eq!(
+        k.pasted_options.as_deref(),
+        Some(r#"restrict,command="echo a, b""#)
+    );
+    assert_eq!(k.line_breaks_removed, 1);
+}
+
+#[test]
+fn wrapped_every_n_chars_comes_back_whole() {
+    for which in [ED25519, ECDSA521, RSA2048, RSA4096] {
+        let g = gen(which);
+        for n in [7, 13, 30, 64, 70, 76] {
+            for sep in ["\n", "\r\n", "\r"] {
+                let (input, breaks) = wrap(&g.public, n, sep);
+                let k = parse_ok(&input);
+                assert_same_key(&k, g, &input);
+                assert_eq!(k.canonical(), g.public, "n={n} sep={sep:?} {input:?}");
+                assert_eq!(k.line_breaks_removed, breaks, "n={n} sep={sep:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn wrapped_with_trailing_newline_counts_only_inner_breaks() {
+    let g = gen(RSA3072);
+    let (wrapped, breaks) = wrap(&g.public, 64, "\r\n");
+    let input = format!("{wrapped}\r\n");
+    let k = parse_ok(&input);
+    assert_same_key(&k, g, &input);
+    assert_eq!(k.canonical(), g.public);
+    assert_eq!(k.line_breaks_removed, breaks);
+}
+
+#[test]
+fn break_right_after_the_type_and_inside_the_comment() {
+    let g = gen(ED25519);
+    let (t, d) = (g.key_type(), g.data());
+    let cases = [
+        // after the type
+        (format!("{t}\n{d} {COMMENT}"), 1),
+        (format!("{t} \n{d} {COMMENT}"), 1),
+        (format!("{t}\n\n{d} {COMMENT}"), 2),
+        // inside the comment
+        (format!("{t} {d} vendor@exa\nmple.com"), 1),
+        (format!("{t} {d} vendor@exa\r\nmple.com"), 1),
+        (format!("{t} {d} vendor@exa\rmple.com"), 1),
+        // between the base64 and the comment
+        (format!("{t} {d}\n{COMMENT}"), 1),
+        // all of it at once
+        (
+            format!(
+                "{t}\r\n{}\r\n{}\r\n{} vendor@\r\nexample.com",
+                &d[..20],
+                &d[20..41],
+                &d[41..]
+            ),
+            4,
+        ),
+    ];
+    for (input, breaks) in cases {
+        let k = parse_ok(&input);
+        assert_same_key(&k, g, &input);
+        assert_eq!(k.canonical(), g.public, "input {input:?}");
+        assert_eq!(k.line_breaks_removed, breaks, "input {input:?}");
+    }
+}
+
+#[test]
+fn stray_blanks_and_blank_lines_around_and_between() {
+    let g = gen(RSA2048);
+    let (t, d) = (g.key_type(), g.data());
+    let inputs = [
+        format!("\n\n  \t{t} {d} {COMMENT}  \t\n\n\n"),
+        format!("\r\n \r\n{t}\t\t{d}\t {COMMENT}\t\r\n  \r\n"),
+        format!("   {t}    {d}    {COMMENT}   "),
+        // blanks inside the base64, as a pasted wrapped key with indentation shows
+        format!(
+            "{t} {}  {} \t{} {COMMENT}",
+            &d[..100],
+            &d[100..200],
+            &d[200..]
+        ),
+        format!(
+            "  {t}\n    {}\n    {}\n    {COMMENT}\n",
+            &d[..150],
+            &d[150..]
+        ),
+    ];
+    for input in inputs {
+        let k = parse_ok(&input);
+        assert_same_key(&k, g, &input);
+        assert_eq!(k.canonical(), g.public, "input {input:?}");
+    }
+}
+
+#[test]
+fn rfc4716_from_ssh_keygen_gives_the_openssh_key() {
+    for which in [ED25519, ECDSA256, ECDSA384, ECDSA521, RSA2048, RSA4096] {
+        let g = gen(which);
+        assert!(g.rfc4716.starts_with("---- BEGIN SSH2 PUBLIC KEY ----"));
+        let header_comment = g
+            .rfc4716
+            .lines()
+            .find_map(|l| l.strip_prefix("Comment: "))
+            .expect("ssh-keygen -e writes a Comment header")
+            .trim_matches('"')
+            .to_string();
+        for input in [g.rfc4716.clone(), g.rfc4716.replace('\n', "\r\n")] {
+            let k = parse_ok(&input);
+            assert_same_key(&k, g, &input);
+            assert!(k.was_rfc4716);
+            assert_eq!(k.comment, header_comment);
+            assert_eq!(
+                k.canonical(),
+                format!("{} {} {}", g.key_type(), g.data(), header_comment)
+            );
+            // Every line break between BEGIN and END was removed (the final one is trimmed).
+            let lines = g.rfc4716.trim_end().lines().count();
+            assert_eq!(k.line_breaks_removed, lines - 1, "{input:?}");
+        }
+    }
+}
+
+#[test]
+fn rfc4716_by_hand_with_continued_comment_and_other_headers() {
+    let g = gen(RSA3072);
+    let (body, _) = wrap(g.data(), 70, "\n");
+    let input = format!(
+        "---- BEGIN SSH2 PUBLIC KEY ----\n\
+         Subject: jane\n\
+         Comment: \"Whaly tunnel key, \\\n\
+         issued 2024\"\n\
+         x-private-header: a:b\n\
+         {body}\n\
+         ---- END SSH2 PUBLIC KEY ----\n"
+    );
+    let k = parse_ok(&input);
+    assert_same_key(&k, g, &input);
+    assert!(k.was_rfc4716);
+    assert_eq!(k.comment, "Whaly tunnel key, issued 2024");
+    assert_eq!(
+        k.canonical(),
+        format!(
+            "{} {} Whaly tunnel key, issued 2024",
+            g.key_type(),
+            g.data()
+        )
+    );
+    assert_eq!(
+        k.line_breaks_removed,
+        input.trim_end().matches('\n').count()
+    );
+
+    // Indented and with CRLF, as pasted from a mail client; no Comment header at all.
+    let input = format!(
+        "  ---- BEGIN SSH2 PUBLIC KEY ----\r\n  {}\r\n  ---- END SSH2 PUBLIC KEY ----  \r\n",
+        wrap(g.data(), 64, "\r\n  ").0
+    );
+    let k = parse_ok(&input);
+    assert_same_key(&k, g, &input);
+    assert_eq!(k.comment, "");
+    assert_eq!(k.canonical(), format!("{} {}", g.key_type(), g.data()));
+}
+
+#[test]
+fn every_single_line_break_position_gives_the_same_key() {
+    // Comment with a blank, so a break next to it shows how comments are joined.
+    for which in [ED25519, RSA4096] {
+        let g = gen(which);
+        let line = format!("{} {} vendor tunnel@example.com", g.key_type(), g.data());
+        let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+        let seps: &[&str] = if which == ED25519 {
+            &["\n", "\r\n", "\r"]
+        } else {
+            &["\n"]
+        };
+        for sep in seps {
+            for (pos, _) in line.char_indices().chain([(line.len(), ' ')]) {
+                let input = format!("{}{sep}{}", &line[..pos], &line[pos..]);
+                let k = match key::parse(&input) {
+                    Ok(k) => k,
+                    Err(e) => panic!("break at {pos} ({sep:?}) refused: {e:?} — {e}"),
+                };
+                assert_eq!(k.algorithm, g.key_type(), "break at {pos}");
+                assert_eq!(k.data, g.data(), "break at {pos}");
+                assert_eq!(k.fingerprint, g.fingerprint, "break at {pos}");
+                // The comment may differ only in how the two halves were joined.
+                assert_eq!(
+                    squeeze(&k.comment),
+                    "vendortunnel@example.com",
+                    "break at {pos}"
+                );
+                let inner = pos > 0 && pos < line.len();
+                assert_eq!(k.line_breaks_removed, usize::from(inner), "break at {pos}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Refusals: private keys
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn openssh_private_keys_are_refused_and_never_echoed() {
+    for which in [ED25519, ECDSA256, RSA2048] {
+        let g = gen(which);
+        assert!(g.private.contains("BEGIN OPENSSH PRIVATE KEY"));
+        let body = private_body(&g.private);
+        refuse_private(&g.private, &body);
+        refuse_private(&g.private.replace('\n', "\r\n"), &body);
+        // Pasted together with the public key, in either order.
+        refuse_private(&format!("{}\n{}", g.public, g.private), &body);
+        refuse_private(&format!("{}\n{}", g.private, g.public), &body);
+    }
+}
+
+#[test]
+fn bare_openssh_private_body_without_armour_is_refused() {
+    let g = gen(ED25519);
+    let body = private_body(&g.private);
+    let lines: Vec<&str> = g
+        .private
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    // As in the file (wrapped at 70), joined on one line, and rewrapped at 64 with CRLF.
+    refuse_private(&lines.join("\n"), &body);
+    refuse_private(&body, &body);
+    refuse_private(&wrap(&body, 64, "\r\n").0, &body);
+    refuse_private(&format!("  {}  ", wrap(&body, 7, "\n \t").0), &body);
+}
+
+#[test]
+fn pem_and_pkcs8_private_keys_are_refused_and_never_echoed() {
+    // RSA in PEM (PKCS#1) at generation.
+    let dir = tempfile::tempdir().unwrap();
+    assert!(keygen(dir.path(), "rsa", Some(2048), &["-m", "PEM"]));
+    let pem = std::fs::read_to_string(dir.path().join("key")).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"),
+        "{}",
+        &pem[..40]
+    );
+    refuse_private(&pem, &private_body(&pem));
+
+    // ECDSA converted to PEM (SEC1) and to PKCS#8.
+    for (format, armour) in [
+        ("PEM", "-----BEGIN EC PRIVATE KEY-----"),
+        ("PKCS8", "-----BEGIN PRIVATE KEY-----"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(keygen(dir.path(), "ecdsa", Some(256), &[]));
+        let path = dir.path().join("key");
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-p", "-N", "", "-P", "", "-m", format, "-f"])
+            .arg(&path));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(armour), "{format}: {}", &text[..40]);
+        let body = private_body(&text);
+        refuse_private(&text, &body);
+        refuse_private(&text.replace('\n', "\r\n"), &body);
+        refuse_private(&format!("\n\n   {}", text.replace('\n', "\n   ")), &body);
+    }
+
+    // RSA in PKCS#8 (the "BEGIN PRIVATE KEY" most tools export).
+    let dir = tempfile::tempdir().unwrap();
+    assert!(keygen(dir.path(), "rsa", Some(2048), &[]));
+    let path = dir.path().join("key");
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-p", "-N", "", "-P", "", "-m", "PKCS8", "-f"])
+        .arg(&path));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"));
+    refuse_private(&text, &private_body(&text));
+}
+
+#[test]
+fn putty_private_key_is_refused() {
+    let g = gen(ED25519);
+    let fake_private = base64(&[0x5au8; 48]);
+    let ppk = format!(
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: {COMMENT}\n\
+         Public-Lines: 2\n{}\n{}\nPrivate-Lines: 1\n{fake_private}\n\
+         Private-MAC: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+        &g.data()[..40],
+        &g.data()[40..]
+    );
+    let err = assert_refused(&ppk, KeyError::PrivateKey);
+    assert!(!err.contains(&fake_private[..16]));
+}
+
+// ---------------------------------------------------------------------------------------
+// Refusals: everything else
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn pem_public_key_is_refused_with_conversion_hint() {
+    for which in [RSA2048, ECDSA256] {
+        let g = gen(which);
+        let pem = g.pem_public.as_ref().expect("ssh-keygen -e -m PKCS8 works");
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+        let msg = assert_refused(pem, KeyError::PemPublicKey);
+        assert!(msg.contains("ssh-keygen -i"), "{msg}");
+        assert_refused(&pem.replace('\n', "\r\n"), KeyError::PemPublicKey);
+    }
+}
+
+#[test]
+fn two_keys_are_refused() {
+    let a = gen(ED25519);
+    let b = gen(ECDSA256);
+    let same_a = format!("{} {} other-comment", a.key_type(), a.data());
+    let inputs = [
+        format!("{}\n{}", a.public, b.public),
+        format!("{}\r\n{}\r\n", a.public, b.public),
+        format!("{}\n\n{}\n", a.public, a.public),
+        format!("{}\n{}", a.public, same_a),
+        // on one line
+        format!("{} {}", a.public, b.public),
+        format!("{} {} {}", a.key_type(), a.data(), b.public),
+        format!("{} {}", a.public, same_a),
+        // the second one with options
+        format!("{}\nrestrict {}", a.public, b.public),
+        // two RFC4716 blocks
+        format!("{}{}", a.rfc4716, b.rfc4716),
+    ];
+    for input in inputs {
+        assert_refused(&input, KeyError::MultipleKeys);
+    }
+}
+
+#[test]
+fn rfc4716_block_followed_by_another_key_is_refused() {
+    let a = gen(ED25519);
+    let b = gen(ECDSA256);
+    for input in [
+        format!("{}{}\n", a.rfc4716, b.public),
+        format!("{}\n{}", b.public, a.rfc4716),
+    ] {
+        assert_refused(&input, KeyError::MultipleKeys);
+    }
+}
+
+#[test]
+fn dsa_keys_are_refused() {
+    let blob = dsa_blob();
+    let line = format!("ssh-dss {} old@host", base64(&blob));
+    let msg = assert_refused(&line, KeyError::Dsa);
+    assert!(msg.contains("DSA"), "{msg}");
+    assert_refused(&wrap(&line, 60, "\r\n").0, KeyError::Dsa);
+    assert_refused(&format!("no-pty {line}"), KeyError::Dsa);
+    let rfc = format!(
+        "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"old\"\n{}\n---- END SSH2 PUBLIC KEY ----\n",
+        wrap(&base64(&blob), 70, "\n").0
+    );
+    assert_refused(&rfc, KeyError::Dsa);
+
+    // A real one too, where this OpenSSH still generates them.
+    let dir = tempfile::tempdir().unwrap();
+    if keygen(dir.path(), "dsa", None, &[]) {
+        let real = std::fs::read_to_string(dir.path().join("key.pub")).unwrap();
+        assert_refused(&real, KeyError::Dsa);
+    }
+}
+
+#[test]
+fn rsa_under_2048_bits_is_refused() {
+    for bits in [1024usize, 2040] {
+        let line = format!("ssh-rsa {} small@host", base64(&rsa_blob(bits)));
+        let msg = assert_refused(&line, KeyError::RsaTooSmall(bits as u32));
+        assert!(msg.contains(&bits.to_string()), "{msg}");
+        assert!(msg.contains("2048"), "{msg}");
+    }
+    // Exactly 2048 bits built the same way is accepted: the refusal above is about size.
+    let line = format!("ssh-rsa {} ok@host", base64(&rsa_blob(2048)));
+    assert_eq!(parse_ok(&line).bits, Some(2048));
+
+    let dir = tempfile::tempdir().unwrap();
+    if keygen(dir.path(), "rsa", Some(1024), &[]) {
+        let real = std::fs::read_to_string(dir.path().join("key.pub")).unwrap();
+        assert_refused(&real, KeyError::RsaTooSmall(1024));
+    }
+}
+
+#[test]
+fn truncated_or_damaged_base64_is_malformed() {
+    for which in [ED25519, RSA2048] {
+        let g = gen(which);
+        let d = g.data();
+        let cuts = [d.len() / 2, d.len() - 4, d.len() - 1, 12];
+        for cut in cuts {
+            let input = format!("{} {} {COMMENT}", g.key_type(), &d[..cut]);
+            let err = key::parse(&input).expect_err("a truncated key was accepted");
+            assert!(
+                matches!(err, KeyError::Malformed(_)),
+                "cut at {cut}: {err:?}"
+            );
+            assert_one_sentence(&err.to_string());
+        }
+        // Type present, data missing.
+        let err = key::parse(g.key_type()).unwrap_err();
+        assert!(matches!(err, KeyError::Malformed(_)), "{err:?}");
+        assert_one_sentence(&err.to_string());
+    }
+    // The type word does not match the type inside the data.
+    let ed = gen(ED25519);
+    let err = key::parse(&format!("ssh-rsa {} x", ed.data())).unwrap_err();
+    assert!(matches!(err, KeyError::Malformed(_)), "{err:?}");
+    assert_one_sentence(&err.to_string());
+}
+
+#[test]
+fn unknown_key_type_is_refused() {
+    let msg = assert_refused("ssh-foo AAAA", KeyError::UnknownType("ssh-foo".into()));
+    assert!(msg.contains("ssh-foo"), "{msg}");
+    let msg = assert_refused(
+        "ssh-ed25519-cert-v01@openssh.com AAAA",
+        KeyError::UnknownType("ssh-ed25519-cert-v01@openssh.com".into()),
+    );
+    assert!(msg.contains("ssh-ed25519-cert-v01@openssh.com"), "{msg}");
+    for input in [
+        "hello, this is my key",
+        "Hello there",
+        "AAAAC3NzaC1lZDI1NTE5",
+    ] {
+        let err = key::parse(input).unwrap_err();
+        assert!(matches!(err, KeyError::UnknownType(_)), "{input}: {err:?}");
+        assert_one_sentence(&err.to_string());
+    }
+    // A long garbage word is never repeated at length.
+    let long = "x".repeat(500);
+    let err = key::parse(&long).unwrap_err();
+    assert!(matches!(err, KeyError::UnknownType(_)), "{err:?}");
+    let msg = err.to_string();
+    assert_one_sentence(&msg);
+    assert!(msg.len() < 300, "{msg}");
+}
+
+/// A private key's base64 body without its armour lines (PEM or PKCS#8, which carry no
+/// "openssh-key-v1" marker) must be refused without repeating any of it, neither in the
+/// message nor in the error value (which callers may log).
+#[test]
+fn bare_pem_private_body_is_refused_without_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(keygen(dir.path(), "rsa", Some(2048), &["-m", "PEM"]));
+    let pem = std::fs::read_to_string(dir.path().join("key")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(keygen(dir.path(), "ecdsa", Some(256), &[]));
+    let path = dir.path().join("key");
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-p", "-N", "", "-P", "", "-m", "PKCS8", "-f"])
+        .arg(&path));
+    let pkcs8 = std::fs::read_to_string(&path).unwrap();
+    for text in [pem, pkcs8] {
+        let body = private_body(&text);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        for input in [lines.join("\n"), body.clone(), format!("ssh-rsa {body}")] {
+            let err = key::parse(&input).expect_err("a private key body was accepted");
+            assert_one_sentence(&err.to_string());
+            assert_not_echoed(&err, &body);
+        }
+    }
+}
+
+#[test]
+fn empty_and_blank_input_is_refused() {
+    for input in ["", " ", "\n", "\r\n\r\n", " \t \n\t\r ", "\r"] {
+        assert_refused(input, KeyError::Empty);
+    }
+}
+
+#[test]
+fn input_over_64_kib_is_refused() {
+    let g = gen(ED25519);
+    assert_eq!(MAX_INPUT, 64 * 1024);
+    assert_refused(&"a".repeat(70 * 1024), KeyError::TooLarge);
+    // A real key buried in blanks is still too large.
+    let padded = format!("{}{}", g.public, " ".repeat(MAX_INPUT));
+    assert_refused(&padded, KeyError::TooLarge);
+    // At the limit it is judged on its content.
+    let at_limit = format!("{}{}", g.public, " ".repeat(MAX_INPUT - g.public.len()));
+    assert_eq!(at_limit.len(), MAX_INPUT);
+    assert_same_key(&parse_ok(&at_limit), g, "64 KiB");
+}
+
+#[test]
+fn read_input_stops_at_the_limit() {
+    let huge = std::io::repeat(b'a').take(200_000_000);
+    assert_eq!(read_ok(huge), Err(KeyError::TooLarge));
+    let just_over = std::io::repeat(b' ').take(MAX_INPUT as u64 + 1);
+    assert_eq!(read_ok(just_over), Err(KeyError::TooLarge));
+    let at_limit = std::io::repeat(b' ').take(MAX_INPUT as u64);
+    assert_eq!(read_ok(at_limit), Ok(" ".repeat(MAX_INPUT)));
+
+    let g = gen(ED25519);
+    let text = format!("{}\r\n", g.public);
+    assert_eq!(read_ok(text.as_bytes()), Ok(text.clone()));
+}
+
+#[test]
+fn read_input_refuses_non_utf8() {
+    let g = gen(ED25519);
+    assert_eq!(
+        read_ok(&[0xff, 0xfe, 0x00, 0x41][..]),
+        Err(KeyError::NotText)
+    );
+    let mut bytes = g.public.as_bytes().to_vec();
+    bytes.extend_from_slice(b" caf\xe9");
+    assert_eq!(read_ok(&bytes[..]), Err(KeyError::NotText));
+    assert_one_sentence(&KeyError::NotText.to_string());
+    assert_one_sentence(&KeyError::TooLarge.to_string());
+}
+
+fn read_ok(reader: impl Read) -> Result<String, KeyError> {
+    key::read_input(reader).expect("reading from memory cannot fail")
+}

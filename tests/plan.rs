@@ -1,0 +1,680 @@
+//! `plan::plan` and `plan::validate` as pure functions of a hand-built `HostState`: which
+//! steps are done, to do or blocked, with which shell command, and what is refused.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use bastion_wizard::authorized_keys::{Access, PermitOpen};
+use bastion_wizard::inspect::{Account, HostState, Node, Password, Request, ShellState};
+use bastion_wizard::key::{self, Key};
+use bastion_wizard::plan::{self, Action, Plan, Step, StepState};
+use bastion_wizard::safe_fs::{Kind, Meta};
+
+const DATA: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGx3mVq3tq3f0Yb2o2m9x1GxkP0w5Qx6m3vKpJb2WzQe";
+const OTHER: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIBbT7pXn5o1sXg0b8q9yY1a2b3c4d5e6f7g8h9i0j1k2";
+const UID: u32 = 1001;
+const GID: u32 = 1002;
+
+fn test_key() -> Key {
+    key::parse(&format!("ssh-ed25519 {DATA} vendor@example.com")).expect("test key parses")
+}
+
+fn request(access: Access) -> Request {
+    Request {
+        user: "whaly".into(),
+        group: "whaly".into(),
+        access,
+        key: Some(test_key()),
+        vendor_addr: "203.0.113.10".into(),
+    }
+}
+
+fn tunnel_only() -> Request {
+    request(Access::default())
+}
+
+fn meta(kind: Kind, uid: u32, gid: u32, mode: u32, nlink: u64) -> Meta {
+    Meta {
+        kind,
+        uid,
+        gid,
+        mode,
+        nlink,
+    }
+}
+
+/// A host where nothing exists yet.
+fn fresh_host() -> HostState {
+    HostState {
+        is_root: true,
+        uid_min: 1000,
+        group: None,
+        user: None,
+        password: Password::Unknown("the user does not exist yet".into()),
+        shell: None,
+        home_path: PathBuf::from("/home/whaly"),
+        home: Node::Missing,
+        ssh_dir: Node::Missing,
+        authorized_keys: Node::Missing,
+        authorized_keys_content: None,
+        nologin: PathBuf::from("/usr/sbin/nologin"),
+        selinux: false,
+        selinux_relabel_needed: false,
+        sshd: Err("not queried in tests".into()),
+        listening_ports: Vec::new(),
+        facts: Default::default(),
+    }
+}
+
+/// A host set up exactly as the tunnel-only plan wants it, with `content` as authorized_keys.
+fn ready_host(content: &str) -> HostState {
+    HostState {
+        group: Some(GID),
+        user: Some(Account {
+            uid: UID,
+            gid: GID,
+            home: PathBuf::from("/home/whaly"),
+            shell: PathBuf::from("/usr/sbin/nologin"),
+        }),
+        password: Password::Usable,
+        shell: Some(ShellState::Executable),
+        home: Node::Found(meta(Kind::Dir, UID, GID, 0o750, 3)),
+        ssh_dir: Node::Found(meta(Kind::Dir, UID, GID, 0o700, 2)),
+        authorized_keys: Node::Found(meta(Kind::File, UID, GID, 0o600, 1)),
+        authorized_keys_content: Some(content.as_bytes().to_vec()),
+        ..fresh_host()
+    }
+}
+
+fn installed_line() -> String {
+    format!("restrict,port-forwarding ssh-ed25519 {DATA} vendor@example.com")
+}
+
+fn ready_content() -> String {
+    format!(
+        "# keys\nssh-ed25519 {OTHER} admin@corp\n{}\n",
+        installed_line()
+    )
+}
+
+fn step(plan: &Plan, wanted: fn(&Action) -> bool) -> &Step {
+    plan.steps
+        .iter()
+        .find(|s| wanted(&s.action))
+        .unwrap_or_else(|| panic!("no such step in {:#?}", plan.steps))
+}
+
+fn group_step(p: &Plan) -> &Step {
+    step(p, |a| matches!(a, Action::CreateGroup))
+}
+fn user_step(p: &Plan) -> &Step {
+    step(p, |a| matches!(a, Action::CreateUser { .. }))
+}
+fn unlock_step(p: &Plan) -> &Step {
+    step(p, |a| matches!(a, Action::Unlock))
+}
+fn home_step(p: &Plan) -> &Step {
+    step(p, |a| matches!(a, Action::SecureHome))
+}
+fn ssh_dir_step(p: &Plan) -> &Step {
+    step(p, |a| matches!(a, Action::SshDir))
+}
+fn keys_file_step(p: &Plan) -> &Step {
+    step(p, |a| matches!(a, Action::AuthorizedKeys))
+}
+fn key_step(p: &Plan) -> &Step {
+    step(p, |a| matches!(a, Action::InstallKey { .. }))
+}
+
+fn states(p: &Plan) -> Vec<(String, StepState)> {
+    p.steps
+        .iter()
+        .map(|s| {
+            (
+                format!("{:?}", s.action).chars().take(14).collect(),
+                s.state,
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// plan
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn fresh_host_everything_to_do_with_the_guide_commands() {
+    let p = plan::plan(&tunnel_only(), &fresh_host());
+    assert_eq!(p.user, "whaly");
+    assert_eq!(p.group, "whaly");
+    assert_eq!(p.home, PathBuf::from("/home/whaly"));
+
+    let actions: Vec<&Action> = p.steps.iter().map(|s| &s.action).collect();
+    assert!(
+        matches!(
+            actions.as_slice(),
+            [
+                Action::CreateGroup,
+                Action::CreateUser { .. },
+                Action::SecureHome,
+                Action::SshDir,
+                Action::AuthorizedKeys,
+                Action::InstallKey { .. },
+            ]
+        ),
+        "steps in the guide's order, no unlock/shell step for a new user: {actions:?}"
+    );
+    assert!(
+        p.steps.iter().all(|s| s.state == StepState::ToDo),
+        "{:?}",
+        states(&p)
+    );
+    assert_eq!(p.to_do(), 6);
+    assert!(p.blocked().is_empty());
+
+    assert_eq!(group_step(&p).command, "groupadd whaly");
+    let user = user_step(&p);
+    assert_eq!(
+        user.command,
+        "useradd -m -g whaly -s /usr/sbin/nologin -p '*' whaly"
+    );
+    assert_eq!(
+        user.action,
+        Action::CreateUser {
+            shell: Some(PathBuf::from("/usr/sbin/nologin"))
+        }
+    );
+    assert_eq!(
+        ssh_dir_step(&p).command,
+        "install -d -m 700 -o whaly -g whaly /home/whaly/.ssh"
+    );
+    let keys_file = keys_file_step(&p);
+    assert!(
+        keys_file
+            .command
+            .contains("/home/whaly/.ssh/authorized_keys")
+            && keys_file.command.contains("chmod 600")
+            && keys_file.command.contains("chown whaly:whaly"),
+        "{}",
+        keys_file.command
+    );
+
+    let line = installed_line();
+    assert_eq!(p.key_line.as_deref(), Some(line.as_str()));
+    let key = key_step(&p);
+    assert_eq!(
+        key.action,
+        Action::InstallKey {
+            line: line.clone(),
+            data: DATA.into()
+        }
+    );
+    assert!(key.command.contains(&line), "{}", key.command);
+    assert!(
+        key.command.contains(">> /home/whaly/.ssh/authorized_keys"),
+        "{}",
+        key.command
+    );
+    // Every step says why, and names its guide step.
+    for s in &p.steps {
+        assert!(!s.detail.is_empty(), "{s:?}");
+        assert!(s.guide.starts_with("guide "), "{s:?}");
+        assert!(!s.title.is_empty() && !s.command.is_empty(), "{s:?}");
+    }
+}
+
+#[test]
+fn fresh_host_uses_the_hosts_nologin_and_the_given_names() {
+    let mut state = fresh_host();
+    state.nologin = PathBuf::from("/sbin/nologin");
+    state.home_path = PathBuf::from("/srv/home/tunnel");
+    let mut req = tunnel_only();
+    req.user = "tunnel".into();
+    req.group = "vendors".into();
+    let p = plan::plan(&req, &state);
+    assert_eq!(group_step(&p).command, "groupadd vendors");
+    assert_eq!(
+        user_step(&p).command,
+        "useradd -m -g vendors -s /sbin/nologin -p '*' tunnel"
+    );
+    assert_eq!(
+        ssh_dir_step(&p).command,
+        "install -d -m 700 -o tunnel -g vendors /srv/home/tunnel/.ssh"
+    );
+}
+
+#[test]
+fn fully_set_up_host_with_the_key_is_all_done() {
+    let p = plan::plan(&tunnel_only(), &ready_host(&ready_content()));
+    assert_eq!(p.to_do(), 0, "{:?}", states(&p));
+    assert!(p.blocked().is_empty());
+    assert!(
+        p.steps.iter().all(|s| s.state == StepState::Done),
+        "{:?}",
+        states(&p)
+    );
+    // The account steps are present (and done) once the user exists.
+    assert_eq!(unlock_step(&p).state, StepState::Done);
+    assert_eq!(key_step(&p).state, StepState::Done);
+    assert_eq!(p.key_line, Some(installed_line()));
+
+    // With CRLF line ends and no final newline, still done.
+    let crlf = ready_content().replace('\n', "\r\n");
+    let p = plan::plan(&tunnel_only(), &ready_host(crlf.trim_end()));
+    assert_eq!(p.to_do(), 0, "{:?}", states(&p));
+}
+
+#[test]
+fn root_owned_home_is_fine() {
+    let mut state = ready_host(&ready_content());
+    state.home = Node::Found(meta(Kind::Dir, 0, 0, 0o755, 3));
+    let p = plan::plan(&tunnel_only(), &state);
+    assert_eq!(home_step(&p).state, StepState::Done);
+    assert_eq!(p.to_do(), 0);
+}
+
+#[test]
+fn key_missing_from_existing_file_is_appended() {
+    let content = format!("ssh-ed25519 {OTHER} admin@corp\n");
+    let p = plan::plan(&tunnel_only(), &ready_host(&content));
+    let key = key_step(&p);
+    assert_eq!(key.state, StepState::ToDo);
+    assert!(
+        key.detail.contains('1'),
+        "mentions the 1 kept key: {}",
+        key.detail
+    );
+    assert_eq!(p.to_do(), 1, "{:?}", states(&p));
+}
+
+#[test]
+fn key_present_with_other_options_is_an_update() {
+    for other_line in [
+        format!("ssh-ed25519 {DATA} vendor@example.com"),
+        format!("no-pty,command=\"x\" ssh-ed25519 {DATA} vendor@example.com"),
+        format!("restrict,port-forwarding ssh-ed25519 {DATA} old-comment"),
+    ] {
+        let content = format!("ssh-ed25519 {OTHER} admin@corp\n{other_line}\n");
+        let p = plan::plan(&tunnel_only(), &ready_host(&content));
+        let key = key_step(&p);
+        assert_eq!(key.state, StepState::ToDo, "{other_line}");
+        assert!(key.title.starts_with("Update"), "{}", key.title);
+        assert_eq!(p.to_do(), 1, "{:?}", states(&p));
+    }
+    // Installed as tunnel-only, now asked with permitopen: also an update.
+    let req = request(Access {
+        allow_shell: false,
+        permit_open: vec!["db:5432".parse::<PermitOpen>().unwrap()],
+    });
+    let p = plan::plan(&req, &ready_host(&ready_content()));
+    assert!(key_step(&p).title.starts_with("Update"));
+    assert_eq!(
+        p.key_line.as_deref(),
+        Some(
+            format!(
+                "restrict,port-forwarding,permitopen=\"db:5432\" ssh-ed25519 {DATA} vendor@example.com"
+            )
+            .as_str()
+        )
+    );
+}
+
+#[test]
+fn group_writable_home_is_to_do_for_strict_modes() {
+    for mode in [0o775, 0o757, 0o777, 0o770] {
+        let mut state = ready_host(&ready_content());
+        state.home = Node::Found(meta(Kind::Dir, UID, GID, mode, 3));
+        let p = plan::plan(&tunnel_only(), &state);
+        let home = home_step(&p);
+        assert_eq!(home.state, StepState::ToDo, "mode {mode:o}");
+        assert!(home.detail.contains("StrictModes"), "{}", home.detail);
+        assert!(
+            home.detail.contains(&format!("{mode:o}")),
+            "{}",
+            home.detail
+        );
+        assert!(
+            home.command.contains("chmod go-w /home/whaly"),
+            "{}",
+            home.command
+        );
+        assert_eq!(p.to_do(), 1, "{:?}", states(&p));
+    }
+    // Owned by someone else.
+    let mut state = ready_host(&ready_content());
+    state.home = Node::Found(meta(Kind::Dir, 4242, GID, 0o755, 3));
+    let home = home_step(&plan::plan(&tunnel_only(), &state)).clone();
+    assert_eq!(home.state, StepState::ToDo);
+    assert!(home.detail.contains("StrictModes") && home.detail.contains("4242"));
+    assert!(home.command.contains("chown whaly:whaly /home/whaly"));
+}
+
+#[test]
+fn leftover_home_of_a_new_user_is_taken_over() {
+    let mut state = fresh_host();
+    state.home = Node::Found(meta(Kind::Dir, 1500, 1500, 0o755, 3));
+    let p = plan::plan(&tunnel_only(), &state);
+    let home = home_step(&p);
+    assert_eq!(home.state, StepState::ToDo);
+    assert!(home.detail.contains("1500"), "{}", home.detail);
+}
+
+#[test]
+fn ssh_dir_symlink_blocks_it_and_everything_after() {
+    let mut state = ready_host("");
+    state.ssh_dir = Node::Found(meta(Kind::Symlink, UID, GID, 0o777, 1));
+    // inspect stops at the link, so nothing below it is known.
+    state.authorized_keys = Node::Missing;
+    state.authorized_keys_content = None;
+    state.password = Password::Locked;
+    let p = plan::plan(&tunnel_only(), &state);
+
+    let ssh = ssh_dir_step(&p);
+    assert_eq!(ssh.state, StepState::Blocked);
+    assert!(ssh.detail.contains("symbolic link"), "{}", ssh.detail);
+    for later in [keys_file_step(&p), key_step(&p)] {
+        assert_eq!(later.state, StepState::Blocked, "{later:?}");
+        assert!(later.detail.contains("waits for"), "{}", later.detail);
+    }
+    // Earlier steps are not affected: done stays done, to do stays to do.
+    assert_eq!(group_step(&p).state, StepState::Done);
+    assert_eq!(unlock_step(&p).state, StepState::ToDo);
+    assert!(!unlock_step(&p).detail.contains("waits for"));
+    assert_eq!(p.blocked().len(), 3, "{:?}", states(&p));
+    assert_eq!(p.to_do(), 1);
+}
+
+#[test]
+fn ssh_dir_symlink_on_a_fresh_host_blocks_only_what_follows() {
+    let mut state = fresh_host();
+    state.home = Node::Found(meta(Kind::Dir, 1500, 1500, 0o755, 3));
+    state.ssh_dir = Node::Found(meta(Kind::Symlink, 1500, 1500, 0o777, 1));
+    let p = plan::plan(&tunnel_only(), &state);
+    assert_eq!(group_step(&p).state, StepState::ToDo);
+    assert_eq!(user_step(&p).state, StepState::ToDo);
+    assert_eq!(home_step(&p).state, StepState::ToDo);
+    assert_eq!(ssh_dir_step(&p).state, StepState::Blocked);
+    assert_eq!(keys_file_step(&p).state, StepState::Blocked);
+    assert_eq!(key_step(&p).state, StepState::Blocked);
+}
+
+#[test]
+fn home_that_is_not_a_directory_is_blocked() {
+    let mut state = ready_host(&ready_content());
+    state.home = Node::Found(meta(Kind::Symlink, 0, 0, 0o777, 1));
+    let p = plan::plan(&tunnel_only(), &state);
+    assert_eq!(home_step(&p).state, StepState::Blocked);
+    assert!(home_step(&p).detail.contains("symbolic link"));
+}
+
+#[test]
+fn authorized_keys_with_two_links_or_not_a_file_is_blocked() {
+    for (node, words) in [
+        (meta(Kind::File, UID, GID, 0o600, 2), "hard link"),
+        (meta(Kind::Symlink, UID, GID, 0o777, 1), "symbolic link"),
+        (meta(Kind::Dir, UID, GID, 0o700, 2), "directory"),
+        (meta(Kind::Other, UID, GID, 0o600, 1), "not a regular file"),
+    ] {
+        let mut state = ready_host("");
+        state.authorized_keys = Node::Found(node);
+        // Not read: inspect never reads a file it would refuse to write.
+        state.authorized_keys_content = None;
+        let p = plan::plan(&tunnel_only(), &state);
+        let file = keys_file_step(&p);
+        assert_eq!(file.state, StepState::Blocked, "{node:?}");
+        assert!(file.detail.contains(words), "{}", file.detail);
+        let key = key_step(&p);
+        assert_eq!(key.state, StepState::Blocked, "{node:?}");
+        assert!(key.detail.contains("waits for"), "{}", key.detail);
+        assert_eq!(p.to_do(), 0);
+    }
+}
+
+#[test]
+fn wrong_owner_or_mode_of_ssh_files_is_to_do() {
+    let mut state = ready_host(&ready_content());
+    state.ssh_dir = Node::Found(meta(Kind::Dir, UID, GID, 0o755, 2));
+    state.authorized_keys = Node::Found(meta(Kind::File, 0, 0, 0o644, 1));
+    let p = plan::plan(&tunnel_only(), &state);
+    let ssh = ssh_dir_step(&p);
+    assert_eq!(ssh.state, StepState::ToDo);
+    assert!(ssh.detail.contains("0755"), "{}", ssh.detail);
+    let file = keys_file_step(&p);
+    assert_eq!(file.state, StepState::ToDo);
+    assert!(
+        file.detail.contains("0:0") && file.detail.contains("0644"),
+        "{}",
+        file.detail
+    );
+    assert_eq!(key_step(&p).state, StepState::Done);
+    assert_eq!(p.to_do(), 2);
+}
+
+#[test]
+fn locked_or_empty_password_gets_the_unlock_step() {
+    for password in [
+        Password::Locked,
+        Password::Empty,
+        Password::Unknown("reading /etc/shadow needs root".into()),
+    ] {
+        let mut state = ready_host(&ready_content());
+        state.password = password.clone();
+        let p = plan::plan(&tunnel_only(), &state);
+        let unlock = unlock_step(&p);
+        assert_eq!(unlock.state, StepState::ToDo, "{password:?}");
+        assert_eq!(unlock.command, "usermod -p '*' whaly");
+        assert_eq!(p.to_do(), 1, "{:?}", states(&p));
+    }
+}
+
+#[test]
+fn missing_shell_gets_a_set_shell_step() {
+    let mut state = ready_host(&ready_content());
+    state.shell = Some(ShellState::Missing);
+    if let Some(a) = state.user.as_mut() {
+        a.shell = PathBuf::from("/bin/zsh");
+    }
+    let p = plan::plan(&tunnel_only(), &state);
+    let shell = step(&p, |a| matches!(a, Action::SetShell { .. }));
+    assert_eq!(shell.state, StepState::ToDo);
+    assert_eq!(shell.command, "usermod -s /usr/sbin/nologin whaly");
+    assert!(shell.detail.contains("/bin/zsh"), "{}", shell.detail);
+
+    let p = plan::plan(
+        &request(Access {
+            allow_shell: true,
+            permit_open: vec![],
+        }),
+        &state,
+    );
+    let shell = step(&p, |a| matches!(a, Action::SetShell { .. }));
+    assert_eq!(shell.command, "usermod -s /bin/sh whaly");
+}
+
+#[test]
+fn allow_shell_creates_the_user_without_nologin_and_installs_the_bare_key() {
+    let req = request(Access {
+        allow_shell: true,
+        permit_open: vec![],
+    });
+    let p = plan::plan(&req, &fresh_host());
+    let user = user_step(&p);
+    assert_eq!(user.command, "useradd -m -g whaly -p '*' whaly");
+    assert!(!user.command.contains("-s"), "{}", user.command);
+    assert_eq!(user.action, Action::CreateUser { shell: None });
+    let bare = format!("ssh-ed25519 {DATA} vendor@example.com");
+    assert_eq!(p.key_line.as_deref(), Some(bare.as_str()));
+
+    // The tunnel-only line already installed is replaced by the bare one.
+    let p = plan::plan(&req, &ready_host(&ready_content()));
+    assert!(key_step(&p).title.starts_with("Update"));
+}
+
+#[test]
+fn no_key_means_no_key_step() {
+    let mut req = tunnel_only();
+    req.key = None;
+    let p = plan::plan(&req, &fresh_host());
+    assert!(p.key_line.is_none());
+    assert!(!p
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, Action::InstallKey { .. })));
+    assert_eq!(p.to_do(), 5);
+}
+
+#[test]
+fn selinux_relabel_step() {
+    let mut state = ready_host(&ready_content());
+    state.selinux = true;
+    let p = plan::plan(&tunnel_only(), &state);
+    let relabel = step(&p, |a| matches!(a, Action::RestoreLabels));
+    assert_eq!(relabel.state, StepState::Done);
+    assert_eq!(relabel.command, "restorecon -R /home/whaly/.ssh");
+
+    state.selinux_relabel_needed = true;
+    let p = plan::plan(&tunnel_only(), &state);
+    assert_eq!(
+        step(&p, |a| matches!(a, Action::RestoreLabels)).state,
+        StepState::ToDo
+    );
+
+    // Any file change means a relabel afterwards.
+    let mut state = fresh_host();
+    state.selinux = true;
+    let p = plan::plan(&tunnel_only(), &state);
+    assert_eq!(
+        p.steps.last().map(|s| (&s.action, s.state)),
+        Some((&Action::RestoreLabels, StepState::ToDo))
+    );
+
+    // Without SELinux there is no such step.
+    let p = plan::plan(&tunnel_only(), &fresh_host());
+    assert!(!p
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, Action::RestoreLabels)));
+}
+
+/// The key step's command is shown as "the shell command a person would type": run
+/// through `sh`, it must write exactly the planned line, whatever the key's comment holds.
+#[test]
+fn key_step_command_writes_exactly_the_line_in_sh() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".ssh")).unwrap();
+    let comments = [
+        "vendor@example.com",
+        "it's the vendor's key",
+        r"back\slash \n \c \t",
+        "$(touch pwned) `touch pwned2` $HOME \"quoted\"",
+        "'; touch pwned3; echo '",
+    ];
+    for comment in comments {
+        let key = key::parse(&format!("ssh-ed25519 {DATA} {comment}")).unwrap();
+        assert_eq!(key.comment, comment);
+        let mut req = tunnel_only();
+        req.key = Some(key);
+        let mut state = fresh_host();
+        state.home_path = dir.path().to_path_buf();
+        let p = plan::plan(&req, &state);
+        let file = dir.path().join(".ssh/authorized_keys");
+        let _ = std::fs::remove_file(&file);
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(&key_step(&p).command)
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{}", key_step(&p).command);
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            written,
+            format!("{}\n", p.key_line.as_ref().unwrap()),
+            "command {}",
+            key_step(&p).command
+        );
+        for pwned in ["pwned", "pwned2", "pwned3"] {
+            assert!(!dir.path().join(pwned).exists(), "{}", key_step(&p).command);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// validate
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn validate_accepts_a_normal_request() {
+    assert_eq!(plan::validate(&tunnel_only(), &fresh_host()), Ok(()));
+    assert_eq!(
+        plan::validate(&tunnel_only(), &ready_host(&ready_content())),
+        Ok(())
+    );
+    // uid exactly UID_MIN is a normal account.
+    let mut state = ready_host("");
+    state.user.as_mut().unwrap().uid = 1000;
+    assert_eq!(plan::validate(&tunnel_only(), &state), Ok(()));
+    for name in ["whaly", "_svc", "a", "data-vendor_01", &"a".repeat(32)] {
+        let mut req = tunnel_only();
+        req.user = name.to_string();
+        req.group = name.to_string();
+        assert_eq!(plan::validate(&req, &fresh_host()), Ok(()), "{name:?}");
+    }
+}
+
+#[test]
+fn validate_refuses_root() {
+    let mut req = tunnel_only();
+    req.user = "root".into();
+    let err = plan::validate(&req, &fresh_host()).unwrap_err();
+    assert!(err.contains("root"), "{err}");
+    // Also when the host says root exists with uid 0.
+    let mut state = ready_host("");
+    state.user.as_mut().unwrap().uid = 0;
+    assert!(plan::validate(&req, &state).is_err());
+}
+
+#[test]
+fn validate_refuses_an_existing_system_account() {
+    let mut req = tunnel_only();
+    req.user = "daemon".into();
+    for uid in [1, 999] {
+        let mut state = ready_host("");
+        state.user.as_mut().unwrap().uid = uid;
+        let err = plan::validate(&req, &state).unwrap_err();
+        assert!(err.contains(&uid.to_string()), "{err}");
+        assert!(err.contains("1000"), "names UID_MIN: {err}");
+    }
+    // UID_MIN comes from the host.
+    let mut state = ready_host("");
+    state.uid_min = 500;
+    state.user.as_mut().unwrap().uid = 600;
+    assert_eq!(plan::validate(&req, &state), Ok(()));
+}
+
+#[test]
+fn validate_refuses_bad_names() {
+    let long = "a".repeat(33);
+    for name in [
+        "Whaly",
+        "-x",
+        "a b",
+        long.as_str(),
+        "",
+        "1abc",
+        "wha.ly",
+        "whaly:",
+        "wh/aly",
+        "whäly",
+    ] {
+        let mut req = tunnel_only();
+        req.user = name.to_string();
+        let err = plan::validate(&req, &fresh_host()).unwrap_err();
+        assert!(err.contains("user"), "{name:?}: {err}");
+
+        let mut req = tunnel_only();
+        req.group = name.to_string();
+        let err = plan::validate(&req, &fresh_host()).unwrap_err();
+        assert!(err.contains("group"), "{name:?}: {err}");
+    }
+}
