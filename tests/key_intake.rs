@@ -902,3 +902,27 @@ fn read_input_refuses_non_utf8() {
 fn read_ok(reader: impl Read) -> Result<String, KeyError> {
     key::read_input(reader).expect("reading from memory cannot fail")
 }
+
+/// Counts what the intake pulls from an endless stream: it must stop at the limit, which
+/// bounds its memory whatever the stream's size.
+#[test]
+fn read_input_pulls_at_most_the_limit_from_an_endless_stream() {
+    struct Counting {
+        pulled: usize,
+    }
+    impl Read for Counting {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            buf.fill(b'a');
+            self.pulled += buf.len();
+            Ok(buf.len())
+        }
+    }
+    let mut endless = Counting { pulled: 0 };
+    assert_eq!(read_ok(&mut endless), Err(KeyError::TooLarge));
+    assert!(
+        endless.pulled <= MAX_INPUT + 1,
+        "read {} bytes from the stream, limit {}",
+        endless.pulled,
+        MAX_INPUT + 1
+    );
+}
