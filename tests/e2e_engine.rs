@@ -502,7 +502,7 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     out
 }
 
-/// Parses `status --json` output; returns (ready, id -> status).
+/// Runs `status --json --key-file FILE` and parses its output; returns (JSON, raw output).
 fn status_json(sb: &Sandbox, key_file: &str) -> (serde_json::Value, std::process::Output) {
     let out = sb.wizard(&["status", "--json", "--key-file", key_file]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)

@@ -602,14 +602,21 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        if let Some(mut h) = self.holder.take() {
-            let _ = h.kill();
-            let _ = wait_timeout(&mut h, Duration::from_secs(5));
-        }
+        let Some(mut holder) = self.holder.take() else {
+            return;
+        };
         // Anything we started in the namespace that is still around (sshd and its session
-        // children, a stuck program): kill each by pid.
-        for _ in 0..3 {
-            let pids = self.namespace_pids();
+        // children, a stuck program): kill each by pid. Only while the holder is alive: then
+        // the namespace, and so its id, cannot have been reused by another sandbox.
+        for _ in 0..20 {
+            if !matches!(holder.try_wait(), Ok(None)) {
+                break;
+            }
+            let pids: Vec<u32> = self
+                .namespace_pids()
+                .into_iter()
+                .filter(|&p| p != self.holder_pid)
+                .collect();
             if pids.is_empty() {
                 break;
             }
@@ -619,8 +626,10 @@ impl Drop for Sandbox {
                 kill.arg(p.to_string());
             }
             let _ = output_timeout(&mut kill, None, Duration::from_secs(5));
-            thread::sleep(Duration::from_millis(50));
+            thread::sleep(Duration::from_millis(20));
         }
+        let _ = holder.kill();
+        let _ = wait_timeout(&mut holder, Duration::from_secs(5));
     }
 }
 
