@@ -198,6 +198,8 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         let unknown =
             state.authorized_keys_content.is_none() && state.authorized_keys.meta().is_some();
         let mut c = from_step("key_installed", title.into(), s, unknown, state.is_root);
+        // Installed with other options still counts as installed: status is asked whether
+        // the key is there, and a rerun without the original flags must not say "missing".
         if c.status == Status::Fail {
             if let Some(entry) = request
                 .key
@@ -205,10 +207,10 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
                 .zip(state.authorized_keys_content.as_ref())
                 .and_then(|(k, content)| authorized_keys::find_entry(content, &k.data))
             {
+                let options = entry.options.unwrap_or_else(|| "none".into());
+                c.status = Status::Warn;
                 c.detail = format!(
-                    "installed with other options ({}): {}",
-                    entry.options.unwrap_or_default(),
-                    c.detail
+                    "installed with options {options}; apply with these flags would change the line to what the plan shows"
                 );
             }
         }
