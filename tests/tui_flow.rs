@@ -315,3 +315,27 @@ fn help_opens_and_any_key_closes_it() {
         "the key closing help does nothing else"
     );
 }
+
+#[test]
+fn question_mark_is_help_even_on_text_screens() {
+    let mut app = app(fresh_host());
+    to_paste_screen(&mut app);
+    press(&mut app, KeyCode::Char('?'));
+    assert!(app.help);
+    assert!(
+        app.paste.lines().join("").is_empty(),
+        "? is not typed into the key box"
+    );
+}
+
+#[test]
+fn an_oversized_paste_is_refused_without_being_kept() {
+    let mut app = app(fresh_host());
+    to_paste_screen(&mut app);
+    app.update(Event::Paste("A".repeat(200 * 1024)));
+    assert_eq!(
+        app.intake,
+        Some(Err(bastion_wizard::key::KeyError::TooLarge))
+    );
+    assert!(app.paste.lines().join("").is_empty());
+}

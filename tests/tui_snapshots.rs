@@ -271,3 +271,9 @@ fn quit_confirmation() {
     press(&mut app, KeyCode::Char('q'));
     insta::assert_snapshot!(screen(&app).backend());
 }
+
+#[test]
+fn paste_refused_too_large() {
+    let huge = format!("{ED25519} {}", "x".repeat(70 * 1024));
+    insta::assert_snapshot!(screen(&on_paste_screen(fresh_host(), &huge)).backend());
+}

@@ -53,7 +53,7 @@ impl Screen {
         }
     }
 
-    /// Screens where letters are text, so `q` and `?` cannot be shortcuts there.
+    /// Screens where letters are text, so `q` cannot be a shortcut there.
     pub fn takes_text(self) -> bool {
         matches!(self, Screen::Account | Screen::Paste)
     }
@@ -367,7 +367,8 @@ impl App {
             self.help = false;
             return Vec::new();
         }
-        if key.code == KeyCode::F(1) || (key.code == KeyCode::Char('?') && !self.typing()) {
+        // `?` never occurs in a key, a user name or HOST:PORT, so it is help everywhere.
+        if matches!(key.code, KeyCode::F(1) | KeyCode::Char('?')) {
             self.help = true;
             return Vec::new();
         }
@@ -391,7 +392,7 @@ impl App {
         }
     }
 
-    /// Whether keystrokes are text right now (so `q` and `?` are letters).
+    /// Whether keystrokes are text right now (so `q` is a letter, not quit).
     pub fn typing(&self) -> bool {
         self.screen.takes_text() || self.checklist.editing_target && self.screen == Screen::Ports
     }
@@ -469,6 +470,12 @@ impl App {
     fn on_paste(&mut self, text: &str) -> Vec<Effect> {
         match self.screen {
             Screen::Paste => {
+                // Too much to be a key: refused without holding it in the box.
+                let held: usize = self.paste.lines().iter().map(|l| l.len() + 1).sum();
+                if held + text.len() > key::MAX_INPUT {
+                    self.intake = Some(Err(KeyError::TooLarge));
+                    return Vec::new();
+                }
                 // Terminals send \r between pasted lines; the text area only breaks on \n.
                 let text = text.replace("\r\n", "\n").replace('\r', "\n");
                 self.paste.insert_str(text);

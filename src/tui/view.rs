@@ -89,7 +89,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
 fn footer_keys(app: &App) -> String {
     let mut keys = screens::keys(app).to_string();
     if app.typing() {
-        keys.push_str(" · F1 help · Ctrl-C quit");
+        keys.push_str(" · ? help · Ctrl-C quit");
     } else {
         keys.push_str(" · ? help · q quit");
     }
