@@ -48,7 +48,12 @@ pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(E
     }
     let _lock = match state_dir.lock() {
         Ok(lock) => lock,
-        Err(e) => return Outcome::Refused(format!("{e:#}")),
+        Err(e) => {
+            return Outcome::Failed {
+                done: Vec::new(),
+                error: format!("{e:#}"),
+            }
+        }
     };
     let state = inspect::inspect(request);
     if let Err(why) = plan::validate(request, &state) {
@@ -78,7 +83,7 @@ pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(E
                 done.push(step.title.clone());
             }
             Err(e) => {
-                let error = format!("{e:#}");
+                let error = format!("{}: {e:#}", step.title);
                 on_event(Event::StepFailed(index, error.clone()));
                 journal(
                     state_dir,
@@ -183,20 +188,23 @@ fn account(user: &str) -> Result<Account> {
     })
 }
 
-/// Runs groupadd/useradd/usermod. They honour the system's locks and defaults; on a
-/// failure, `already_there` tells a lost race (exit 9) from a real error.
+/// Runs groupadd/useradd/usermod. They honour the system's locks and defaults. Exit 9
+/// ("name in use") is ambiguous: a run that lost a race to the same name is fine when
+/// the name now resolves; any other failure is an error.
 fn run_account_tool(command: &mut Command, already_there: impl Fn() -> bool) -> Result<()> {
+    const NAME_IN_USE: i32 = 9;
     let shown = format!("{command:?}").replace('"', "");
     let output = command
         .output()
         .with_context(|| format!("cannot run {shown}"))?;
-    if output.status.success() || already_there() {
+    let code = output.status.code();
+    if output.status.success() || (code == Some(NAME_IN_USE) && already_there()) {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     bail!(
         "`{shown}` failed (exit {}): {}",
-        output.status.code().unwrap_or(-1),
+        code.unwrap_or(-1),
         stderr.trim()
     )
 }
@@ -222,6 +230,8 @@ fn secure_home(user: &str) -> Result<()> {
     }
     let home = safe_fs::open_dir_at(&parent, name)?;
     let meta = nix::sys::stat::fstat(&home)?;
+    let owner = safe_fs::Meta::of(&meta);
+    safe_fs::check_not_foreign(&owner, account.uid, name)?;
     if meta.st_uid != account.uid && meta.st_uid != 0 {
         nix::unistd::fchown(
             &home,
@@ -238,7 +248,10 @@ fn install_key(user: &str, line: &str, data: &str, state_dir: &StateDir) -> Resu
     let ssh = open_ssh_dir(&account.home)?;
     let name = OsStr::new("authorized_keys");
     let existing = match safe_fs::open_regular_at(&ssh, name)? {
-        Some((mut file, _)) => safe_fs::read_all(&mut file)?,
+        Some((mut file, meta)) => {
+            safe_fs::check_not_foreign(&meta, account.uid, name)?;
+            safe_fs::read_all(&mut file)?
+        }
         None => Vec::new(),
     };
     let content = match authorized_keys::merge(&existing, line, data) {

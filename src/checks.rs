@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::authorized_keys;
 use crate::inspect::{HostState, Node, Password, Request, ShellState};
-use crate::plan::{Action, Plan, Step, StepState};
+use crate::plan::{self, Action, Plan, Step, StepState};
 use crate::port::{self, PortCheck};
 use crate::profile::Profile;
 use crate::sshd::SshdConfig;
@@ -174,21 +174,38 @@ fn account_checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Chec
             ),
         },
     );
-    checks.push(match (&state.user, step(plan, |a| matches!(a, Action::SetShell { .. }))) {
-        (None, _) => check("shell", Status::Fail, "Login shell exists", "the user does not exist yet", missing_user()),
-        (Some(_), Some(s)) => from_step("shell", title_for("shell", request, state), s, false, root),
-        (Some(account), None) => {
-            let shell = account.shell.display().to_string();
-            let restricted = shell == state.nologin.display().to_string() || shell.ends_with("/false");
-            let detail = if restricted {
-                format!("{shell}: no commands can be run, tunnels still work")
-            } else {
-                format!("{shell}: a full shell; the vendor's key could run commands unless it is tunnel-only")
-            };
-            debug_assert_eq!(state.shell, Some(ShellState::Executable));
-            check("shell", Status::Ok, "Login shell exists", detail, None)
-        }
-    });
+    checks.push(
+        match (
+            &state.user,
+            step(plan, |a| matches!(a, Action::SetShell { .. })),
+        ) {
+            (None, _) => check(
+                "shell",
+                Status::Fail,
+                "Login shell exists",
+                "the user does not exist yet",
+                missing_user(),
+            ),
+            (Some(_), Some(s)) => {
+                let mut c = from_step("shell", title_for("shell", request, state), s, false, root);
+                // A working full shell is only too open for a tunnel-only setup: sshd still
+                // lets the user in, so it warns rather than fails.
+                if state.shell == Some(ShellState::Executable) {
+                    c.status = Status::Warn;
+                }
+                c
+            }
+            (Some(account), None) => {
+                let shell = account.shell.display().to_string();
+                let detail = if plan::is_no_login(&account.shell) {
+                    format!("{shell}: no commands can be run, tunnels still work")
+                } else {
+                    format!("{shell}: a full shell, as --allow-shell asks")
+                };
+                check("shell", Status::Ok, "Login shell exists", detail, None)
+            }
+        },
+    );
     checks
 }
 

@@ -272,6 +272,7 @@ fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, B
         eprintln!("bastion-wizard: apply needs root: run `sudo bastion-wizard apply ...`. Nothing was changed.");
         return Ok(ExitCode::from(3));
     }
+    let mut shown = None;
     if !yes {
         if key_file == "-" || !std::io::stdin().is_terminal() {
             return Err(BadInput(
@@ -280,10 +281,10 @@ fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, B
         }
         let state = inspect::inspect(&request);
         plan::validate(&request, &state).map_err(BadInput)?;
-        print!(
-            "{}",
-            render_plan(&plan::plan(&request, &state), request.key.as_ref())
-        );
+        let plan = plan::plan(&request, &state);
+        print!("{}", render_plan(&plan, request.key.as_ref()));
+        shown = Some(plan);
+
         print!("Apply these changes? [y/N] ");
         let _ = std::io::stdout().flush();
         let mut answer = String::new();
@@ -297,7 +298,12 @@ fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, B
     let outcome = apply::apply(&request, &StateDir::locate(), &mut |event| match event {
         Event::Planned(plan) => {
             steps = plan.steps.iter().map(|s| s.title.clone()).collect();
-            if yes {
+            // Applied is what was inspected under the lock; show it unless it is exactly
+            // what the person already approved.
+            if shown.as_ref() != Some(plan) {
+                if shown.is_some() {
+                    println!("The host changed since the plan was shown; applying this plan:");
+                }
                 print!("{}", render_plan(plan, request.key.as_ref()));
             }
         }

@@ -26,6 +26,8 @@ pub struct Request {
 pub struct Account {
     pub uid: u32,
     pub gid: u32,
+    /// Name of the primary group, when it resolves.
+    pub group_name: Option<String>,
     pub home: PathBuf,
     pub shell: PathBuf,
 }
@@ -33,8 +35,10 @@ pub struct Account {
 /// The password field of /etc/shadow, which decides whether sshd calls the account locked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Password {
-    /// Not root, or no shadow entry readable.
+    /// Not root, or /etc/shadow unreadable.
     Unknown(String),
+    /// No line in /etc/shadow: the account comes from a directory (LDAP, SSSD).
+    NotLocal,
     /// Starts with `!`: sshd refuses every login when `UsePAM no`.
     Locked,
     /// Empty: no password at all.
@@ -82,6 +86,8 @@ pub struct HostState {
     pub is_root: bool,
     /// Accounts below this uid are the system's and never used as the tunnel user.
     pub uid_min: u32,
+    /// Groups below this gid are the system's (sudo, docker…) and never the user's group.
+    pub gid_min: u32,
     pub group: Option<u32>,
     pub user: Option<Account>,
     pub password: Password,
@@ -90,10 +96,14 @@ pub struct HostState {
     pub home: Node,
     pub ssh_dir: Node,
     pub authorized_keys: Node,
+    /// Accounts that own the home, ~/.ssh or authorized_keys, by uid: a file owned by a
+    /// living account other than the tunnel user is never taken over.
+    pub owners: Vec<(u32, String)>,
     /// Content of authorized_keys when it could be read safely.
     pub authorized_keys_content: Option<Vec<u8>>,
     pub nologin: PathBuf,
     pub selinux: bool,
+    pub restorecon_available: bool,
     /// SELinux is on and `restorecon -n` would relabel ~/.ssh.
     pub selinux_relabel_needed: bool,
     pub sshd: Result<SshdConfig, String>,
@@ -103,6 +113,15 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// The account owning `uid`, if it is a living account (not the tunnel user's files
+    /// left behind by a deleted one).
+    pub fn owner_account(&self, uid: u32) -> Option<&str> {
+        self.owners
+            .iter()
+            .find(|(id, _)| *id == uid)
+            .map(|(_, name)| name.as_str())
+    }
+
     pub fn ssh_dir_path(&self) -> PathBuf {
         self.home_path.join(".ssh")
     }
@@ -129,6 +148,7 @@ pub fn inspect(request: &Request) -> HostState {
         .map(|u| Account {
             uid: u.uid.as_raw(),
             gid: u.gid.as_raw(),
+            group_name: Group::from_gid(u.gid).ok().flatten().map(|g| g.name),
             home: u.dir,
             shell: u.shell,
         });
@@ -150,11 +170,23 @@ pub fn inspect(request: &Request) -> HostState {
         && restorecon_would_change(&home_path.join(".ssh"));
     HostState {
         is_root,
-        uid_min: uid_min(),
+        uid_min: login_defs("UID_MIN", 1000),
+        gid_min: login_defs("GID_MIN", 1000),
         group,
         user,
         password,
         shell,
+        owners: [&tree.home, &tree.ssh_dir, &tree.authorized_keys]
+            .iter()
+            .filter_map(|node| node.meta())
+            .filter_map(|meta| {
+                let name = User::from_uid(nix::unistd::Uid::from_raw(meta.uid))
+                    .ok()
+                    .flatten()?
+                    .name;
+                Some((meta.uid, name))
+            })
+            .collect(),
         home: tree.home,
         ssh_dir: tree.ssh_dir,
         authorized_keys: tree.authorized_keys,
@@ -162,6 +194,7 @@ pub fn inspect(request: &Request) -> HostState {
         home_path,
         nologin: nologin_shell(),
         selinux,
+        restorecon_available: selinux && which("restorecon"),
         selinux_relabel_needed,
         sshd: sshd::query(&request.user, &request.vendor_addr, is_root),
         listening_ports: sshd::listening_ports(),
@@ -265,7 +298,7 @@ pub fn password_from_shadow(shadow: &str, user: &str) -> Password {
         .find(|f| f.first() == Some(&user))
         .and_then(|f| f.get(1).map(|s| s.to_string()));
     match field {
-        None => Password::Unknown("the user has no line in /etc/shadow".into()),
+        None => Password::NotLocal,
         Some(f) if f.starts_with('!') => Password::Locked,
         Some(f) if f.is_empty() => Password::Empty,
         Some(_) => Password::Usable,
@@ -295,11 +328,17 @@ pub fn nologin_shell() -> PathBuf {
     .unwrap_or_else(|| PathBuf::from("/usr/sbin/nologin"))
 }
 
-fn uid_min() -> u32 {
+fn login_defs(name: &str, default: u32) -> u32 {
     std::fs::read_to_string("/etc/login.defs")
         .ok()
-        .and_then(|text| login_defs_value(&text, "UID_MIN"))
-        .unwrap_or(1000)
+        .and_then(|text| login_defs_value(&text, name))
+        .unwrap_or(default)
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
 }
 
 pub fn login_defs_value(text: &str, name: &str) -> Option<u32> {

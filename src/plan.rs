@@ -87,6 +87,26 @@ pub fn validate(request: &Request, state: &HostState) -> Result<(), String> {
                 request.user, account.uid, state.uid_min
             ));
         }
+        // An existing user keeps its primary group: files are given to that group, so a
+        // different --group would be shown but not used.
+        if state.group != Some(account.gid) {
+            let current = account
+                .group_name
+                .clone()
+                .unwrap_or_else(|| format!("gid {}", account.gid));
+            return Err(format!(
+                "user {} already exists with primary group {current}, not {}: rerun with --group {current}",
+                request.user, request.group
+            ));
+        }
+    }
+    if let Some(gid) = state.group {
+        if gid < state.gid_min {
+            return Err(format!(
+                "refusing group {} (gid {gid}): it is a system group (gid below GID_MIN {}) and would give the vendor its rights; choose a dedicated group",
+                request.group, state.gid_min
+            ));
+        }
     }
     Ok(())
 }
@@ -111,9 +131,9 @@ pub fn check_name(name: &str, what: &str) -> Result<(), String> {
 pub fn plan(request: &Request, state: &HostState) -> Plan {
     let user = request.user.as_str();
     let group = request.group.as_str();
-    let home = state.home_path.display().to_string();
-    let ssh_dir = state.ssh_dir_path().display().to_string();
-    let keys_file = state.authorized_keys_path().display().to_string();
+    let home = shell_word(&state.home_path.display().to_string());
+    let ssh_dir = shell_word(&state.ssh_dir_path().display().to_string());
+    let keys_file = shell_word(&state.authorized_keys_path().display().to_string());
     let tunnel_only = !request.access.allow_shell;
     let mut steps = Vec::new();
 
@@ -163,6 +183,10 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
                 "the password is empty: set `*` so no password login is possible".into(),
             ),
             Password::Unknown(why) => (StepState::ToDo, format!("{why}; applying checks it")),
+            Password::NotLocal => (
+                StepState::Done,
+                "not in /etc/shadow (a directory account): its lock is managed there".into(),
+            ),
         };
         steps.push(Step {
             action: Action::Unlock,
@@ -172,21 +196,33 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
             state: unlock_state,
             detail,
         });
-        if state.shell != Some(ShellState::Executable) {
+        let broken = state.shell != Some(ShellState::Executable);
+        // `restrict` does not stop remote commands: a tunnel-only user needs a shell that
+        // runs none.
+        let too_open = tunnel_only && !broken && !is_no_login(&account.shell);
+        if broken || too_open {
             let shell = if tunnel_only {
                 state.nologin.clone()
             } else {
                 PathBuf::from("/bin/sh")
             };
+            let detail = if broken {
+                format!(
+                    "{} does not exist or is not executable: sshd refuses the user",
+                    account.shell.display()
+                )
+            } else {
+                format!(
+                    "{} is a full shell: the vendor's key could run commands (tunnel-only asked)",
+                    account.shell.display()
+                )
+            };
             steps.push(Step {
-                title: format!("Set a login shell that exists: {}", shell.display()),
+                title: format!("Set the login shell to {}", shell.display()),
                 guide: "guide 2",
                 command: format!("usermod -s {} {user}", shell.display()),
                 state: StepState::ToDo,
-                detail: format!(
-                    "{} does not exist or is not executable: sshd refuses the user",
-                    account.shell.display()
-                ),
+                detail,
                 action: Action::SetShell { shell },
             });
         }
@@ -199,20 +235,26 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
         format!("Create {ssh_dir} (0700)"),
         "guide 4-5",
         format!("install -d -m 700 -o {user} -g {group} {ssh_dir}"),
-        &state.ssh_dir,
-        Kind::Dir,
-        0o700,
-        uid,
+        Expect {
+            node: &state.ssh_dir,
+            kind: Kind::Dir,
+            mode: 0o700,
+        },
+        state,
+        user,
     ));
     steps.push(owned_step(
         Action::AuthorizedKeys,
         format!("Create {keys_file} (0600)"),
         "guide 7-8",
         format!("touch {keys_file} && chown {user}:{group} {keys_file} && chmod 600 {keys_file}"),
-        &state.authorized_keys,
-        Kind::File,
-        0o600,
-        uid,
+        Expect {
+            node: &state.authorized_keys,
+            kind: Kind::File,
+            mode: 0o600,
+        },
+        state,
+        user,
     ));
 
     let key_line = request.key.as_ref().map(|k| request.access.line_for(k));
@@ -227,9 +269,17 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
             title: "Restore SELinux labels on ~/.ssh".into(),
             guide: "guide 4-9",
             command: format!("restorecon -R {ssh_dir}"),
-            state: done_if(!any_file_change && !state.selinux_relabel_needed),
-            detail: "files created by root get the wrong label and sshd then ignores the key"
-                .into(),
+            state: if !state.restorecon_available {
+                StepState::Blocked
+            } else {
+                done_if(!any_file_change && !state.selinux_relabel_needed)
+            },
+            detail: if state.restorecon_available {
+                "files created by root get the wrong label and sshd then ignores the key".into()
+            } else {
+                "SELinux is on but restorecon is missing: install policycoreutils, then rerun"
+                    .into()
+            },
         });
     }
 
@@ -254,6 +304,24 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
         steps,
         key_line,
     }
+}
+
+/// The living account, other than the tunnel user, that owns this path. Root-owned
+/// paths are acceptable to sshd; paths of a deleted account may be taken over.
+pub fn foreign_owner<'a>(state: &'a HostState, meta: &Meta, user: &str) -> Option<&'a str> {
+    let own_uid = state.user.as_ref().map(|a| a.uid);
+    if meta.uid == 0 || Some(meta.uid) == own_uid {
+        return None;
+    }
+    state.owner_account(meta.uid).filter(|name| *name != user)
+}
+
+/// Shells that run no command: nologin in any of its places, or false.
+pub fn is_no_login(shell: &std::path::Path) -> bool {
+    matches!(
+        shell.file_name().and_then(|n| n.to_str()),
+        Some("nologin" | "false")
+    )
 }
 
 fn done_if(done: bool) -> StepState {
@@ -300,10 +368,17 @@ fn home_step(
                 kind_phrase(meta.kind)
             );
         }
+        (Node::Found(meta), _) if foreign_owner(state, meta, user).is_some() => {
+            step.state = StepState::Blocked;
+            step.detail = format!(
+                "{home} belongs to the account {}: refusing to take over another account's home; choose another user name",
+                foreign_owner(state, meta, user).unwrap_or_default()
+            );
+        }
         (Node::Found(meta), None) => {
             step.state = StepState::ToDo;
             step.detail = format!(
-                "{home} already exists (uid {}): useradd will not give it to the new user, so it is taken over",
+                "{home} was left by a deleted account (uid {}): useradd will not give it to the new user, so it is taken over; key lines in it are kept",
                 meta.uid
             );
         }
@@ -327,32 +402,43 @@ fn home_step(
     step
 }
 
-/// A path that must exist with exactly this type, owner and mode.
-#[allow(clippy::too_many_arguments)]
+/// What a path must be: its type and exact mode (owner: the tunnel user).
+struct Expect<'a> {
+    node: &'a Node,
+    kind: Kind,
+    mode: u32,
+}
+
 fn owned_step(
     action: Action,
     title: String,
     guide: &'static str,
     command: String,
-    node: &Node,
-    kind: Kind,
-    mode: u32,
-    owner: Option<(u32, u32)>,
+    expect: Expect,
+    state: &HostState,
+    user: &str,
 ) -> Step {
-    let (state, detail) = match node {
+    let owner = state.user.as_ref().map(|a| (a.uid, a.gid));
+    let (step_state, detail) = match expect.node {
         Node::Missing => (StepState::ToDo, "missing".to_string()),
         Node::Unreadable(why) => (
             StepState::ToDo,
             format!("could not look at it ({why}); applying checks it"),
         ),
-        Node::Found(meta) => judge(meta, kind, mode, owner),
+        Node::Found(meta) => match foreign_owner(state, meta, user) {
+            Some(name) => (
+                StepState::Blocked,
+                format!("it belongs to the account {name}: refusing to take over another account's file; remove it, then rerun"),
+            ),
+            None => judge(meta, expect.kind, expect.mode, owner),
+        },
     };
     Step {
         action,
         title,
         guide,
         command,
-        state,
+        state: step_state,
         detail,
     }
 }
@@ -398,6 +484,19 @@ fn kind_phrase(kind: Kind) -> &'static str {
 
 /// `echo 'LINE' >> FILE`, exact whatever the line holds (a key comment may contain `'`
 /// or `\`): quoted for sh, and printf where dash's echo would expand backslashes.
+/// Quotes a word for the shown commands only where the shell would misread it.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 fn append_command(line: &str, file: &str) -> String {
     let quoted = format!("'{}'", line.replace('\'', r"'\''"));
     if line.contains('\\') {

@@ -40,7 +40,7 @@ pub struct Meta {
 }
 
 impl Meta {
-    fn of(stat: &FileStat) -> Meta {
+    pub fn of(stat: &FileStat) -> Meta {
         let format = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
         let kind = match format {
             SFlag::S_IFDIR => Kind::Dir,
@@ -146,8 +146,28 @@ pub fn ensure_dir_at(
         Err(e) => return Err(e.into()),
     }
     let fd = open_dir_at(dir, name)?;
+    check_not_foreign(&Meta::of(&fstat(&fd)?), uid, name)?;
     changed |= set_owner_mode(&fd, uid, gid, mode)?;
     Ok(changed)
+}
+
+/// Refuses a path owned by a living account other than `uid` (root is fine): it was
+/// planted or belongs to someone else, and must be neither taken over nor read.
+pub fn check_not_foreign(meta: &Meta, uid: u32, name: &OsStr) -> io::Result<()> {
+    if meta.uid == uid || meta.uid == 0 {
+        return Ok(());
+    }
+    match nix::unistd::User::from_uid(Uid::from_raw(meta.uid)) {
+        Ok(Some(owner)) => Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing {}: it belongs to the account {}",
+                name.to_string_lossy(),
+                owner.name
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Only strips group/other write: the rest of a home's mode is the owner's choice.
@@ -199,9 +219,10 @@ pub fn ensure_file_at(
         Err(Errno::EEXIST) => {}
         Err(e) => return Err(refuse(e, name)),
     }
-    let (file, _) = open_regular_at(dir, name)?.ok_or_else(|| {
+    let (file, meta) = open_regular_at(dir, name)?.ok_or_else(|| {
         io::Error::new(io::ErrorKind::NotFound, "file vanished while being checked")
     })?;
+    check_not_foreign(&meta, uid, name)?;
     set_owner_mode(&file, uid, gid, mode)
 }
 
@@ -216,14 +237,37 @@ pub fn replace_at(
     mode: u32,
 ) -> io::Result<()> {
     let dir = dir.as_fd();
-    let mut temp_name = b".".to_vec();
-    temp_name.extend_from_slice(name.as_bytes());
-    temp_name.extend_from_slice(format!(".bastion-wizard.{}", std::process::id()).as_bytes());
+    // An unpredictable name, retried on collision: the user owns this directory and
+    // could otherwise plant the names in advance to make every run fail.
+    let mut attempt = 0u32;
+    let (temp_name, fd) = loop {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let mut candidate = b".".to_vec();
+        candidate.extend_from_slice(name.as_bytes());
+        candidate.extend_from_slice(
+            format!(
+                ".bastion-wizard.{}.{nanos:08x}{attempt}",
+                std::process::id()
+            )
+            .as_bytes(),
+        );
+        let create =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(
+            dir,
+            candidate.as_slice(),
+            create,
+            Mode::from_bits_truncate(0o600),
+        ) {
+            Ok(fd) => break (candidate, fd),
+            Err(Errno::EEXIST) if attempt < 16 => attempt += 1,
+            Err(e) => return Err(refuse(e, name)),
+        }
+    };
     let temp_name = OsStr::from_bytes(&temp_name);
-    let create =
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = openat(dir, temp_name, create, Mode::from_bits_truncate(0o600))
-        .map_err(|e| refuse(e, temp_name))?;
     let written = (|| {
         set_owner_mode(&fd, uid, gid, mode)?;
         let mut file = File::from(fd);

@@ -10,10 +10,11 @@
 #[macro_use]
 mod common;
 
-use common::{describe, keygen, wrap, EchoServer, Sandbox};
+use common::{describe, keygen, output_timeout, wrap, EchoServer, Sandbox};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
+use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------
 // Harness self-tests (no program involved)
@@ -590,4 +591,98 @@ fn e2e_status_json_before_and_after_apply() {
         "{}",
         describe(&out)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// A hostile or careless host: what apply refuses, and what it tightens
+// ---------------------------------------------------------------------------------------
+
+/// An existing vendor user with a full shell: tunnel-only apply gives it nologin, so the
+/// key cannot run commands (restrict alone does not stop them).
+#[test]
+fn e2e_existing_full_shell_is_closed_for_tunnel_only() {
+    let sb = sandbox_or_skip!();
+    sb.sh("groupadd whaly && useradd -m -g whaly -s /bin/bash -p '*' whaly");
+    let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.pub", &public);
+    apply_ok(&sb, &file, &[]);
+    let entry = sb.passwd_entry(USER).unwrap();
+    assert!(
+        entry[6].ends_with("nologin"),
+        "shell after apply: {entry:?}"
+    );
+
+    let sshd = sb.start_sshd("");
+    sshd.assert_tunnel_works(&key, USER);
+    let out = output_timeout(
+        &mut sb.ssh(&key, USER, sshd.port, &["echo", "pwned"]),
+        None,
+        Duration::from_secs(20),
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("pwned"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// Another account's file planted as ~/.ssh/authorized_keys (a move keeps one link) is
+/// neither taken over nor read into the new file.
+#[test]
+fn e2e_another_accounts_file_is_not_taken_over() {
+    let sb = sandbox_or_skip!();
+    sb.sh("useradd -m -p '*' bob && groupadd whaly && useradd -m -g whaly -p '*' whaly");
+    sb.sh("install -d -m 700 -o whaly -g whaly /home/whaly/.ssh && printf 'SECRET=bob-token-123\\n' > /home/whaly/.ssh/authorized_keys && chown bob:bob /home/whaly/.ssh/authorized_keys && chmod 600 /home/whaly/.ssh/authorized_keys");
+    let (_, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.pub", &public);
+    let out = sb.wizard(&["apply", "--key-file", &file, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bob"),
+        "{}",
+        describe(&out)
+    );
+
+    let planted = sb.host_path(&ak_path(USER));
+    assert_eq!(
+        fs::read_to_string(&planted).unwrap(),
+        "SECRET=bob-token-123\n"
+    );
+    let bob = sb.passwd_entry("bob").unwrap();
+    assert_eq!(
+        fs::symlink_metadata(&planted).unwrap().uid().to_string(),
+        bob[2]
+    );
+    for path in walk(&sb.state_dir()) {
+        let content = fs::read(&path).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&content).contains("bob-token"),
+            "{} leaked it",
+            path.display()
+        );
+    }
+}
+
+/// ~/.ssh replaced by a link to /etc: apply refuses before changing anything.
+#[test]
+fn e2e_planted_symlink_is_refused() {
+    let sb = sandbox_or_skip!();
+    sb.sh("groupadd whaly && useradd -m -g whaly -p '*' whaly && ln -s /etc /home/whaly/.ssh");
+    let etc_before = sb
+        .run(&["sh", "-c", "ls -la /etc; cat /etc/passwd /etc/group"])
+        .stdout;
+    let (_, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.pub", &public);
+    let out = sb.wizard(&["apply", "--key-file", &file, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing was changed"),
+        "{}",
+        describe(&out)
+    );
+    let etc_after = sb
+        .run(&["sh", "-c", "ls -la /etc; cat /etc/passwd /etc/group"])
+        .stdout;
+    assert_eq!(etc_before, etc_after, "/etc must be untouched");
+    assert!(sb.read("/etc/authorized_keys").is_none());
 }

@@ -48,6 +48,8 @@ fn fresh_host() -> HostState {
     HostState {
         is_root: true,
         uid_min: 1000,
+        gid_min: 1000,
+        owners: Vec::new(),
         group: None,
         user: None,
         password: Password::Unknown("the user does not exist yet".into()),
@@ -59,6 +61,7 @@ fn fresh_host() -> HostState {
         authorized_keys_content: None,
         nologin: PathBuf::from("/usr/sbin/nologin"),
         selinux: false,
+        restorecon_available: false,
         selinux_relabel_needed: false,
         sshd: Err("not queried in tests".into()),
         listening_ports: Vec::new(),
@@ -73,6 +76,7 @@ fn ready_host(content: &str) -> HostState {
         user: Some(Account {
             uid: UID,
             gid: GID,
+            group_name: Some("whaly".into()),
             home: PathBuf::from("/home/whaly"),
             shell: PathBuf::from("/usr/sbin/nologin"),
         }),
@@ -527,6 +531,7 @@ fn no_key_means_no_key_step() {
 fn selinux_relabel_step() {
     let mut state = ready_host(&ready_content());
     state.selinux = true;
+    state.restorecon_available = true;
     let p = plan::plan(&tunnel_only(), &state);
     let relabel = step(&p, |a| matches!(a, Action::RestoreLabels));
     assert_eq!(relabel.state, StepState::Done);
@@ -539,9 +544,17 @@ fn selinux_relabel_step() {
         StepState::ToDo
     );
 
+    // SELinux on without restorecon: the step cannot run, so nothing starts.
+    state.restorecon_available = false;
+    let p = plan::plan(&tunnel_only(), &state);
+    let relabel = step(&p, |a| matches!(a, Action::RestoreLabels));
+    assert_eq!(relabel.state, StepState::Blocked);
+    assert!(relabel.detail.contains("policycoreutils"));
+
     // Any file change means a relabel afterwards.
     let mut state = fresh_host();
     state.selinux = true;
+    state.restorecon_available = true;
     let p = plan::plan(&tunnel_only(), &state);
     assert_eq!(
         p.steps.last().map(|s| (&s.action, s.state)),
@@ -677,4 +690,82 @@ fn validate_refuses_bad_names() {
         let err = plan::validate(&req, &fresh_host()).unwrap_err();
         assert!(err.contains("group"), "{name:?}: {err}");
     }
+}
+
+#[test]
+fn an_existing_full_shell_is_replaced_when_tunnel_only() {
+    let mut state = ready_host(&ready_content());
+    if let Some(account) = &mut state.user {
+        account.shell = PathBuf::from("/bin/bash");
+    }
+    let p = plan::plan(&tunnel_only(), &state);
+    let set = step(&p, |a| matches!(a, Action::SetShell { .. }));
+    assert_eq!(set.state, StepState::ToDo);
+    assert_eq!(set.command, "usermod -s /usr/sbin/nologin whaly");
+    assert!(set.detail.contains("could run commands"), "{}", set.detail);
+
+    let mut shell_ok = tunnel_only();
+    shell_ok.access.allow_shell = true;
+    let p = plan::plan(&shell_ok, &state);
+    assert!(
+        !p.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::SetShell { .. })),
+        "--allow-shell keeps it"
+    );
+}
+
+#[test]
+fn paths_of_another_living_account_are_never_taken_over() {
+    // A home left by a deleted account (no owner account) is taken over.
+    let mut state = fresh_host();
+    state.home = Node::Found(meta(Kind::Dir, 1003, 1003, 0o750, 2));
+    let p = plan::plan(&tunnel_only(), &state);
+    assert_eq!(
+        step(&p, |a| matches!(a, Action::SecureHome)).state,
+        StepState::ToDo
+    );
+
+    // The same home owned by a living account is refused, and nothing after it runs.
+    state.owners = vec![(1003, "carol".into())];
+    let p = plan::plan(&tunnel_only(), &state);
+    let home = step(&p, |a| matches!(a, Action::SecureHome));
+    assert_eq!(home.state, StepState::Blocked);
+    assert!(home.detail.contains("carol"), "{}", home.detail);
+
+    // A file planted in ~/.ssh that belongs to someone else is refused too.
+    let mut state = ready_host(&ready_content());
+    state.authorized_keys = Node::Found(meta(Kind::File, 1004, 1004, 0o600, 1));
+    state.owners = vec![(1004, "bob".into())];
+    let p = plan::plan(&tunnel_only(), &state);
+    let keys = step(&p, |a| matches!(a, Action::AuthorizedKeys));
+    assert_eq!(keys.state, StepState::Blocked);
+    assert!(keys.detail.contains("bob"));
+}
+
+#[test]
+fn validate_refuses_a_group_that_is_not_the_users_or_a_system_group() {
+    let mut state = ready_host(&ready_content());
+    state.group = Some(50);
+    let err = plan::validate(&tunnel_only(), &state).unwrap_err();
+    assert!(err.contains("--group whaly"), "{err}");
+
+    let mut state = fresh_host();
+    state.group = Some(27);
+    let err = plan::validate(&tunnel_only(), &state).unwrap_err();
+    assert!(err.contains("system group"), "{err}");
+    state.group = Some(1000);
+    assert!(plan::validate(&tunnel_only(), &state).is_ok());
+}
+
+#[test]
+fn a_directory_account_is_not_unlocked_on_every_run() {
+    let mut state = ready_host(&ready_content());
+    state.password = Password::NotLocal;
+    let p = plan::plan(&tunnel_only(), &state);
+    assert_eq!(
+        step(&p, |a| matches!(a, Action::Unlock)).state,
+        StepState::Done
+    );
+    assert_eq!(p.to_do(), 0);
 }
