@@ -50,6 +50,7 @@ impl StateDir {
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(NO_FOLLOW)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         Flock::lock(file, FlockArg::LockExclusive)
@@ -72,6 +73,7 @@ impl StateDir {
             .with_context(|| format!("cannot create backup {}", path.display()))?;
         file.write_all(content)?;
         file.sync_all()?;
+        prune_backups(&dir, label);
         Ok(path)
     }
 
@@ -81,6 +83,7 @@ impl StateDir {
             .create(true)
             .append(true)
             .mode(0o600)
+            .custom_flags(NO_FOLLOW)
             .open(self.path.join("journal.log"))?;
         writeln!(file, "{} {line}", utc_now())?;
         Ok(())
@@ -101,12 +104,43 @@ impl StateDir {
     }
 }
 
+/// Never follow a planted link from the state directory to a file root would then write.
+const NO_FOLLOW: i32 = nix::libc::O_NOFOLLOW;
+
+/// Backups kept per file; older ones are removed so repeated runs cannot fill the disk.
+pub const BACKUPS_KEPT: usize = 10;
+
+fn prune_backups(dir: &Path, label: &str) {
+    let prefix = format!("{label}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    // Names end in a fixed-width-enough timestamp: seconds, then nanoseconds.
+    names.sort_by_key(|n| {
+        let stamp = &n[prefix.len()..];
+        let (secs, nanos) = stamp.split_once('.').unwrap_or((stamp, "0"));
+        (
+            secs.parse::<u64>().unwrap_or(0),
+            nanos.parse::<u32>().unwrap_or(0),
+        )
+    });
+    let excess = names.len().saturating_sub(BACKUPS_KEPT);
+    for name in &names[..excess] {
+        let _ = fs::remove_file(dir.join(name));
+    }
+}
+
 fn write_new(path: &Path, content: &[u8]) -> Result<()> {
     let _ = fs::remove_file(path);
     let mut file = OpenOptions::new()
         .create_new(true)
         .write(true)
         .mode(0o600)
+        .custom_flags(NO_FOLLOW)
         .open(path)?;
     file.write_all(content)?;
     file.sync_all()?;
@@ -151,6 +185,44 @@ fn timestamp_compact() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn keeps_only_the_newest_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = super::StateDir {
+            path: dir.path().to_path_buf(),
+        };
+        for i in 0..super::BACKUPS_KEPT + 3 {
+            state
+                .backup("whaly.authorized_keys", format!("v{i}").as_bytes())
+                .unwrap();
+        }
+        let backups = dir.path().join("backups");
+        let mut kept: Vec<String> = std::fs::read_dir(&backups)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        kept.sort_by_key(|v| v[1..].parse::<usize>().unwrap());
+        assert_eq!(kept.len(), super::BACKUPS_KEPT);
+        assert_eq!(
+            kept.first().map(String::as_str),
+            Some("v3"),
+            "the oldest go first"
+        );
+    }
+
+    #[test]
+    fn does_not_follow_a_planted_journal_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "untouched").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("journal.log")).unwrap();
+        let state = super::StateDir {
+            path: dir.path().to_path_buf(),
+        };
+        assert!(state.journal("line").is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+    }
+
     #[test]
     fn formats_utc_timestamps() {
         assert_eq!(super::utc_timestamp(0), "1970-01-01T00:00:00Z");
