@@ -1,6 +1,8 @@
 //! `plan::plan` and `plan::validate` as pure functions of a hand-built `HostState`: which
 //! steps are done, to do or blocked, with which shell command, and what is refused.
 
+mod fixtures;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -43,30 +45,9 @@ fn meta(kind: Kind, uid: u32, gid: u32, mode: u32, nlink: u64) -> Meta {
     }
 }
 
-/// A host where nothing exists yet.
+/// A host where nothing exists yet (shared with the wizard tests).
 fn fresh_host() -> HostState {
-    HostState {
-        is_root: true,
-        uid_min: 1000,
-        gid_min: 1000,
-        owners: Vec::new(),
-        group: None,
-        user: None,
-        password: Password::Unknown("the user does not exist yet".into()),
-        shell: None,
-        home_path: PathBuf::from("/home/whaly"),
-        home: Node::Missing,
-        ssh_dir: Node::Missing,
-        authorized_keys: Node::Missing,
-        authorized_keys_content: None,
-        nologin: PathBuf::from("/usr/sbin/nologin"),
-        selinux: false,
-        restorecon_available: false,
-        selinux_relabel_needed: false,
-        sshd: Err("not queried in tests".into()),
-        listening_ports: Vec::new(),
-        facts: Default::default(),
-    }
+    fixtures::fresh_host()
 }
 
 /// A host set up exactly as the tunnel-only plan wants it, with `content` as authorized_keys.
