@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::key::{is_key_type, split_options, Key};
+use crate::key::{looks_like_key_type, split_options, Key};
 
 /// One key line as sshd would see it. Lines that are not keys are never parsed further.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,16 +14,26 @@ pub struct Entry {
     pub comment: String,
 }
 
+/// Characters sshd's base64 decoder skips inside the key data word (C `isspace`).
+const SKIPPED_IN_DATA: &[char] = &[' ', '\t', '\n', '\x0b', '\x0c', '\r'];
+
 /// Parses one line (without its terminator). `None` for blank, `#` and unparsable lines,
-/// which sshd skips too and which we keep untouched.
+/// which sshd skips too and which we keep untouched. A line whose key type word does not
+/// look like a key type (see `looks_like_key_type`) is not a key entry, so it never
+/// matches.
+///
+/// Lines read from a file may not be UTF-8: convert them with `String::from_utf8_lossy`
+/// (the type and data words sshd matches on are ASCII, so nothing that matters is lost).
 pub fn parse_line(line: &str) -> Option<Entry> {
+    // sshd handles lines as C strings: whatever follows a NUL does not exist for it.
+    let line = line.split('\0').next().unwrap_or_default();
     let line = line.strip_suffix('\r').unwrap_or(line);
     let rest = line.trim_start_matches([' ', '\t']);
     if rest.is_empty() || rest.starts_with('#') {
         return None;
     }
     let first = rest.split([' ', '\t']).next()?;
-    let (options, rest) = if is_key_type(first) {
+    let (options, rest) = if looks_like_key_type(first) {
         (None, rest)
     } else {
         let (options, after) = split_options(rest);
@@ -34,9 +44,16 @@ pub fn parse_line(line: &str) -> Option<Entry> {
     };
     let mut fields = rest.splitn(2, [' ', '\t']);
     let key_type = fields.next()?.to_string();
+    if !looks_like_key_type(&key_type) {
+        return None;
+    }
     let after_type = fields.next()?.trim_start_matches([' ', '\t']);
     let mut fields = after_type.splitn(2, [' ', '\t']);
-    let data = fields.next()?.to_string();
+    let data: String = fields
+        .next()?
+        .chars()
+        .filter(|c| !SKIPPED_IN_DATA.contains(c))
+        .collect();
     let comment = fields.next().unwrap_or("").trim().to_string();
     if data.is_empty() {
         return None;
@@ -60,19 +77,18 @@ pub enum Merge {
     Updated(Vec<u8>),
 }
 
-/// Installs `line` for the key whose base64 data is `data`, keeping every other line.
-/// Later duplicates of the same key are dropped: sshd would try them too, so a stale
-/// duplicate could grant what the updated line no longer does.
+/// Installs `line` for the key whose base64 data is `data`, keeping every other line
+/// byte for byte. Later duplicates of the same key are dropped: sshd would try them too,
+/// so a stale duplicate could grant what the updated line no longer does. A matching line
+/// that is not UTF-8 (a Latin-1 comment, say) is replaced like any other: sshd reads it.
 pub fn merge(existing: &[u8], line: &str, data: &str) -> Merge {
     let mut out = Vec::with_capacity(existing.len() + line.len() + 1);
     let mut found = false;
     let mut changed = false;
     for raw in split_keep_terminator(existing) {
         let (content, terminator) = split_terminator(raw);
-        let is_match = std::str::from_utf8(content)
-            .ok()
-            .and_then(parse_line)
-            .is_some_and(|e| e.data == data);
+        let is_match =
+            parse_line(&String::from_utf8_lossy(content)).is_some_and(|e| e.data == data);
         if !is_match {
             out.extend_from_slice(raw);
             continue;
@@ -82,8 +98,7 @@ pub fn merge(existing: &[u8], line: &str, data: &str) -> Merge {
             continue;
         }
         found = true;
-        let content_str = std::str::from_utf8(content).unwrap_or_default();
-        if content_str.strip_suffix('\r').unwrap_or(content_str) == line {
+        if content.strip_suffix(b"\r").unwrap_or(content) == line.as_bytes() {
             out.extend_from_slice(raw);
         } else {
             changed = true;
@@ -118,19 +133,20 @@ pub fn contains_key(existing: &[u8], data: &str) -> bool {
     find_entry(existing, data).is_some()
 }
 
+/// The first entry for the key, as sshd would find it (non-UTF-8 lines included; their
+/// odd bytes come back as U+FFFD).
 pub fn find_entry(existing: &[u8], data: &str) -> Option<Entry> {
-    split_keep_terminator(existing)
-        .filter_map(|raw| std::str::from_utf8(split_terminator(raw).0).ok())
-        .filter_map(parse_line)
-        .find(|e| e.data == data)
+    entries(existing).find(|e| e.data == data)
 }
 
 /// Number of key lines, for reports ("3 keys already installed").
 pub fn key_count(existing: &[u8]) -> usize {
+    entries(existing).count()
+}
+
+fn entries(existing: &[u8]) -> impl Iterator<Item = Entry> + '_ {
     split_keep_terminator(existing)
-        .filter_map(|raw| std::str::from_utf8(split_terminator(raw).0).ok())
-        .filter(|l| parse_line(l).is_some())
-        .count()
+        .filter_map(|raw| parse_line(&String::from_utf8_lossy(split_terminator(raw).0)))
 }
 
 fn split_keep_terminator(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {

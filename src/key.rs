@@ -29,6 +29,17 @@ const KEY_TYPES: &[&str] = &[
 ];
 /// Recognised only to refuse them with a precise reason.
 const REFUSED_TYPES: &[&str] = &["ssh-dss"];
+/// Starts of every key type name sshd reads in authorized_keys (`rsa-sha2-256/512` name
+/// an RSA key there too), for `looks_like_key_type`.
+const KEY_TYPE_PREFIXES: &[&str] = &[
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ssh-dss",
+    "ecdsa-sha2-",
+    "sk-ssh-",
+    "sk-ecdsa-",
+    "rsa-sha2-",
+];
 
 /// A validated public key, ready to be written as one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +92,9 @@ pub enum KeyError {
     /// Never carries the input: private key material is not echoed anywhere.
     PrivateKey,
     MultipleKeys,
+    /// The comment or pasted options hold control characters (terminal escapes, say).
+    /// Never carries the text: it would reach a terminal.
+    ControlCharacters,
     Dsa,
     RsaTooSmall(u32),
     PemPublicKey,
@@ -96,6 +110,7 @@ impl fmt::Display for KeyError {
             KeyError::NotText => write!(f, "The input is not text: a public key is a line of text starting with ssh-ed25519, ssh-rsa or ecdsa-sha2-."),
             KeyError::PrivateKey => write!(f, "This is a PRIVATE key and was refused without being shown or kept: paste the PUBLIC key the vendor sent, and treat this private key as exposed."),
             KeyError::MultipleKeys => write!(f, "The input holds more than one key: give exactly one public key at a time."),
+            KeyError::ControlCharacters => write!(f, "The key's comment or options contain control characters (such as terminal escape sequences): copy the key again as plain text."),
             KeyError::Dsa => write!(f, "DSA (ssh-dss) keys are insecure and disabled in OpenSSH 7.0 and later: ask the vendor for an ed25519 or RSA key."),
             KeyError::RsaTooSmall(bits) => write!(f, "This RSA key has only {bits} bits; at least {MIN_RSA_BITS} are required: ask the vendor for a stronger key."),
             KeyError::PemPublicKey => write!(f, "This is a PEM public key, not OpenSSH format: convert it with `ssh-keygen -i -m PKCS8 -f FILE` and use the result."),
@@ -177,14 +192,21 @@ fn parse_openssh(text: &str, line_breaks_removed: usize) -> Result<Key, KeyError
         return Err(unknown_type(algorithm));
     }
     let (blob, data, tail) = take_blob(after_type)?;
-    let comment = join_comment(tail);
-    if KEY_TYPES
-        .iter()
-        .chain(REFUSED_TYPES)
-        .any(|t| tail.split_whitespace().any(|w| w == *t))
+    // Another key after this one: a key type word, then base64 that starts like a key
+    // blob (its length prefix always encodes as "AAAA"). A type word alone is comment.
+    let words: Vec<&str> = tail.split_whitespace().collect();
+    if words
+        .windows(2)
+        .any(|w| looks_like_key_type(w[0]) && w[1].starts_with("AAAA"))
     {
         return Err(KeyError::MultipleKeys);
     }
+    // Line breaks (email wrapping) and tabs become spaces; any other control character
+    // would be echoed to terminals and written into authorized_keys.
+    if has_control(tail) || pasted_options.as_deref().is_some_and(has_control) {
+        return Err(KeyError::ControlCharacters);
+    }
+    let comment = join_comment(tail);
     build(
         algorithm,
         &blob,
@@ -260,6 +282,10 @@ fn parse_rfc4716(text: &str, line_breaks_removed: usize) -> Result<Key, KeyError
     if !is_key_type(&algorithm) {
         return Err(unknown_type(&algorithm));
     }
+    if has_control(&comment) {
+        return Err(KeyError::ControlCharacters);
+    }
+    let comment = comment.replace('\t', " ");
     let data = encode_base64(&blob);
     build(
         &algorithm,
@@ -372,6 +398,21 @@ fn unknown_type(word: &str) -> KeyError {
 
 pub fn is_key_type(word: &str) -> bool {
     KEY_TYPES.contains(&word) || REFUSED_TYPES.contains(&word)
+}
+
+/// Whether `word` names a key type sshd may read in authorized_keys, ours or not
+/// (certificates, DSA, `rsa-sha2-512`, ...). Strict enough that comment words such as
+/// `ssh-key-for-bob` do not qualify.
+pub fn looks_like_key_type(word: &str) -> bool {
+    word.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-@._".contains(&b))
+        && (KEY_TYPE_PREFIXES.iter().any(|p| word.starts_with(p))
+            || word.contains("-cert-v01@openssh.com"))
+}
+
+/// Control characters other than tab and line feed (which are blanks and line breaks).
+fn has_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && c != '\t' && c != '\n')
 }
 
 fn looks_like_options(word: &str) -> bool {

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use bastion_wizard::authorized_keys::{
-    merge, parse_line, split_host_port, Access, Entry, Merge, PermitOpen,
+    contains_key, find_entry, key_count, merge, parse_line, split_host_port, Access, Entry, Merge,
+    PermitOpen,
 };
 use bastion_wizard::key::{self, Key};
 
@@ -343,6 +344,133 @@ fn merge_matches_by_key_data_not_by_text() {
         String::from_utf8(out).unwrap(),
         format!("{existing}{line}\n")
     );
+}
+
+#[test]
+fn parse_line_needs_a_key_type_word() {
+    // A certificate: not a type we install, but a key type, so the line has no options.
+    let cert = "ssh-ed25519-cert-v01@openssh.com";
+    assert_eq!(
+        parse_line(&format!("{cert} CERTDATA vendor-data")),
+        Some(entry(None, cert, "CERTDATA", "vendor-data"))
+    );
+    assert_eq!(
+        parse_line(&format!("restrict {cert} CERTDATA c")),
+        Some(entry(Some("restrict"), cert, "CERTDATA", "c"))
+    );
+    for key_type in [
+        "ssh-dss",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "rsa-sha2-512",
+        "ssh-rsa-cert-v01@openssh.com",
+    ] {
+        assert_eq!(
+            parse_line(&format!("{key_type} {OTHER_DATA} c")),
+            Some(entry(None, key_type, OTHER_DATA, "c")),
+            "{key_type}"
+        );
+    }
+    // Where the key type must stand there is none: sshd skips the line, so do we.
+    for line in [
+        format!("ssh-foo {ED_DATA} c"),
+        format!("restrict foo {ED_DATA} c"),
+        format!("restrict {ED_DATA} c"),
+        format!("from=\"10.0.0.1\" ssh-key-for-bob {ED_DATA}"),
+        format!("SSH-ED25519 {ED_DATA} c"),
+        format!("no-pty ED25519 {ED_DATA}"),
+    ] {
+        assert_eq!(parse_line(&line), None, "line {line:?}");
+    }
+}
+
+#[test]
+fn merge_never_matches_lines_without_a_key_type_word() {
+    let line = format!("restrict,port-forwarding ssh-ed25519 {ED_DATA} v");
+    // A certificate whose comment happens to be our key data, and a line with options and
+    // a made-up type: sshd reads neither as our key, so both stay and ours is added.
+    let existing = format!(
+        "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t {ED_DATA}\n\
+         restrict foo {ED_DATA} c\n"
+    );
+    let out = added(merge(existing.as_bytes(), &line, ED_DATA));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("{existing}{line}\n")
+    );
+    assert!(!contains_key(existing.as_bytes(), ED_DATA));
+    assert_eq!(key_count(existing.as_bytes()), 1, "only the certificate");
+}
+
+/// A key line that is not UTF-8 (a Latin-1 comment) is read by sshd like any other: it is
+/// found, counted and replaced, or else sshd's first match would still grant everything
+/// while our restricted line sat below it. Every other byte stays as it was.
+#[test]
+fn merge_replaces_a_matching_line_that_is_not_utf8() {
+    let line = format!("restrict,port-forwarding ssh-ed25519 {ED_DATA} vendor");
+    let header: &[u8] = b"# caf\xe9 keys\n";
+    let ours_latin1 = [format!("ssh-ed25519 {ED_DATA} caf").as_bytes(), b"\xe9"].concat();
+    let other = [format!("ssh-rsa {OTHER_DATA} Ren").as_bytes(), b"\xe9\n"].concat();
+    let existing = [header, &ours_latin1, b"\r\n", &other].concat();
+
+    assert_eq!(
+        find_entry(&existing, ED_DATA),
+        Some(entry(None, "ssh-ed25519", ED_DATA, "caf\u{fffd}"))
+    );
+    assert_eq!(key_count(&existing), 2);
+    let out = updated(merge(&existing, &line, ED_DATA));
+    assert_eq!(out, [header, line.as_bytes(), b"\r\n", &other].concat());
+    assert_eq!(merge(&out, &line, ED_DATA), Merge::Unchanged);
+
+    // A stale non-UTF-8 duplicate after our exact line is dropped too.
+    let existing = [format!("{line}\n").as_bytes(), &ours_latin1, b"\n", &other].concat();
+    let out = updated(merge(&existing, &line, ED_DATA));
+    assert_eq!(out, [format!("{line}\n").as_bytes(), &other].concat());
+}
+
+/// Lines OpenSSH reads as the key although their bytes are odd: a Latin-1 comment, a NUL
+/// (sshd reads lines as C strings), a `\r` or vertical tab inside the data word (its
+/// base64 decoder skips blanks), an `rsa-sha2-256/512` type name. sshd 9.2 logs in through
+/// each of these, so each must be found and replaced, never left above our line.
+/// `ssh-keygen -l` reads the file with the same key parser as sshd.
+#[test]
+fn merge_finds_every_line_openssh_reads_as_the_key() {
+    let ed = generate("ed25519", None);
+    let rsa = generate("rsa", Some(2048));
+    let (e, r) = (&ed.key.data, &rsa.key.data);
+    let cases: Vec<(&Generated, Vec<u8>)> = vec![
+        (
+            &ed,
+            [format!("ssh-ed25519 {e} caf").as_bytes(), b"\xe9"].concat(),
+        ),
+        (
+            &ed,
+            [format!("ssh-ed25519 {e}").as_bytes(), b"\0junk"].concat(),
+        ),
+        (&ed, format!("ssh-ed25519 {e}\r\r c").into_bytes()),
+        (
+            &ed,
+            format!("ssh-ed25519 {}\x0b{} c", &e[..20], &e[20..]).into_bytes(),
+        ),
+        (&rsa, format!("rsa-sha2-512 {r} c").into_bytes()),
+        (&rsa, format!("no-pty rsa-sha2-256 {r} c").into_bytes()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("authorized_keys");
+    for (g, old) in cases {
+        let existing = [old.as_slice(), b"\n# end\n"].concat();
+        std::fs::write(&file, &existing).unwrap();
+        assert_eq!(
+            keygen_fingerprints(&file),
+            vec![g.fingerprint.clone()],
+            "OpenSSH does not read {old:?} as the key"
+        );
+        assert!(contains_key(&existing, &g.key.data), "not found: {old:?}");
+        assert_eq!(key_count(&existing), 1, "{old:?}");
+        let line = Access::default().line_for(&g.key);
+        let out = updated(merge(&existing, &line, &g.key.data));
+        assert_eq!(out, format!("{line}\n# end\n").into_bytes(), "{old:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------

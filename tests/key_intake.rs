@@ -717,6 +717,135 @@ fn two_keys_are_refused() {
     }
 }
 
+/// A second key whose type we do not install (a certificate, say) is still a second key,
+/// not comment text: a key type word followed by base64 that starts like a key blob.
+#[test]
+fn a_second_key_of_a_type_we_do_not_install_is_refused() {
+    let a = gen(ED25519);
+    let b = gen(ECDSA256);
+    let cert = "ssh-ed25519-cert-v01@openssh.com";
+    let inputs = [
+        format!("{} {cert} AAAA foo", a.public),
+        format!(
+            "{} {} vendor\n{cert} {} foo",
+            a.key_type(),
+            a.data(),
+            b.data()
+        ),
+        format!("{}\nrestrict {cert} {}", a.public, b.data()),
+        format!("{} rsa-sha2-512 {}", a.public, b.data()),
+        format!("{} ecdsa-sha2-nistp999 {}", a.public, b.data()),
+        format!(
+            "{} sk-ecdsa-sha2-nistp256-cert-v01@openssh.com AAAAI x",
+            a.public
+        ),
+    ];
+    for input in inputs {
+        assert_refused(&input, KeyError::MultipleKeys);
+    }
+}
+
+/// Words that look like key types but are followed by no key data stay in the comment.
+#[test]
+fn key_type_words_without_key_data_stay_in_the_comment() {
+    let g = gen(ED25519);
+    for comment in [
+        "ssh-key-for-whaly",
+        "deploy ssh-rsa",
+        "ssh-rsa",
+        "ssh-ed25519 key for bob",
+        "old ecdsa-sha2-nistp256 key replaced",
+        "was ssh-ed25519-cert-v01@openssh.com",
+    ] {
+        let input = format!("{} {} {comment}", g.key_type(), g.data());
+        let k = parse_ok(&input);
+        assert_same_key(&k, g, &input);
+        assert_eq!(k.comment, comment);
+    }
+}
+
+#[test]
+fn looks_like_key_type_knows_type_names_and_not_comment_words() {
+    for word in [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ssh-dss",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+        "rsa-sha2-512",
+        "ssh-ed25519-cert-v01@openssh.com",
+        "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+        "sk-ssh-ed25519-cert-v01@openssh.com",
+    ] {
+        assert!(key::looks_like_key_type(word), "{word}");
+    }
+    for word in [
+        "",
+        "ssh",
+        "ssh-",
+        "sk-",
+        "ssh-foo",
+        "ssh-key-for-whaly",
+        "restrict",
+        "ED25519",
+        "SSH-ED25519",
+        "ssh-ed25519,restrict",
+        "ssh-rsa\u{e9}",
+        "vendor@openssh.com",
+        "AAAAC3NzaC1lZDI1NTE5",
+    ] {
+        assert!(!key::looks_like_key_type(word), "{word:?}");
+    }
+    // What we install is still our own list.
+    assert!(!key::is_key_type("ssh-ed25519-cert-v01@openssh.com"));
+    assert!(!key::is_key_type("rsa-sha2-512"));
+}
+
+/// Control characters in the comment (or in pasted options) would be echoed to terminals
+/// and written into authorized_keys: refused, with a message that repeats none of it.
+/// Tabs are blanks and become spaces.
+#[test]
+fn control_characters_in_comment_or_options_are_refused_without_echo() {
+    let g = gen(ED25519);
+    let (t, d) = (g.key_type(), g.data());
+    let inputs = [
+        format!("{t} {d} a\x1b]0;pwn\x07b"),
+        format!("{t} {d} vendor\x1b[2J"),
+        format!("{t} {d} \x1b[31mred"),
+        format!("{t} {d} bell\x07"),
+        format!("{t} {d} nul\0x"),
+        format!("{t} {d} del\x7fx"),
+        format!("{t} {d} csi\u{9b}31m"),
+        format!("{t} {d} vt\x0bff\x0cx"),
+        format!("{t}\n{d}\nvendor\x1b]0;pwn\x07\n"),
+        format!("command=\"printf '\x1b]0;pwn\x07'\" {t} {d} {COMMENT}"),
+        format!("restrict,command=\"x\x1by\" {}", g.public),
+        format!(
+            "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"a\x1b]0;pwn\x07b\"\n{}\n---- END SSH2 PUBLIC KEY ----\n",
+            wrap(d, 70, "\n").0
+        ),
+    ];
+    for input in &inputs {
+        let msg = assert_refused(input, KeyError::ControlCharacters);
+        assert!(msg.contains("control characters"), "{msg}");
+        for text in [msg, format!("{:?}", KeyError::ControlCharacters)] {
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert!(!text.contains("pwn"), "{text:?}");
+        }
+    }
+    let k = parse_ok(&format!("{t} {d} Jane\tDoe\t\tlaptop"));
+    assert_eq!(k.comment, "Jane Doe laptop");
+    let input = format!(
+        "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"Jane\tDoe laptop\"\n{}\n---- END SSH2 PUBLIC KEY ----\n",
+        wrap(d, 70, "\n").0
+    );
+    let k = parse_ok(&input);
+    assert_same_key(&k, g, &input);
+    assert_eq!(k.comment, "Jane Doe laptop");
+}
+
 #[test]
 fn rfc4716_block_followed_by_another_key_is_refused() {
     let a = gen(ED25519);
