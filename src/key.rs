@@ -110,7 +110,7 @@ impl fmt::Display for KeyError {
             KeyError::NotText => write!(f, "The input is not text: a public key is a line of text starting with ssh-ed25519, ssh-rsa or ecdsa-sha2-."),
             KeyError::PrivateKey => write!(f, "This is a PRIVATE key and was refused without being shown or kept: paste the PUBLIC key the vendor sent, and treat this private key as exposed."),
             KeyError::MultipleKeys => write!(f, "The input holds more than one key: give exactly one public key at a time."),
-            KeyError::ControlCharacters => write!(f, "The key's comment or options contain control characters (such as terminal escape sequences): copy the key again as plain text."),
+            KeyError::ControlCharacters => write!(f, "The key's comment or options contain control characters (terminal escape sequences or direction overrides): copy the key again as plain text."),
             KeyError::Dsa => write!(f, "DSA (ssh-dss) keys are insecure and disabled in OpenSSH 7.0 and later: ask the vendor for an ed25519 or RSA key."),
             KeyError::RsaTooSmall(bits) => write!(f, "This RSA key has only {bits} bits; at least {MIN_RSA_BITS} are required: ask the vendor for a stronger key."),
             KeyError::PemPublicKey => write!(f, "This is a PEM public key, not OpenSSH format: convert it with `ssh-keygen -i -m PKCS8 -f FILE` and use the result."),
@@ -411,8 +411,13 @@ pub fn looks_like_key_type(word: &str) -> bool {
 }
 
 /// Control characters other than tab and line feed (which are blanks and line breaks).
+/// Control characters, and the bidirectional overrides that make a comment display
+/// differently from what it is.
 fn has_control(s: &str) -> bool {
-    s.chars().any(|c| c.is_control() && c != '\t' && c != '\n')
+    s.chars().any(|c| {
+        (c.is_control() && c != '\t' && c != '\n')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    })
 }
 
 fn looks_like_options(word: &str) -> bool {

@@ -1055,3 +1055,10 @@ fn read_input_pulls_at_most_the_limit_from_an_endless_stream() {
         MAX_INPUT + 1
     );
 }
+
+#[test]
+fn bidirectional_overrides_in_the_comment_are_refused() {
+    let g = gen(ED25519);
+    let line = format!("{} {} vendor\u{202E}moc.elpmaxe", g.key_type(), g.data());
+    assert_eq!(key::parse(&line), Err(KeyError::ControlCharacters));
+}
