@@ -283,6 +283,9 @@ fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, B
         plan::validate(&request, &state).map_err(BadInput)?;
         let plan = plan::plan(&request, &state);
         print!("{}", render_plan(&plan, request.key.as_ref()));
+        if plan.to_do() == 0 {
+            return Ok(ExitCode::SUCCESS);
+        }
         shown = Some(plan);
 
         print!("Apply these changes? [y/N] ");
@@ -312,10 +315,8 @@ fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, B
         Event::StepFailed(i, error) => println!("  ✗ {}: {error}", steps[i]),
     });
     Ok(match outcome {
-        Outcome::Done { changed: 0 } => {
-            println!("Nothing to do: the host was already set up.");
-            ExitCode::SUCCESS
-        }
+        // The plan printed above already says there was nothing to do.
+        Outcome::Done { changed: 0 } => ExitCode::SUCCESS,
         Outcome::Done { changed } => {
             println!("Done: {changed} step(s) applied. Check with `sudo bastion-wizard status`.");
             ExitCode::SUCCESS

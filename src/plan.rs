@@ -533,8 +533,10 @@ fn key_step(state: &HostState, line: &str, data: &str, keys_file: &str) -> Step 
             step.detail = "the key is installed with these options".into();
         }
         Merge::Added(_) => {
-            step.detail =
-                format!("appended; the {others} key line(s) already there are kept byte for byte");
+            step.detail = match others {
+                0 => "the key becomes the file's first line".into(),
+                n => format!("appended; the {n} key line(s) already there are kept byte for byte"),
+            };
         }
         Merge::Updated(_) => {
             step.title = "Update the vendor's key line (other options or comment)".into();
