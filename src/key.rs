@@ -574,7 +574,8 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn encode_base64(bytes: &[u8]) -> String {
+/// Standard base64 with padding, as key data is written in authorized_keys.
+pub fn encode_base64(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [

@@ -12,24 +12,6 @@ use bastion_wizard::profile::Profile;
 use bastion_wizard::sshd::SshdConfig;
 use fixtures::*;
 
-const REQUIRED_IDS: [&str; 15] = [
-    "group",
-    "user",
-    "home",
-    "ssh_dir",
-    "authorized_keys",
-    "key_installed",
-    "account_unlocked",
-    "shell",
-    "sshd_pubkey",
-    "sshd_forwarding",
-    "sshd_user_allowed",
-    "sshd_key_algorithm",
-    "sshd_listening",
-    "port_vendor_to_ssh",
-    "port_ssh_to_db",
-];
-
 fn request(with_key: bool) -> Request {
     Request {
         user: "whaly".into(),
@@ -58,7 +40,7 @@ fn status_of(report: &Report, id: &str) -> Status {
 fn every_required_id_is_present_once() {
     for state in [fresh_host(), preview_host(), set_up_host("")] {
         let report = report_for(&request(true), &state, &[]);
-        for id in REQUIRED_IDS {
+        for id in REQUIRED_CHECK_IDS {
             assert_eq!(
                 report.checks.iter().filter(|c| c.id == id).count(),
                 1,

@@ -10,6 +10,8 @@
 #[macro_use]
 mod common;
 
+mod fixtures;
+
 use common::{describe, keygen, output_timeout, wrap, EchoServer, Sandbox};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -536,23 +538,7 @@ fn e2e_status_json_before_and_after_apply() {
     assert_eq!(check_status(&v, "user"), "fail", "{v:#}");
     assert_eq!(v["ready"], false);
     assert_eq!(out.status.code(), Some(1), "not ready must exit 1");
-    for id in [
-        "group",
-        "user",
-        "home",
-        "ssh_dir",
-        "authorized_keys",
-        "key_installed",
-        "account_unlocked",
-        "shell",
-        "sshd_pubkey",
-        "sshd_forwarding",
-        "sshd_user_allowed",
-        "sshd_key_algorithm",
-        "sshd_listening",
-        "port_vendor_to_ssh",
-        "port_ssh_to_db",
-    ] {
+    for id in fixtures::REQUIRED_CHECK_IDS {
         let s = check_status(&v, id);
         assert!(
             ["ok", "fail", "warn", "manual"].contains(&s),
