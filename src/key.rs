@@ -192,13 +192,7 @@ fn parse_openssh(text: &str, line_breaks_removed: usize) -> Result<Key, KeyError
         return Err(unknown_type(algorithm));
     }
     let (blob, data, tail) = take_blob(after_type)?;
-    // Another key after this one: a key type word, then base64 that starts like a key
-    // blob (its length prefix always encodes as "AAAA"). A type word alone is comment.
-    let words: Vec<&str> = tail.split_whitespace().collect();
-    if words
-        .windows(2)
-        .any(|w| looks_like_key_type(w[0]) && w[1].starts_with("AAAA"))
-    {
+    if holds_a_key(tail) {
         return Err(KeyError::MultipleKeys);
     }
     // Line breaks (email wrapping) and tabs become spaces; any other control character
@@ -264,10 +258,7 @@ fn parse_rfc4716(text: &str, line_breaks_removed: usize) -> Result<Key, KeyError
         .find("---- END SSH2 PUBLIC KEY")
         .and_then(|i| text[i..].split_once('\n'))
         .map_or("", |(_, rest)| rest);
-    if [&text[..begin], after_end]
-        .iter()
-        .any(|t| t.split_whitespace().any(is_key_type))
-    {
+    if holds_a_key(&text[..begin]) || holds_a_key(after_end) {
         return Err(KeyError::MultipleKeys);
     }
     let blob = decode_base64(&body).ok_or_else(|| KeyError::Malformed("invalid base64".into()))?;
@@ -296,6 +287,15 @@ fn parse_rfc4716(text: &str, line_breaks_removed: usize) -> Result<Key, KeyError
         None,
         true,
     )
+}
+
+/// Whether text holds a key: a key type word, then base64 that starts like a key blob
+/// (its length prefix always encodes as "AAAA"). A type word alone is just words.
+fn holds_a_key(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .any(|w| looks_like_key_type(w[0]) && w[1].starts_with("AAAA"))
 }
 
 fn take_header(header: &str, comment: &mut String) {

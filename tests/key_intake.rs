@@ -1046,3 +1046,14 @@ fn bidirectional_overrides_in_the_comment_are_refused() {
     let line = format!("{} {} vendor\u{202E}moc.elpmaxe", g.key_type(), g.data());
     assert_eq!(key::parse(&line), Err(KeyError::ControlCharacters));
 }
+
+#[test]
+fn words_around_an_rfc4716_block_are_not_a_second_key() {
+    let g = gen(ED25519);
+    let text = format!(
+        "Here is my ssh-rsa key:\n{}\nThanks, ssh-ed25519 fan\n",
+        g.rfc4716
+    );
+    let k = parse_ok(&text);
+    assert_eq!(k.data, g.data(), "prose around the block is ignored");
+}
