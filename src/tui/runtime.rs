@@ -36,8 +36,11 @@ impl Runtime {
         let sender = self.sender.clone();
         match effect {
             Effect::Inspect(request) => {
-                let state = inspect::inspect(&request);
-                let _ = sender.send(Message::Inspected(Box::new(state)));
+                // sshd -T and restorecon are processes: keep them off the UI thread too.
+                std::thread::spawn(move || {
+                    let state = inspect::inspect(&request);
+                    let _ = sender.send(Message::Inspected(Box::new(state)));
+                });
             }
             Effect::Apply(request) => {
                 let state_dir = self.state_dir.clone();
