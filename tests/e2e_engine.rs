@@ -672,3 +672,45 @@ fn e2e_planted_symlink_is_refused() {
     assert_eq!(etc_before, etc_after, "/etc must be untouched");
     assert!(sb.read("/etc/authorized_keys").is_none());
 }
+
+/// Several applies at once for the same user, each with its own key: the lock makes them
+/// take turns, so no run loses another's key.
+#[test]
+fn e2e_concurrent_applies_keep_every_key() {
+    let sb = sandbox_or_skip!();
+    let publics: Vec<String> = (0..8)
+        .map(|i| keygen(&sb.keys_dir(), &format!("vendor{i}"), &["ed25519"]).1)
+        .collect();
+    let files: Vec<String> = publics
+        .iter()
+        .enumerate()
+        .map(|(i, p)| key_file(&sb, &format!("vendor{i}.pub"), p))
+        .collect();
+    let mut children: Vec<_> = files
+        .iter()
+        .map(|f| {
+            sb.bin()
+                .args(["apply", "--key-file", f, "--yes"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in &mut children {
+        let status = common::wait_timeout(child, Duration::from_secs(60)).expect("apply finished");
+        assert!(
+            status.success(),
+            "every concurrent apply succeeds: {status:?}"
+        );
+    }
+    let content = authorized_keys(&sb, USER);
+    for public in &publics {
+        let line = format!("restrict,port-forwarding {public}");
+        assert_eq!(
+            content.lines().filter(|l| *l == line).count(),
+            1,
+            "{content}"
+        );
+    }
+}

@@ -185,6 +185,12 @@ fn e2e_wizard_rerun_shows_a_set_up_host_and_small_terminals_are_told() {
     let out = sb.wizard(&["apply", "--key-file", key_file.to_str().unwrap(), "--yes"]);
     assert!(out.status.success(), "{}", describe(&out));
 
+    // An earlier run ticked the last item of the checklist.
+    std::fs::write(
+        sb.state_dir().join("checklist.json"),
+        r#"{"database_allows_bastion":true}"#,
+    )
+    .unwrap();
     let tmux = Tmux::start(sb.root(), 200, 50, &wizard_command(&sb));
     let welcome = tmux.wait_for("Step 1/7");
     for id in [
@@ -198,7 +204,12 @@ fn e2e_wizard_rerun_shows_a_set_up_host_and_small_terminals_are_told() {
         );
     }
     tmux.keys(&["c"]);
-    tmux.wait_for("Step 6/7 · Port access");
+    let checklist = tmux.wait_for("Step 6/7 · Port access");
+    assert!(
+        checklist.contains("[x] 4."),
+        "ticks from an earlier run show:\n{checklist}"
+    );
+    assert!(checklist.contains("[ ] 1."), "{checklist}");
     tmux.keys(&["q"]);
     tmux.wait_for("WIZARD-EXITED=0");
     drop(tmux);
