@@ -302,10 +302,9 @@ fn sshd_checks(request: &Request, state: &HostState) -> Vec<Check> {
     let user = &request.user;
     let groups = user_groups(user, &request.group);
     let mut checks = vec![
-        if config.pubkey_enabled() {
-            check("sshd_pubkey", Status::Ok, "sshd accepts public keys", "PubkeyAuthentication yes", None)
-        } else {
-            check("sshd_pubkey", Status::Fail, "sshd accepts public keys", "PubkeyAuthentication no: every key is refused", Some(format!("add `Match User {user}` / `PubkeyAuthentication yes` to /etc/ssh/sshd_config, then reload sshd")))
+        match config.pubkey_problem() {
+            None => check("sshd_pubkey", Status::Ok, "sshd accepts public keys", "PubkeyAuthentication yes, keys read from ~/.ssh/authorized_keys", None),
+            Some(problem) => check("sshd_pubkey", Status::Fail, "sshd accepts public keys", problem, Some(format!("in /etc/ssh/sshd_config add `Match User {user}` then `PubkeyAuthentication yes` and `AuthorizedKeysFile .ssh/authorized_keys`, then reload sshd"))),
         },
         match config.forwarding_problem() {
             None => check("sshd_forwarding", Status::Ok, "sshd allows TCP forwarding", "local forwarding is allowed", None),

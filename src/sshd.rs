@@ -80,14 +80,34 @@ impl SshdConfig {
         ports
     }
 
-    pub fn pubkey_enabled(&self) -> bool {
-        !self.is("pubkeyauthentication", "no")
+    /// Why sshd would never accept the key we install in ~/.ssh/authorized_keys.
+    pub fn pubkey_problem(&self) -> Option<String> {
+        if self.is("pubkeyauthentication", "no") {
+            return Some("PubkeyAuthentication no: every key is refused".into());
+        }
+        let files = self.all("authorizedkeysfile");
+        let reads_ours = files.is_empty()
+            || files.iter().any(|f| {
+                matches!(
+                    *f,
+                    ".ssh/authorized_keys" | "%h/.ssh/authorized_keys" | "~/.ssh/authorized_keys"
+                )
+            });
+        (!reads_ours).then(|| {
+            format!(
+                "AuthorizedKeysFile is {}: sshd never reads ~/.ssh/authorized_keys",
+                files.join(" ")
+            )
+        })
     }
 
     /// Local forwarding (`ssh -L`) is what the vendor's tunnel uses.
     pub fn forwarding_problem(&self) -> Option<String> {
         if self.is("disableforwarding", "yes") {
             return Some("DisableForwarding yes".into());
+        }
+        if self.is("permitopen", "none") {
+            return Some("PermitOpen none".into());
         }
         match self
             .get("allowtcpforwarding")
@@ -243,6 +263,30 @@ mod tests {
         let config = SshdConfig::parse("pubkeyacceptedalgorithms ssh-ed25519,rsa-sha2-512\n");
         assert!(config.accepts_key_type("ssh-rsa").is_ok());
         assert!(config.accepts_key_type("ecdsa-sha2-nistp256").is_err());
+    }
+
+    #[test]
+    fn keys_outside_home_or_no_pubkey_are_problems() {
+        let ok =
+            SshdConfig::parse("authorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2\n");
+        assert_eq!(ok.pubkey_problem(), None);
+        let ok = SshdConfig::parse("authorizedkeysfile %h/.ssh/authorized_keys\n");
+        assert_eq!(ok.pubkey_problem(), None);
+        let moved = SshdConfig::parse("authorizedkeysfile /etc/ssh/keys/%u\n");
+        assert!(moved.pubkey_problem().unwrap().contains("/etc/ssh/keys/%u"));
+        assert!(SshdConfig::parse("authorizedkeysfile none\n")
+            .pubkey_problem()
+            .is_some());
+        assert!(SshdConfig::parse("pubkeyauthentication no\n")
+            .pubkey_problem()
+            .is_some());
+        assert!(SshdConfig::parse("permitopen none\n")
+            .forwarding_problem()
+            .is_some());
+        assert_eq!(
+            SshdConfig::parse("permitopen any\n").forwarding_problem(),
+            None
+        );
     }
 
     #[test]
