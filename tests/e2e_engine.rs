@@ -552,16 +552,7 @@ fn e2e_status_json_before_and_after_apply() {
 
     apply_ok(&sb, &file, &[]);
     let (v, out) = status_json(&sb, &file);
-    for id in [
-        "group",
-        "user",
-        "home",
-        "ssh_dir",
-        "authorized_keys",
-        "key_installed",
-        "account_unlocked",
-        "shell",
-    ] {
+    for id in fixtures::account_check_ids() {
         assert_eq!(check_status(&v, id), "ok", "check {id} after apply: {v:#}");
     }
     // ready/exit code must agree with the checks.
