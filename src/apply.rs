@@ -13,6 +13,7 @@ use crate::authorized_keys::{self, Merge};
 use crate::inspect::{self, Request};
 use crate::plan::{self, Action, Plan, StepState};
 use crate::safe_fs;
+use crate::sshd_repair;
 use crate::state_dir::StateDir;
 
 /// What a front end hears while apply runs, to show progress as it happens.
@@ -159,6 +160,7 @@ fn execute(action: &Action, request: &Request, state_dir: &StateDir) -> Result<(
             Ok(())
         }
         Action::InstallKey { line, data } => install_key(user, line, data, state_dir),
+        Action::RepairSshd(repair) => sshd_repair::apply(repair, request, state_dir),
         Action::RestoreLabels => {
             let account = account(user)?;
             run_account_tool(

@@ -16,6 +16,7 @@ use crate::plan::{self, Plan, StepState};
 use crate::port;
 use crate::profile::Profile;
 use crate::state_dir::StateDir;
+use crate::verify;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +53,18 @@ pub enum Command {
         /// Apply without asking
         #[arg(long)]
         yes: bool,
+        /// Also repair the sshd settings that block this user's tunnel (a Match User block)
+        #[arg(long)]
+        fix_sshd: bool,
+    },
+    /// Prove the tunnel live through this host's sshd with a throwaway key (needs root)
+    Verify {
+        /// Forward to this database target (default: the first --permit-open / --db one)
+        #[arg(long, value_name = "HOST:PORT")]
+        db: Option<String>,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Open a TCP connection from this host and report latency or the precise error
     CheckPort {
@@ -77,6 +90,9 @@ pub struct SetupArgs {
     /// Limit forwarding to this target (repeatable)
     #[arg(long, global = true, value_name = "HOST:PORT")]
     pub permit_open: Vec<String>,
+    /// A database target to check and show, without restricting the key (repeatable)
+    #[arg(long = "db", global = true, value_name = "HOST:PORT")]
+    pub db: Vec<String>,
     /// Vendor profile (TOML); Whaly's is built in
     #[arg(long, global = true, value_name = "FILE")]
     pub profile: Option<PathBuf>,
@@ -94,14 +110,16 @@ impl SetupArgs {
     }
 
     pub fn request(&self, profile: &Profile, key: Option<Key>) -> Result<Request, BadInput> {
-        let permit_open = self
-            .permit_open
-            .iter()
-            .map(|t| {
-                t.parse::<PermitOpen>()
-                    .map_err(|e| BadInput(format!("--permit-open: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let targets = |list: &[String], flag: &str| {
+            list.iter()
+                .map(|t| {
+                    t.parse::<PermitOpen>()
+                        .map_err(|e| BadInput(format!("{flag}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let permit_open = targets(&self.permit_open, "--permit-open")?;
+        let db = targets(&self.db, "--db")?;
         Ok(Request {
             user: self.user.clone().unwrap_or_else(|| profile.user.clone()),
             group: self.group.clone().unwrap_or_else(|| profile.group.clone()),
@@ -110,7 +128,9 @@ impl SetupArgs {
                 permit_open,
             },
             key,
-            vendor_addr: profile.ips[0].to_string(),
+            vendor_addrs: profile.ips.clone(),
+            db,
+            fix_sshd: false,
         })
     }
 }
@@ -135,7 +155,12 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Some(Command::Status { json, key_file }) => status(&cli.setup, json, key_file.as_deref()),
         Some(Command::Plan { key_file }) => show_plan(&cli.setup, &key_file),
-        Some(Command::Apply { key_file, yes }) => run_apply(&cli.setup, &key_file, yes),
+        Some(Command::Apply {
+            key_file,
+            yes,
+            fix_sshd,
+        }) => run_apply(&cli.setup, &key_file, yes, fix_sshd),
+        Some(Command::Verify { db, json }) => run_verify(&cli.setup, db.as_deref(), json),
         Some(Command::CheckPort { target, timeout_ms }) => check_port(&target, timeout_ms),
         None => crate::tui::run(&cli.setup),
     };
@@ -178,14 +203,7 @@ fn status(setup: &SetupArgs, json: bool, key_file: Option<&str>) -> Result<ExitC
                 println!("  {:<6} {:<20} fix: {fix}", "", "");
             }
         }
-        println!(
-            "\n{}",
-            if report.ready {
-                "Ready: nothing fails on this host."
-            } else {
-                "Not ready: fix the failing checks (sudo bastion-wizard apply does the account part)."
-            }
-        );
+        println!("\n{}", report.verdict());
     }
     Ok(ExitCode::from(if report.ready { 0 } else { 1 }))
 }
@@ -266,8 +284,14 @@ pub fn render_plan(plan: &Plan, key: Option<&Key>) -> String {
     out
 }
 
-fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, BadInput> {
-    let (_, request) = prepare(setup, Some(key_file))?;
+fn run_apply(
+    setup: &SetupArgs,
+    key_file: &str,
+    yes: bool,
+    fix_sshd: bool,
+) -> Result<ExitCode, BadInput> {
+    let (profile, mut request) = prepare(setup, Some(key_file))?;
+    request.fix_sshd = fix_sshd;
     if !inspect::is_root() {
         eprintln!("bastion-wizard: apply needs root: run `sudo bastion-wizard apply ...`. Nothing was changed.");
         return Ok(ExitCode::from(3));
@@ -284,7 +308,7 @@ fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, B
         let plan = plan::plan(&request, &state);
         print!("{}", render_plan(&plan, request.key.as_ref()));
         if plan.to_do() == 0 {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(verdict_after_apply(&request, &profile));
         }
         shown = Some(plan);
 
@@ -294,7 +318,7 @@ fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, B
         let _ = std::io::stdin().read_line(&mut answer);
         if !answer.trim().eq_ignore_ascii_case("y") {
             println!("Nothing was changed.");
-            return Ok(ExitCode::SUCCESS);
+            return Ok(ExitCode::from(4));
         }
     }
     let mut steps = Vec::new();
@@ -316,10 +340,10 @@ fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, B
     });
     Ok(match outcome {
         // The plan printed above already says there was nothing to do.
-        Outcome::Done { changed: 0 } => ExitCode::SUCCESS,
+        Outcome::Done { changed: 0 } => verdict_after_apply(&request, &profile),
         Outcome::Done { changed } => {
-            println!("Done: {changed} step(s) applied. Check with `sudo bastion-wizard status`.");
-            ExitCode::SUCCESS
+            println!("Done: {changed} step(s) applied.");
+            verdict_after_apply(&request, &profile)
         }
         Outcome::Refused(why) => return Err(BadInput(format!("{why}. Nothing was changed."))),
         Outcome::Blocked(reasons) => {
@@ -341,6 +365,60 @@ fn run_apply(setup: &SetupArgs, key_file: &str, yes: bool) -> Result<ExitCode, B
         }
         Outcome::NotRoot => ExitCode::from(3),
     })
+}
+
+/// After the account is done, the host is judged whole: exit 0 only when no check fails,
+/// else 5 with each failing check and its fix.
+fn verdict_after_apply(request: &Request, profile: &Profile) -> ExitCode {
+    let state = inspect::inspect(request);
+    let plan = plan::plan(request, &state);
+    let db_results = checks::check_targets(request);
+    let report = checks::report(request, &state, &plan, profile, &db_results);
+    println!("{}", report.verdict());
+    if report.ready {
+        return ExitCode::SUCCESS;
+    }
+    for c in report.failing() {
+        println!("  ✗ {}: {}", c.title, c.detail);
+        if let Some(fix) = &c.fix {
+            println!("    fix: {fix}");
+        }
+    }
+    ExitCode::from(5)
+}
+
+fn run_verify(setup: &SetupArgs, db: Option<&str>, json: bool) -> Result<ExitCode, BadInput> {
+    let (_, request) = prepare(setup, None)?;
+    let db = db
+        .map(|t| {
+            t.parse::<PermitOpen>()
+                .map_err(|e| BadInput(format!("--db: {e}")))
+        })
+        .transpose()?
+        .or_else(|| request.db_targets().into_iter().next());
+    if !inspect::is_root() {
+        eprintln!("bastion-wizard: verify needs root: run `sudo bastion-wizard verify`.");
+        return Ok(ExitCode::from(3));
+    }
+    let proof = verify::run(&request, db.as_ref(), &StateDir::locate());
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&proof).expect("proof serializes")
+        );
+    } else {
+        println!("{}", proof.summary);
+        if let Some(error) = &proof.ssh_error {
+            println!("  ssh said: {error}");
+        }
+        if let Some(reason) = &proof.sshd_reason {
+            println!("  sshd said: {reason}");
+        }
+        for gap in &proof.not_proven {
+            println!("  not proven from here: {gap}");
+        }
+    }
+    Ok(ExitCode::from(if proof.ok { 0 } else { 1 }))
 }
 
 fn check_port(target: &str, timeout_ms: u64) -> Result<ExitCode, BadInput> {

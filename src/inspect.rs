@@ -6,10 +6,15 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{Group, User};
 
-use crate::authorized_keys::Access;
+use std::net::IpAddr;
+
+use crate::authorized_keys::{Access, PermitOpen};
+use crate::firewall::{self, Fail2ban, Firewall};
 use crate::key::Key;
+use crate::logs::{self, Attempts};
 use crate::safe_fs::{self, Meta};
-use crate::sshd::{self, SshdConfig};
+use crate::sshd::{self, Effective};
+use crate::sshd_repair::{self, SshdFiles};
 
 /// What the person asked for: the account, how the key may be used, and the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +23,25 @@ pub struct Request {
     pub group: String,
     pub access: Access,
     pub key: Option<Key>,
-    /// One of the vendor's addresses, to evaluate sshd `Match` blocks as the vendor sees them.
-    pub vendor_addr: String,
+    /// The vendor's addresses: sshd's `Match` blocks are evaluated for each of them.
+    pub vendor_addrs: Vec<IpAddr>,
+    /// Database targets to check and show (`--permit-open` ones and `--db` ones).
+    pub db: Vec<PermitOpen>,
+    /// Repair the sshd settings that block this user's tunnel (`--fix-sshd`).
+    pub fix_sshd: bool,
+}
+
+impl Request {
+    /// Every database target: the key's `permitopen` ones first, then `--db` ones.
+    pub fn db_targets(&self) -> Vec<PermitOpen> {
+        let mut targets = self.access.permit_open.clone();
+        for t in &self.db {
+            if !targets.contains(t) {
+                targets.push(t.clone());
+            }
+        }
+        targets
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +128,14 @@ pub struct HostState {
     pub restorecon_available: bool,
     /// SELinux is on and `restorecon -n` would relabel ~/.ssh.
     pub selinux_relabel_needed: bool,
-    pub sshd: Result<SshdConfig, String>,
+    /// `sshd -T -C` for the user from each vendor address, or why sshd could not be asked.
+    pub sshd: Result<Vec<Effective>, String>,
+    /// The host's packet filter and fail2ban bans, and what sshd's log says of the user.
+    pub firewall: Firewall,
+    pub fail2ban: Fail2ban,
+    pub attempts: Attempts,
+    /// sshd's configuration files, for planning `--fix-sshd`.
+    pub sshd_files: SshdFiles,
     /// TCP ports something listens on here (from /proc/net/tcp), for the sshd check.
     pub listening_ports: Vec<u16>,
     pub facts: HostFacts,
@@ -120,6 +149,17 @@ impl HostState {
             .iter()
             .find(|(id, _)| *id == uid)
             .map(|(_, name)| name.as_str())
+    }
+
+    /// The ports sshd listens on (global settings, the same from every address); 22 when
+    /// sshd could not be asked.
+    pub fn ssh_ports(&self) -> Vec<u16> {
+        self.sshd
+            .as_ref()
+            .ok()
+            .and_then(|c| c.first())
+            .map(|c| c.config.ports())
+            .unwrap_or_else(|| vec![22])
     }
 
     pub fn ssh_dir_path(&self) -> PathBuf {
@@ -136,8 +176,22 @@ pub fn is_root() -> bool {
 }
 
 /// Looks at everything the guide touches, following no link inside the user's home.
+/// The slow readers (sshd -T per address, the log, the firewall tools) run concurrently.
 pub fn inspect(request: &Request) -> HostState {
     let is_root = is_root();
+    let (sshd, firewall, fail2ban, attempts) = std::thread::scope(|scope| {
+        let sshd = scope.spawn(|| sshd::query_all(&request.user, &request.vendor_addrs, is_root));
+        let firewall = scope.spawn(|| firewall::read(is_root));
+        let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
+        let attempts = scope.spawn(|| logs::read(&request.user, is_root));
+        (
+            sshd.join()
+                .unwrap_or_else(|_| Err("sshd -T could not be run".into())),
+            firewall.join().unwrap_or_default(),
+            fail2ban.join().unwrap_or_default(),
+            attempts.join().unwrap_or_default(),
+        )
+    });
     let group = Group::from_name(&request.group)
         .ok()
         .flatten()
@@ -196,7 +250,11 @@ pub fn inspect(request: &Request) -> HostState {
         selinux,
         restorecon_available: selinux && which("restorecon"),
         selinux_relabel_needed,
-        sshd: sshd::query(&request.user, &request.vendor_addr, is_root),
+        sshd,
+        firewall,
+        fail2ban,
+        attempts,
+        sshd_files: sshd_repair::read_files(is_root),
         listening_ports: sshd::listening_ports(),
         facts: host_facts(),
     }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::authorized_keys::{self, Merge};
 use crate::inspect::{HostState, Node, Password, Request, ShellState};
 use crate::safe_fs::{Kind, Meta};
+use crate::sshd_repair::{self, Repair};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -29,6 +30,7 @@ pub enum Action {
     AuthorizedKeys,
     InstallKey { line: String, data: String },
     RestoreLabels,
+    RepairSshd(Box<Repair>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,6 +283,12 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
                     .into()
             },
         });
+    }
+
+    if request.fix_sshd {
+        if let Some(repair) = sshd_repair::plan(request, state) {
+            steps.push(sshd_step(repair));
+        }
     }
 
     if steps.iter().any(|s| s.state == StepState::Blocked) {
@@ -546,4 +554,25 @@ fn key_step(state: &HostState, line: &str, data: &str, keys_file: &str) -> Step 
         }
     }
     step
+}
+
+/// The sshd repair as a step: the exact lines, the file, and why.
+fn sshd_step(repair: Repair) -> Step {
+    let file = shell_word(&repair.file.display().to_string());
+    Step {
+        title: format!("Repair sshd for this user in {}", repair.file.display()),
+        guide: "sshd",
+        command: format!(
+            "printf '%s\\n' {} >> {file} && sshd -t && systemctl reload ssh",
+            repair
+                .lines
+                .iter()
+                .map(|l| shell_word(l))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        state: StepState::ToDo,
+        detail: repair.reasons.join("; "),
+        action: Action::RepairSshd(Box::new(repair)),
+    }
 }

@@ -16,6 +16,18 @@ pub struct Profile {
     pub group: String,
     pub ips: Vec<IpAddr>,
     pub docs: String,
+    /// What the vendor needs of sshd's keepalive, if anything (dbt Cloud: 30 s × 10).
+    #[serde(default)]
+    pub keepalive: Option<Keepalive>,
+}
+
+/// The server keepalive a vendor needs: sshd must probe at least every `interval`
+/// seconds and wait `interval × count_max` before dropping a silent client.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Keepalive {
+    pub interval: u32,
+    pub count_max: u32,
 }
 
 impl Profile {
@@ -33,6 +45,12 @@ impl Profile {
         let profile: Profile = toml::from_str(text)?;
         if profile.ips.is_empty() {
             bail!("it lists no vendor IPs");
+        }
+        if profile
+            .keepalive
+            .is_some_and(|k| k.interval == 0 || k.count_max == 0)
+        {
+            bail!("[keepalive] interval and count_max must be above 0");
         }
         Ok(profile)
     }

@@ -1,7 +1,10 @@
 //! The effective sshd configuration for the vendor's user, as `sshd -T -C` prints it
 //! (Match blocks applied), and the questions the checks ask of it.
 
+use std::net::IpAddr;
 use std::process::Command;
+
+use crate::profile::Keepalive;
 
 /// Where sshd lives; overridable so a host with sshd elsewhere can still be checked.
 fn sshd_binary() -> String {
@@ -11,6 +14,70 @@ fn sshd_binary() -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SshdConfig {
     entries: Vec<(String, String)>,
+}
+
+/// sshd's effective configuration for the tunnel user connecting from one vendor address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub addr: IpAddr,
+    pub config: SshdConfig,
+}
+
+/// The same configuration from every address: for tests and hosts without Match Address.
+pub fn same_everywhere(config: &SshdConfig, addrs: &[IpAddr]) -> Vec<Effective> {
+    addrs
+        .iter()
+        .map(|addr| Effective {
+            addr: *addr,
+            config: config.clone(),
+        })
+        .collect()
+}
+
+/// Asks sshd once per vendor address, concurrently: `Match Address` blocks can give each
+/// address its own answer, and every one of them must work.
+pub fn query_all(user: &str, addrs: &[IpAddr], is_root: bool) -> Result<Vec<Effective>, String> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = addrs
+            .iter()
+            .map(|addr| {
+                scope.spawn(move || {
+                    query(user, &addr.to_string(), is_root).map(|config| Effective {
+                        addr: *addr,
+                        config,
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("sshd -T could not be run".into()))
+            })
+            .collect()
+    })
+}
+
+/// The problem `judge` finds from the vendor's addresses, naming the addresses when it
+/// holds for only some of them (a `Match Address` block).
+pub fn judge_all(
+    configs: &[Effective],
+    judge: impl Fn(&SshdConfig) -> Option<String>,
+) -> Option<String> {
+    let found: Vec<(IpAddr, String)> = configs
+        .iter()
+        .filter_map(|e| judge(&e.config).map(|p| (e.addr, p)))
+        .collect();
+    let (_, first) = found.first()?;
+    if found.len() == configs.len() && found.iter().all(|(_, p)| p == first) {
+        return Some(first.clone());
+    }
+    let addrs: Vec<String> = found.iter().map(|(a, _)| a.to_string()).collect();
+    Some(format!(
+        "{first} (from {}: a Match block applies to these vendor addresses)",
+        addrs.join(", ")
+    ))
 }
 
 /// Asks sshd itself, since only it knows its defaults, includes and Match blocks.
@@ -172,6 +239,43 @@ impl SshdConfig {
                 "PubkeyAcceptedAlgorithms does not include {}",
                 wanted.join(" or ")
             ))
+        }
+    }
+
+    /// Why AuthenticationMethods would ask this user for more than one key, if it would.
+    /// Each blank-separated list must be completed in full; one list of just `publickey`
+    /// lets the vendor in with its key alone.
+    pub fn auth_methods_problem(&self) -> Option<String> {
+        let value = self.get("authenticationmethods")?;
+        if value.eq_ignore_ascii_case("any") {
+            return None;
+        }
+        let key_alone = value
+            .split_whitespace()
+            .any(|list| list.split(',').all(|m| m == "publickey") && !list.contains(','));
+        (!key_alone)
+            .then(|| format!("AuthenticationMethods {value}: a key alone is not enough to log in"))
+    }
+
+    /// Why the server keepalive falls short of what the vendor needs, if it does.
+    pub fn keepalive_problem(&self, wanted: Keepalive) -> Option<String> {
+        let number = |key| self.get(key).and_then(|v| v.parse::<u32>().ok());
+        let interval = number("clientaliveinterval").unwrap_or(0);
+        let count_max = number("clientalivecountmax").unwrap_or(3);
+        let wanted_total = wanted.interval.saturating_mul(wanted.count_max);
+        if interval == 0 {
+            Some("ClientAliveInterval 0: sshd sends no keepalives".into())
+        } else if interval > wanted.interval {
+            Some(format!(
+                "ClientAliveInterval {interval}: keepalives come less often than every {} s",
+                wanted.interval
+            ))
+        } else if interval.saturating_mul(count_max) < wanted_total {
+            Some(format!(
+                "ClientAliveInterval {interval} × ClientAliveCountMax {count_max}: sshd drops a quiet tunnel before {wanted_total} s"
+            ))
+        } else {
+            None
         }
     }
 

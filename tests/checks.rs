@@ -18,7 +18,9 @@ fn request(with_key: bool) -> Request {
         group: "whaly".into(),
         access: Access::default(),
         key: with_key.then(|| key::parse(ED25519).unwrap()),
-        vendor_addr: "34.22.141.3".into(),
+        vendor_addrs: vec!["34.22.141.3".parse().unwrap()],
+        db: Vec::new(),
+        fix_sshd: false,
     }
 }
 
@@ -113,7 +115,7 @@ fn without_root_what_cannot_be_read_warns() {
 #[test]
 fn sshd_settings_that_break_tunnels_fail() {
     let mut state = set_up_host(&format!("restrict,port-forwarding {ED25519}\n"));
-    state.sshd = Ok(SshdConfig::parse("port 2222\nallowtcpforwarding no\nallowusers alice\npubkeyacceptedalgorithms rsa-sha2-512\n"));
+    state.sshd = Ok(bastion_wizard::sshd::same_everywhere(&SshdConfig::parse("port 2222\nallowtcpforwarding no\nallowusers alice\npubkeyacceptedalgorithms rsa-sha2-512\n"), &Profile::built_in().ips));
     let report = report_for(&request(true), &state, &[]);
     for id in [
         "sshd_forwarding",

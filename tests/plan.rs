@@ -27,7 +27,9 @@ fn request(access: Access) -> Request {
         group: "whaly".into(),
         access,
         key: Some(test_key()),
-        vendor_addr: "203.0.113.10".into(),
+        vendor_addrs: vec!["203.0.113.10".parse().unwrap()],
+        db: Vec::new(),
+        fix_sshd: false,
     }
 }
 

@@ -279,7 +279,9 @@ impl App {
                 permit_open: self.account.parsed_targets().unwrap_or_default(),
             },
             key: self.key().cloned(),
-            vendor_addr: self.profile.ips[0].to_string(),
+            vendor_addrs: self.profile.ips.clone(),
+            db: Vec::new(),
+            fix_sshd: false,
         }
     }
 

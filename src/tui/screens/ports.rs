@@ -13,11 +13,7 @@ use crate::tui::theme::Theme;
 use crate::tui::view::{spinner, wrap_indented};
 
 pub fn ssh_ports(app: &App) -> Vec<u16> {
-    app.state
-        .sshd
-        .as_ref()
-        .map(|c| c.ports())
-        .unwrap_or_else(|_| vec![22])
+    app.state.ssh_ports()
 }
 
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
