@@ -147,7 +147,7 @@ fn prove(request: &Request, db: Option<&PermitOpen>, state_dir: &StateDir) -> Pr
         request.access.options().as_deref(),
         &endpoint.from,
         &expiry,
-        &public.canonical(),
+        &format!("{} {}", public.algorithm, public.data),
     );
     let log_start = LogMark::now();
     let installed = match Installed::write(&account, &line, &public.data) {
@@ -206,6 +206,7 @@ fn prove(request: &Request, db: Option<&PermitOpen>, state_dir: &StateDir) -> Pr
 
 /// `from=` and `expiry-time=` first, then the vendor's own tunnel options (their order
 /// matters only among themselves: `restrict` before `port-forwarding`).
+/// `key` is `type base64`, without a comment: the marker is the whole comment.
 pub fn probe_line(access: Option<&str>, from: &str, expiry: &str, key: &str) -> String {
     let mut options = format!("from=\"{from}\",expiry-time=\"{expiry}\"");
     if let Some(access) = access {
@@ -801,6 +802,12 @@ fn through(ssh: &mut Ssh, mut stream: TcpStream, target: &str, banner: bool) -> 
     }
     let stderr = ssh.final_stderr();
     let detail = match channel_state(&stderr) {
+        ChannelState::Failed(line) if line.contains("administratively prohibited") => format!(
+            "sshd refused the forward to {target}: forwarding is off for this user (AllowTcpForwarding, DisableForwarding), or {target} is not among the key's permitopen targets or sshd's PermitOpen"
+        ),
+        ChannelState::Failed(line) if line.contains("connect failed") => format!(
+            "sshd could not connect to {target} from this host (is the database up and reachable from here?)"
+        ),
         ChannelState::Failed(_) => format!("sshd did not open the forward to {target}"),
         _ if closed => format!("the forward to {target} closed at once"),
         _ if banner => format!("no SSH banner came back through the forward to {target}"),
