@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::authorized_keys;
+use crate::connection::{self, Connection};
 use crate::firewall;
 use crate::inspect::{HostState, Node, Password, Request, ShellState};
 use crate::logs;
@@ -118,6 +119,8 @@ pub struct Report {
     pub user: String,
     pub group: String,
     pub checks: Vec<Check>,
+    /// What the vendor's form asks for.
+    pub connection: Connection,
 }
 
 /// Where the host stands, in the one form every screen and command words it.
@@ -216,6 +219,7 @@ pub fn report(
         user: request.user.clone(),
         group: request.group.clone(),
         checks,
+        connection: connection::connection(request, state),
     }
 }
 

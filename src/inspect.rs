@@ -9,6 +9,7 @@ use nix::unistd::{Group, User};
 use std::net::IpAddr;
 
 use crate::authorized_keys::{Access, PermitOpen};
+use crate::connection::{self, HostKey};
 use crate::firewall::{self, Fail2ban, Firewall};
 use crate::key::Key;
 use crate::logs::{self, Attempts};
@@ -134,6 +135,8 @@ pub struct HostState {
     pub firewall: Firewall,
     pub fail2ban: Fail2ban,
     pub attempts: Attempts,
+    /// The public halves of sshd's host keys, for the vendor's form.
+    pub host_keys: Vec<HostKey>,
     /// sshd's configuration files, for planning `--fix-sshd`.
     pub sshd_files: SshdFiles,
     /// TCP ports something listens on here (from /proc/net/tcp), for the sshd check.
@@ -215,6 +218,12 @@ pub fn inspect(request: &Request) -> HostState {
         None => Password::Unknown("the user does not exist yet".into()),
     };
     let shell = user.as_ref().map(|a| shell_state(&a.shell));
+    let host_key_paths: Vec<PathBuf> = sshd
+        .as_ref()
+        .ok()
+        .and_then(|c| c.first())
+        .map(|c| c.config.all("hostkey").iter().map(PathBuf::from).collect())
+        .unwrap_or_default();
     // Looked at even before the user exists: a home left behind by an earlier account
     // keeps its old owner through `useradd -m`, and sshd then refuses it.
     let tree = look_at_home(&home_path);
@@ -254,6 +263,7 @@ pub fn inspect(request: &Request) -> HostState {
         firewall,
         fail2ban,
         attempts,
+        host_keys: connection::read_host_keys(&host_key_paths),
         sshd_files: sshd_repair::read_files(is_root),
         listening_ports: sshd::listening_ports(),
         facts: host_facts(),

@@ -55,6 +55,47 @@ fn harness_useradd_stays_inside_the_sandbox() {
     assert!(!PathBuf::from(format!("/home/{name}")).exists());
 }
 
+/// The sandbox's sshd runs from the overlaid /etc/ssh/sshd_config with its PidFile in the
+/// private /run: a SIGHUP sent the way the program reloads reaches it and never the host's.
+#[test]
+fn harness_reload_reaches_only_the_sandbox_sshd() {
+    let sb = sandbox_or_skip!();
+    let host_pid_file = fs::read("/run/sshd.pid").ok();
+    let sshd = sb.start_sshd("");
+    let pid = sb
+        .read_string("/run/sshd.pid")
+        .expect("sshd's PidFile inside the sandbox");
+    assert_eq!(pid.trim(), sshd.pid().to_string());
+    assert_eq!(
+        fs::read("/run/sshd.pid").ok(),
+        host_pid_file,
+        "the host's /run was touched"
+    );
+    sb.sh("kill -HUP \"$(cat /run/sshd.pid)\"");
+    assert!(
+        sshd.wait_log(
+            "Received SIGHUP; restarting.",
+            std::time::Duration::from_secs(5)
+        ),
+        "{}",
+        sshd.log()
+    );
+    let listening = "Server listening on 0.0.0.0 port 22.";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while sshd.log().matches(listening).count() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(sshd.log().matches(listening).count(), 2, "{}", sshd.log());
+    assert!(sb
+        .read_string("/etc/ssh/ssh_host_ed25519_key.pub")
+        .is_some());
+    assert_ne!(
+        sb.read("/etc/ssh/ssh_host_ed25519_key.pub"),
+        fs::read("/etc/ssh/ssh_host_ed25519_key.pub").ok(),
+        "the sandbox must make its own host keys"
+    );
+}
+
 /// A manually installed tunnel-only key opens a tunnel through the sandbox's sshd; a key
 /// that is not installed does not. Validates sshd start, ssh client and tunnel helper.
 #[test]
@@ -88,6 +129,22 @@ fn harness_sshd_tunnel_with_manual_authorized_keys() {
     let r = sshd.tunnel(&key, user, allowed.port());
     assert!(r.ok, "{r:?}\n{}", sshd.log());
     assert!(!allowed.received().is_empty());
+    // sshd saw the vendor's address, and its log reached /var/log/auth.log as syslog writes it.
+    let vendor = &common::vendor_ips()[0];
+    let accepted = format!("Accepted publickey for {user} from {vendor} port");
+    assert!(
+        sshd.wait_log(&accepted, std::time::Duration::from_secs(5)),
+        "{}",
+        sshd.log()
+    );
+    let auth_log = sb.read_string("/var/log/auth.log").unwrap_or_default();
+    assert!(
+        auth_log
+            .lines()
+            .any(|l| l.contains(&accepted)
+                && l.contains(&format!(" sandbox sshd[{}]: ", sshd.pid()))),
+        "{auth_log}"
+    );
 
     // Negative results are detected: a target outside permitopen...
     let r = sshd.tunnel(&key, user, denied.port());
@@ -179,6 +236,7 @@ fn authorized_keys(sb: &Sandbox, user: &str) -> String {
 #[test]
 fn e2e_wrapped_key_from_file_opens_tunnel() {
     let sb = sandbox_or_skip!();
+    let sshd = sb.start_sshd("");
     let host_passwd_before = fs::read("/etc/passwd").unwrap();
     let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let file = key_file(&sb, "vendor.wrapped", &wrap(&public, 40));
@@ -201,7 +259,6 @@ fn e2e_wrapped_key_from_file_opens_tunnel() {
         pw[6]
     );
 
-    let sshd = sb.start_sshd("");
     sshd.assert_tunnel_works(&key, USER);
     assert_eq!(fs::read("/etc/passwd").unwrap(), host_passwd_before);
 }
@@ -210,6 +267,7 @@ fn e2e_wrapped_key_from_file_opens_tunnel() {
 #[test]
 fn e2e_wrapped_key_from_stdin_opens_tunnel() {
     let sb = sandbox_or_skip!();
+    let sshd = sb.start_sshd("");
     let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let out = sb.wizard_with_stdin(
         &["apply", "--key-file", "-", "--yes"],
@@ -217,7 +275,6 @@ fn e2e_wrapped_key_from_stdin_opens_tunnel() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_account_ready(&sb, USER);
-    let sshd = sb.start_sshd("");
     sshd.assert_tunnel_works(&key, USER);
 }
 
@@ -225,6 +282,7 @@ fn e2e_wrapped_key_from_stdin_opens_tunnel() {
 #[test]
 fn e2e_rerun_changes_nothing() {
     let sb = sandbox_or_skip!();
+    let _sshd = sb.start_sshd("");
     let (_key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let file = key_file(&sb, "vendor.wrapped", &wrap(&public, 40));
     apply_ok(&sb, &file, &[]);
@@ -269,6 +327,7 @@ fn e2e_rerun_changes_nothing() {
 #[test]
 fn e2e_second_key_keeps_first() {
     let sb = sandbox_or_skip!();
+    let sshd = sb.start_sshd("");
     let (key1, pub1) = keygen(&sb.keys_dir(), "first", &["ed25519"]);
     let (key2, pub2) = keygen(&sb.keys_dir(), "second", &["rsa", "-b", "3072"]);
     let f1 = key_file(&sb, "first.pub", &format!("{pub1}\n"));
@@ -287,7 +346,6 @@ fn e2e_second_key_keeps_first() {
     );
     assert_account_ready(&sb, USER);
 
-    let sshd = sb.start_sshd("");
     sshd.assert_tunnel_works(&key1, USER);
     sshd.assert_tunnel_works(&key2, USER);
 }
@@ -296,10 +354,10 @@ fn e2e_second_key_keeps_first() {
 #[test]
 fn e2e_tunnel_only_key_cannot_run_commands() {
     let sb = sandbox_or_skip!();
+    let sshd = sb.start_sshd("");
     let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let file = key_file(&sb, "vendor.pub", &format!("{public}\n"));
     apply_ok(&sb, &file, &[]);
-    let sshd = sb.start_sshd("");
     // The tunnel works (so a failure below is not a login failure)...
     sshd.assert_tunnel_works(&key, USER);
     // ...but a command does not.
@@ -324,6 +382,7 @@ fn e2e_tunnel_only_key_cannot_run_commands() {
 #[test]
 fn e2e_allow_shell_runs_commands() {
     let sb = sandbox_or_skip!();
+    let sshd = sb.start_sshd("");
     let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let file = key_file(&sb, "vendor.pub", &format!("{public}\n"));
     apply_ok(
@@ -344,7 +403,6 @@ fn e2e_allow_shell_runs_commands() {
         "with --allow-shell the key line should carry no options:\n{ak}"
     );
 
-    let sshd = sb.start_sshd("");
     let out = common::output_timeout(
         &mut sb.ssh(&key, "shelly", sshd.port, &["echo", "pwned"]),
         None,
@@ -362,6 +420,7 @@ fn e2e_allow_shell_runs_commands() {
 #[test]
 fn e2e_permit_open_limits_targets() {
     let sb = sandbox_or_skip!();
+    let sshd = sb.start_sshd("");
     let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let file = key_file(&sb, "vendor.pub", &format!("{public}\n"));
     let allowed = EchoServer::start();
@@ -374,7 +433,6 @@ fn e2e_permit_open_limits_targets() {
         "permitopen missing:\n{ak}"
     );
 
-    let sshd = sb.start_sshd("");
     let ok = sshd.tunnel(&key, USER, allowed.port());
     assert!(
         ok.ok,
@@ -404,11 +462,11 @@ fn e2e_permit_open_limits_targets() {
 #[test]
 fn e2e_use_pam_no_still_works() {
     let sb = sandbox_or_skip!();
+    let sshd = sb.start_sshd("UsePAM no\n");
     let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let file = key_file(&sb, "vendor.wrapped", &wrap(&public, 40));
     apply_ok(&sb, &file, &[]);
-    let sshd = sb.start_sshd("UsePAM no\n");
-    assert!(sshd.config.starts_with("UsePAM no"));
+    assert!(sshd.config.contains("\nUsePAM no\n"));
     sshd.assert_tunnel_works(&key, USER);
     assert!(
         !sshd.log().contains("account is locked"),
@@ -529,6 +587,7 @@ fn check_status<'a>(v: &'a serde_json::Value, id: &str) -> &'a str {
 #[test]
 fn e2e_status_json_before_and_after_apply() {
     let sb = sandbox_or_skip!();
+    let _sshd = sb.start_sshd("");
     let (_key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let file = key_file(&sb, "vendor.wrapped", &wrap(&public, 40));
 
@@ -579,6 +638,7 @@ fn e2e_status_json_before_and_after_apply() {
 #[test]
 fn e2e_existing_full_shell_is_closed_for_tunnel_only() {
     let sb = sandbox_or_skip!();
+    let sshd = sb.start_sshd("");
     sb.sh("groupadd whaly && useradd -m -g whaly -s /bin/bash -p '*' whaly");
     let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let file = key_file(&sb, "vendor.pub", &public);
@@ -589,7 +649,6 @@ fn e2e_existing_full_shell_is_closed_for_tunnel_only() {
         "shell after apply: {entry:?}"
     );
 
-    let sshd = sb.start_sshd("");
     sshd.assert_tunnel_works(&key, USER);
     let out = output_timeout(
         &mut sb.ssh(&key, USER, sshd.port, &["echo", "pwned"]),
@@ -669,6 +728,7 @@ fn e2e_planted_symlink_is_refused() {
 #[test]
 fn e2e_concurrent_applies_keep_every_key() {
     let sb = sandbox_or_skip!();
+    let _sshd = sb.start_sshd("");
     let publics: Vec<String> = (0..8)
         .map(|i| keygen(&sb.keys_dir(), &format!("vendor{i}"), &["ed25519"]).1)
         .collect();

@@ -112,6 +112,7 @@ fn fingerprint(public_key: &Path) -> String {
 #[test]
 fn e2e_wizard_sets_up_a_host_from_a_wrapped_paste() {
     let sb = sandbox_or_skip!();
+    let sshd = sb.start_sshd("");
     let (private_key, public_line) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let wrapped_file = sb.keys_dir().join("wrapped.txt");
     std::fs::write(&wrapped_file, wrap(&public_line, 40)).unwrap();
@@ -172,13 +173,13 @@ fn e2e_wizard_sets_up_a_host_from_a_wrapped_paste() {
         ticks.contains("\"vendor_ips\":true"),
         "ticks persist: {ticks}"
     );
-    let sshd = sb.start_sshd("");
     sshd.assert_tunnel_works(&private_key, "whaly");
 }
 
 #[test]
 fn e2e_wizard_rerun_shows_a_set_up_host_and_small_terminals_are_told() {
     let sb = sandbox_or_skip!();
+    let _sshd = sb.start_sshd("");
     let (_, public_line) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let key_file = sb.keys_dir().join("key.pub");
     std::fs::write(&key_file, &public_line).unwrap();

@@ -1,13 +1,16 @@
 //! A disposable sandbox for end-to-end tests that create real users and run a real sshd.
 //!
 //! How it works (see docs/field-notes.md, "A sandbox in which real user creation and a real
-//! sshd can be tested"): a long-lived holder process is started in a private mount namespace
-//! (`unshare -m --propagation private`) in which an overlay is mounted on `/etc` (upper and
-//! work dirs in a temp dir) and a temp dir is bound on `/home`. Every command that may write
-//! runs inside that namespace through `nsenter -t <holder> -m`, so `groupadd`/`useradd` and
-//! the program under test only ever write into the overlay and the temp home. The host's own
-//! `/etc` and `/home` stay untouched. The ssh client runs outside (the network namespace is
-//! shared, so 127.0.0.1 reaches the sandbox's sshd).
+//! sshd can be tested"): a long-lived holder process is started in a private mount and network
+//! namespace (`unshare -m -n --propagation private`). There an overlay is mounted on `/etc`
+//! (upper and work dirs in a temp dir), and temp dirs are bound on `/home`, `/run` and
+//! `/var/log`; the loopback interface carries the vendor's addresses and the bastion's own
+//! ([`BASTION_ADDR`]). Every command runs inside through `nsenter -t <holder> -m -n`, so
+//! `groupadd`/`useradd`, the program under test and the sandbox's sshd (started from the
+//! overlaid `/etc/ssh/sshd_config`, with its own host keys and its PidFile in the private
+//! `/run`) only ever touch the sandbox: a reload or a port can never reach the host's own sshd.
+//! The test's thread joins the network namespace too, so its echo servers and its ssh clients
+//! (`ssh -b VENDOR_IP`) talk to the sandbox's sshd as the vendor would.
 //!
 //! Needs root, `unshare`, `nsenter`, `/usr/sbin/sshd`, `ssh` and `ssh-keygen`. Without them
 //! `Sandbox::new()` prints `skipped: <why>` and returns `None`, unless `BASTION_WIZARD_E2E=1`
@@ -31,6 +34,22 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_bastion-wizard");
 
 /// Name of the env var that turns "skip" into "fail" (set by CI).
 pub const E2E_ENV: &str = "BASTION_WIZARD_E2E";
+
+/// The bastion's address inside the sandbox's network namespace (a documentation range,
+/// on `lo` there only).
+pub const BASTION_ADDR: &str = "198.51.100.7";
+
+/// An address the vendor does not use, for "from elsewhere" cases.
+pub const STRANGER_ADDR: &str = "203.0.113.9";
+
+/// The vendor's addresses (the built-in profile's), on `lo` inside the sandbox.
+pub fn vendor_ips() -> Vec<String> {
+    bastion_wizard::profile::Profile::built_in()
+        .ips
+        .iter()
+        .map(|ip| ip.to_string())
+        .collect()
+}
 
 /// Default time limit for a command run through the sandbox.
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -234,6 +253,9 @@ pub struct Sandbox {
     holder: Option<Child>,
     holder_pid: u32,
     mnt_ns: String,
+    /// The test thread's own network namespace, restored on drop.
+    own_net: Option<fs::File>,
+    host_keys_made: AtomicBool,
 }
 
 impl Sandbox {
@@ -249,6 +271,7 @@ impl Sandbox {
             "unshare",
             "nsenter",
             "mount",
+            "ip",
             SSHD,
             "ssh",
             "ssh-keygen",
@@ -263,21 +286,43 @@ impl Sandbox {
             Err(e) => return skip(&format!("cannot create a temp dir: {e}")),
         };
         let t = dir.path().to_path_buf();
-        for sub in ["upper", "work", "home", "state", "keys", "run"] {
+        for sub in ["upper", "work", "home", "state", "keys", "run/sshd", "log"] {
             fs::create_dir_all(t.join(sub)).unwrap();
         }
-        for p in [t.clone(), t.join("home"), t.join("keys")] {
-            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        for sub in ["", "home", "keys", "run", "run/sshd", "log"] {
+            fs::set_permissions(t.join(sub), fs::Permissions::from_mode(0o755)).unwrap();
         }
         fs::set_permissions(t.join("state"), fs::Permissions::from_mode(0o700)).unwrap();
         let err_path = t.join("holder.err");
         let err_file = fs::File::create(&err_path).unwrap();
-        let script = r#"mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc && mount --bind "$3" /home && echo ready && exec sleep 100000"#;
+        let script = r#"set -e
+            ip link set lo up
+            for addr in $6; do ip addr add "$addr/32" dev lo; done
+            mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc
+            mount --bind "$3" /home
+            mount --bind "$4" /run
+            mount --bind "$5" /var/log
+            echo ready
+            exec sleep 100000"#;
+        let mut addrs = vendor_ips();
+        addrs.extend([BASTION_ADDR.to_string(), STRANGER_ADDR.to_string()]);
         let spawned = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+            .args([
+                "-m",
+                "-n",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
             .arg(t.join("upper"))
             .arg(t.join("work"))
             .arg(t.join("home"))
+            .arg(t.join("run"))
+            .arg(t.join("log"))
+            .arg(addrs.join(" "))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(err_file))
@@ -302,7 +347,7 @@ impl Sandbox {
             let _ = wait_timeout(&mut holder, Duration::from_secs(5));
             let err = fs::read_to_string(&err_path).unwrap_or_default();
             return skip(&format!(
-                "cannot set up the mount namespace (overlay on /etc, bind on /home): {}",
+                "cannot set up the namespaces (loopback addresses, overlay on /etc, binds on /home, /run, /var/log): {}",
                 err.trim()
             ));
         }
@@ -313,16 +358,32 @@ impl Sandbox {
         let own_ns = fs::read_link("/proc/self/ns/mnt")
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let sb = Sandbox {
+        let mut sb = Sandbox {
             dir,
             holder: Some(holder),
             holder_pid,
             mnt_ns: mnt_ns.clone(),
+            own_net: None,
+            host_keys_made: AtomicBool::new(false),
         };
         if mnt_ns.is_empty() || mnt_ns == own_ns {
             drop(sb);
             return skip("the holder process is not in a separate mount namespace");
         }
+        // This thread (and the threads and processes it starts) now lives in the sandbox's
+        // network: echo servers, tunnels and `ssh -b VENDOR_IP` all happen there.
+        let own = fs::File::open("/proc/thread-self/ns/net").ok();
+        let joined = fs::File::open(format!("/proc/{holder_pid}/ns/net"))
+            .map_err(|e| e.to_string())
+            .and_then(|ns| {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = joined {
+            drop(sb);
+            return skip(&format!("cannot join the sandbox's network namespace: {e}"));
+        }
+        sb.own_net = own;
         Some(sb)
     }
 
@@ -362,13 +423,13 @@ impl Sandbox {
         self.holder_pid
     }
 
-    /// A command that runs `program` inside the namespace (`nsenter -t PID -m -- program`),
+    /// A command that runs `program` inside the namespaces (`nsenter -t PID -m -n -- program`),
     /// with `BASTION_WIZARD_STATE_DIR` set and cwd `/`. Add args, stdin etc. as usual.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("nsenter");
         c.arg("-t")
             .arg(self.holder_pid.to_string())
-            .args(["-m", "--"])
+            .args(["-m", "-n", "--"])
             .arg(program)
             .current_dir("/")
             .env("BASTION_WIZARD_STATE_DIR", self.state_dir())
@@ -451,107 +512,109 @@ impl Sandbox {
         )
     }
 
-    /// Starts sshd inside the namespace on a free 127.0.0.1 port and waits until it listens.
-    /// `extra_config` lines go first (sshd keeps the first value of a keyword), except a
-    /// trailing part starting at a `Match` line, which goes last.
-    pub fn start_sshd(&self, extra_config: &str) -> Sshd {
-        let t = self.root();
-        self.sh("mkdir -p /run/sshd && chmod 0755 /run/sshd");
-        let hostkey = t.join("hostkey");
-        if !hostkey.exists() {
-            let out = output_timeout(
-                Command::new("ssh-keygen")
-                    .args(["-q", "-t", "ed25519", "-N", "", "-C", "sandbox-host", "-f"])
-                    .arg(&hostkey),
-                None,
-                Duration::from_secs(30),
-            );
-            assert!(out.status.success(), "host key: {}", describe(&out));
-        }
-        let (pre, matches) = split_at_match(extra_config);
-        let mut last_log = String::new();
-        for attempt in 0..5 {
-            let port = free_port();
-            let config = format!(
-                "{pre}\n\
-                 Port {port}\n\
-                 ListenAddress 127.0.0.1\n\
-                 HostKey {hostkey}\n\
-                 PidFile {pid}\n\
-                 UsePAM yes\n\
-                 StrictModes yes\n\
-                 LogLevel DEBUG1\n\
-                 AuthorizedKeysFile .ssh/authorized_keys\n\
-                 PubkeyAuthentication yes\n\
-                 PasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\n\
-                 PermitRootLogin no\n\
-                 PrintMotd no\n\
-                 {matches}\n",
-                hostkey = hostkey.display(),
-                pid = t.join("sshd.pid").display(),
-            );
-            let config_path = t.join("sshd_config");
-            fs::write(&config_path, &config).unwrap();
-            let log_path = t.join(format!("sshd.{attempt}.log"));
-            let log = fs::File::create(&log_path).unwrap();
-            let child = self
-                .command(SSHD)
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log.try_clone().unwrap()))
-                .stderr(Stdio::from(log))
-                .spawn()
-                .expect("start sshd");
-            let mut guard = ChildGuard(child);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let mut exited = false;
-            let listening = format!("Server listening on 127.0.0.1 port {port}");
-            while Instant::now() < deadline {
-                // Both: sshd says it listens (so the port is not someone else's) and it accepts.
-                if fs::read_to_string(&log_path)
-                    .unwrap_or_default()
-                    .contains(&listening)
-                    && TcpStream::connect_timeout(
-                        &([127, 0, 0, 1], port).into(),
-                        Duration::from_millis(200),
-                    )
-                    .is_ok()
-                {
-                    return Sshd {
-                        port,
-                        log_path,
-                        config,
-                        child: guard,
-                    };
-                }
-                if let Ok(Some(_)) = guard.0.try_wait() {
-                    exited = true;
-                    break;
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
-            last_log = fs::read_to_string(&log_path).unwrap_or_default();
-            // Port taken by someone else in the meantime: try another one.
-            if !(exited && last_log.contains("Address already in use")) {
-                break;
-            }
-        }
-        panic!("sshd did not start listening within 5 s; its log:\n{last_log}");
+    /// Writes `content` to a file inside the sandbox (through the namespace, so the overlay
+    /// sees a normal write).
+    pub fn write_file(&self, inside: &str, content: &[u8]) {
+        let out = self.run_with_stdin(&["sh", "-c", "cat > \"$1\"", "sh", inside], Some(content));
+        assert!(out.status.success(), "write {inside}: {}", describe(&out));
     }
 
-    /// An ssh client command for `user@127.0.0.1:port` with `private_key` (runs outside
-    /// the namespace). `extra` goes after the destination (e.g. a remote command) — put
+    /// The sandbox's own host keys, made once inside the overlaid /etc/ssh: the host's keys
+    /// are never used, and `connection.host_keys` reports the sandbox's.
+    pub fn make_host_keys(&self) {
+        if !self.host_keys_made.swap(true, Ordering::SeqCst) {
+            self.sh(
+                "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && ssh-keygen -q -A",
+            );
+        }
+    }
+
+    /// Writes the sandbox's /etc/ssh/sshd_config in Debian's layout (the drop-in Include at
+    /// the top), with `extra_config` lines before the defaults (sshd keeps the first value
+    /// of a keyword) except a trailing part from a `Match` line on, which goes last; then
+    /// starts the sandbox's sshd from it. See [`Sandbox::start_sshd_as_configured`].
+    pub fn start_sshd(&self, extra_config: &str) -> Sshd {
+        let (pre, matches) = split_at_match(extra_config);
+        let config = format!(
+            "Include /etc/ssh/sshd_config.d/*.conf\n\
+             {pre}\n\
+             UsePAM yes\n\
+             StrictModes yes\n\
+             LogLevel VERBOSE\n\
+             PubkeyAuthentication yes\n\
+             PasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n\
+             PermitRootLogin no\n\
+             PrintMotd no\n\
+             {matches}"
+        );
+        self.write_file("/etc/ssh/sshd_config", config.as_bytes());
+        let mut sshd = self.start_sshd_as_configured();
+        sshd.config = config;
+        sshd
+    }
+
+    /// Starts `sshd -D -e` inside the sandbox from its /etc/ssh/sshd_config as it stands
+    /// (port 22 of the sandbox's network, PidFile /run/sshd.pid in the private /run) and
+    /// waits until it listens. Its messages go to `/var/log/auth.log` inside the sandbox in
+    /// syslog's form (`Nov 27 09:51:01 sandbox sshd[PID]: ...`), and raw to [`Sshd::log`].
+    pub fn start_sshd_as_configured(&self) -> Sshd {
+        self.make_host_keys();
+        self.sh("mkdir -p /run/sshd && chmod 0755 /run/sshd");
+        let log_path = self.root().join("sshd.log");
+        let auth_log = self.root().join("log/auth.log");
+        let child = self
+            .command(SSHD)
+            .args(["-D", "-e"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sshd");
+        let mut guard = ChildGuard(child);
+        let pid = guard.0.id();
+        let stderr = guard.0.stderr.take().unwrap();
+        let (raw, syslog) = (log_path.clone(), auth_log.clone());
+        thread::spawn(move || write_syslog(stderr, pid, &raw, &syslog));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            // Both: sshd says it listens (so the port is not someone else's) and it accepts.
+            if fs::read_to_string(&log_path)
+                .unwrap_or_default()
+                .contains("Server listening on")
+                && TcpStream::connect_timeout(
+                    &(BASTION_ADDR.parse::<std::net::IpAddr>().unwrap(), 22).into(),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
+            {
+                return Sshd {
+                    port: 22,
+                    log_path,
+                    config: String::new(),
+                    child: guard,
+                };
+            }
+            if let Ok(Some(_)) = guard.0.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "sshd did not start listening within 10 s; its log:\n{}",
+            fs::read_to_string(&log_path).unwrap_or_default()
+        );
+    }
+
+    /// An ssh client command from the vendor's first address to `user@BASTION_ADDR:port`
+    /// with `private_key`. `extra` goes after the destination (e.g. a remote command) — put
     /// options such as `-N -L ...` there too; ssh accepts them before the command.
     pub fn ssh(&self, private_key: &Path, user: &str, port: u16, extra: &[&str]) -> Command {
         ssh(private_key, user, port, extra)
     }
 
     /// The prefix that runs a program inside the namespace, as argv:
-    /// `env BASTION_WIZARD_STATE_DIR=T/state NO_COLOR=1 nsenter -t PID -m --`.
+    /// `env BASTION_WIZARD_STATE_DIR=T/state NO_COLOR=1 nsenter -t PID -m -n --`.
     pub fn nsenter_argv(&self) -> Vec<String> {
         vec![
             "env".into(),
@@ -561,6 +624,7 @@ impl Sandbox {
             "-t".into(),
             self.holder_pid.to_string(),
             "-m".into(),
+            "-n".into(),
             "--".into(),
         ]
     }
@@ -602,6 +666,9 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        if let Some(own) = self.own_net.take() {
+            let _ = nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNET);
+        }
         let Some(mut holder) = self.holder.take() else {
             return;
         };
@@ -631,6 +698,39 @@ impl Drop for Sandbox {
         let _ = holder.kill();
         let _ = wait_timeout(&mut holder, Duration::from_secs(5));
     }
+}
+
+/// Copies sshd's stderr lines raw to `raw` and, as syslog writes them, to `syslog`.
+fn write_syslog(stderr: impl Read, pid: u32, raw: &Path, syslog: &Path) {
+    let open = |p: &Path| {
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap()
+    };
+    let (mut raw, mut syslog) = (open(raw), open(syslog));
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        let line = line.trim_end_matches('\r');
+        let _ = writeln!(raw, "{line}");
+        let _ = writeln!(syslog, "{} sandbox sshd[{pid}]: {line}", syslog_time());
+    }
+}
+
+/// Now as classic syslog stamps it: `Nov 27 09:51:01` (UTC here).
+pub fn syslog_time() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stamp = bastion_wizard::state_dir::utc_timestamp(secs);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month: usize = stamp[5..7].parse().unwrap_or(1);
+    let day: u32 = stamp[8..10].parse().unwrap_or(1);
+    format!("{} {day:>2} {}", MONTHS[month - 1], &stamp[11..19])
 }
 
 /// Splits sshd config text into (lines before the first `Match`, the `Match` part).
@@ -701,9 +801,26 @@ impl Sshd {
         }
     }
 
-    /// Tries a tunnel `-L local:127.0.0.1:target_port` as `user` with `key`; see [`try_tunnel`].
+    /// Tries a tunnel `-L local:127.0.0.1:target_port` as `user` with `key` from the
+    /// vendor's first address; see [`try_tunnel`].
     pub fn tunnel(&self, key: &Path, user: &str, target_port: u16) -> TunnelResult {
         try_tunnel(key, user, self.port, target_port, &[])
+    }
+
+    /// [`Sshd::tunnel`] from the source address `from`.
+    pub fn tunnel_from(
+        &self,
+        from: &str,
+        key: &Path,
+        user: &str,
+        target_port: u16,
+    ) -> TunnelResult {
+        try_tunnel_from(from, key, user, self.port, target_port, &[])
+    }
+
+    /// The sshd's process id (it keeps it across a SIGHUP reload).
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
     }
 
     /// Asserts that `user` with `key` can carry bytes through a tunnel to a fresh local
@@ -732,10 +849,17 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// `ssh -F /dev/null -i KEY -p PORT -o BatchMode=yes ... USER@127.0.0.1 EXTRA...`.
+/// `ssh -b VENDOR_IP -F /dev/null -i KEY -p PORT ... USER@BASTION_ADDR EXTRA...`.
 pub fn ssh(private_key: &Path, user: &str, port: u16, extra: &[&str]) -> Command {
+    ssh_from(&vendor_ips()[0], private_key, user, port, extra)
+}
+
+/// [`ssh`] from the source address `from` (one of the addresses on the sandbox's `lo`).
+pub fn ssh_from(from: &str, private_key: &Path, user: &str, port: u16, extra: &[&str]) -> Command {
     let mut c = Command::new("ssh");
-    c.arg("-F")
+    c.arg("-b")
+        .arg(from)
+        .arg("-F")
         .arg("/dev/null")
         .arg("-i")
         .arg(private_key)
@@ -759,7 +883,7 @@ pub fn ssh(private_key: &Path, user: &str, port: u16, extra: &[&str]) -> Command
             "-o",
             "LogLevel=ERROR",
         ])
-        .arg(format!("{user}@127.0.0.1"))
+        .arg(format!("{user}@{BASTION_ADDR}"))
         .args(extra)
         .env_remove("SSH_AUTH_SOCK");
     c
@@ -864,6 +988,18 @@ pub fn try_tunnel(
     target_port: u16,
     extra: &[&str],
 ) -> TunnelResult {
+    try_tunnel_from(&vendor_ips()[0], key, user, sshd_port, target_port, extra)
+}
+
+/// [`try_tunnel`] with the client bound to the source address `from`.
+pub fn try_tunnel_from(
+    from: &str,
+    key: &Path,
+    user: &str,
+    sshd_port: u16,
+    target_port: u16,
+    extra: &[&str],
+) -> TunnelResult {
     let marker = unique("bastion-wizard-e2e-marker");
     let line = format!("{marker}\n");
     let mut detail = String::new();
@@ -874,7 +1010,7 @@ pub fn try_tunnel(
         let forward = format!("{local}:127.0.0.1:{target_port}");
         let mut args: Vec<&str> = vec!["-N", "-o", "ExitOnForwardFailure=yes", "-L", &forward];
         args.extend_from_slice(extra);
-        let child = ssh(key, user, sshd_port, &args)
+        let child = ssh_from(from, key, user, sshd_port, &args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(err_file))
