@@ -7,41 +7,16 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::{describe, keygen, ChildGuard, EchoServer, Sandbox, Sshd};
 
 const USER: &str = "whaly";
 
-/// `sshd -T` as the program runs it, but reading the sandbox sshd's own config, so the
-/// program finds the sshd that is running (the host's /etc/ssh/sshd_config names port 22).
-fn sshd_wrapper(sb: &Sandbox) -> PathBuf {
-    let path = sb.root().join("sshd-wrapper");
-    let config = sb.root().join("sshd_config");
-    fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\nexec /usr/sbin/sshd -f {} \"$@\"\n",
-            config.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
 fn wizard(sb: &Sandbox, args: &[&str]) -> std::process::Output {
-    common::output_timeout(
-        sb.bin()
-            .env("BASTION_WIZARD_SSHD", sshd_wrapper(sb))
-            .args(args),
-        None,
-        common::CMD_TIMEOUT,
-    )
+    sb.wizard(args)
 }
 
 /// A host set up by `apply` with a tunnel-only key limited to `db`, and its sshd.
@@ -139,11 +114,9 @@ fn e2e_verify_fails_when_sshd_forbids_forwarding() {
     let target = format!("127.0.0.1:{}", db.port());
     let sshd = healthy_host(&sb, &target);
     let before = authorized_keys(&sb);
-    let config = sb.root().join("sshd_config");
-    let text = fs::read_to_string(&config).unwrap();
-    fs::write(&config, format!("AllowTcpForwarding no\n{text}")).unwrap();
-    let pid = fs::read_to_string(sb.root().join("sshd.pid")).unwrap();
-    sb.sh(&format!("kill -HUP {}", pid.trim()));
+    let config = format!("AllowTcpForwarding no\n{}", sshd.config);
+    sb.write_file("/etc/ssh/sshd_config", config.as_bytes());
+    sb.sh("kill -HUP $(cat /run/sshd.pid)");
     assert!(
         sshd.wait_log("Received SIGHUP", Duration::from_secs(5)),
         "{}",
@@ -192,7 +165,6 @@ fn utc_stamp_now() -> String {
         .args(["-u", "+%Y%m%d%H%M"])
         .output()
         .unwrap();
-    let _ = SystemTime::now().duration_since(UNIX_EPOCH);
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -206,7 +178,6 @@ fn e2e_a_killed_verify_leaves_only_a_loopback_expiring_line_that_the_next_run_re
 
     let child = sb
         .bin()
-        .env("BASTION_WIZARD_SSHD", sshd_wrapper(&sb))
         .env("BASTION_WIZARD_VERIFY_HOLD_MS", "30000")
         .args(["verify", "--permit-open", &target])
         .stdin(Stdio::null())
