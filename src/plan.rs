@@ -591,8 +591,18 @@ fn sshd_step(repair: Repair) -> Step {
         let what: Vec<String> = repair
             .edits
             .iter()
-            .map(|e| format!("{}: `{}` becomes `{}`", e.place, e.before.trim(), e.after.trim()))
-            .chain((!repair.lines.is_empty()).then(|| format!("{}: {}", repair.file.display(), repair.lines.join(" / "))))
+            .map(|e| {
+                format!(
+                    "{}: `{}` becomes `{}`",
+                    e.place,
+                    e.before.trim(),
+                    e.after.trim()
+                )
+            })
+            .chain(
+                (!repair.lines.is_empty())
+                    .then(|| format!("{}: {}", repair.file.display(), repair.lines.join(" / "))),
+            )
             .collect();
         detail = format!("{detail}. Writes {}", what.join("; "));
     }

@@ -182,7 +182,10 @@ impl Needs {
     }
 
     fn is_empty(&self) -> bool {
-        self.settings.is_empty() && !self.allow_users && !self.allow_groups && self.denied.is_empty()
+        self.settings.is_empty()
+            && !self.allow_users
+            && !self.allow_groups
+            && self.denied.is_empty()
     }
 }
 
@@ -191,27 +194,52 @@ impl Needs {
 pub fn problems(config: &SshdConfig, want: &Want) -> Vec<(String, String, String)> {
     let mut found = Vec::new();
     let mut add = |k: &str, v: String, why: String| found.push((k.to_string(), v, why));
-    if config.get("disableforwarding").is_some_and(|v| v.eq_ignore_ascii_case("yes")) {
-        add("DisableForwarding", "no".into(), "DisableForwarding yes forbids the tunnel".into());
+    if config
+        .get("disableforwarding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+    {
+        add(
+            "DisableForwarding",
+            "no".into(),
+            "DisableForwarding yes forbids the tunnel".into(),
+        );
     }
     if let Some(v) = config.get("allowtcpforwarding") {
         if v.eq_ignore_ascii_case("no") || v.eq_ignore_ascii_case("remote") {
-            add("AllowTcpForwarding", "local".into(), format!("AllowTcpForwarding {v} forbids `ssh -L`"));
+            add(
+                "AllowTcpForwarding",
+                "local".into(),
+                format!("AllowTcpForwarding {v} forbids `ssh -L`"),
+            );
         }
     }
     if let Some(value) = permit_open_problem(config, &want.targets) {
         let fix = if want.targets.is_empty() {
             "any".to_string()
         } else {
-            want.targets.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+            want.targets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         add("PermitOpen", fix, value);
     }
-    if config.get("pubkeyauthentication").is_some_and(|v| v.eq_ignore_ascii_case("no")) {
-        add("PubkeyAuthentication", "yes".into(), "PubkeyAuthentication no refuses every key".into());
+    if config
+        .get("pubkeyauthentication")
+        .is_some_and(|v| v.eq_ignore_ascii_case("no"))
+    {
+        add(
+            "PubkeyAuthentication",
+            "yes".into(),
+            "PubkeyAuthentication no refuses every key".into(),
+        );
     }
     // Judged alone: pubkey_problem names PubkeyAuthentication first when both fail.
-    let keys_files = SshdConfig::parse(&format!("authorizedkeysfile {}\n", config.all("authorizedkeysfile").join(" ")));
+    let keys_files = SshdConfig::parse(&format!(
+        "authorizedkeysfile {}\n",
+        config.all("authorizedkeysfile").join(" ")
+    ));
     if let Some(why) = keys_files.pubkey_problem() {
         let mut files: Vec<&str> = config
             .all("authorizedkeysfile")
@@ -237,7 +265,11 @@ pub fn problems(config: &SshdConfig, want: &Want) -> Vec<(String, String, String
     }
     if let Some(wanted) = want.keepalive {
         if let Some(why) = config.keepalive_problem(wanted) {
-            add("ClientAliveInterval", wanted.interval.to_string(), why.clone());
+            add(
+                "ClientAliveInterval",
+                wanted.interval.to_string(),
+                why.clone(),
+            );
             add("ClientAliveCountMax", wanted.count_max.to_string(), why);
         }
     }
@@ -262,9 +294,17 @@ fn permit_open_problem(config: &SshdConfig, targets: &[PermitOpen]) -> Option<St
             host.eq_ignore_ascii_case(&t.host) && (port == "*" || port == t.port.to_string())
         })
     };
-    let missing: Vec<String> = targets.iter().filter(|t| !allowed(t)).map(ToString::to_string).collect();
+    let missing: Vec<String> = targets
+        .iter()
+        .filter(|t| !allowed(t))
+        .map(ToString::to_string)
+        .collect();
     (!missing.is_empty()).then(|| {
-        format!("PermitOpen {} does not list {}", entries.join(" "), missing.join(" "))
+        format!(
+            "PermitOpen {} does not list {}",
+            entries.join(" "),
+            missing.join(" ")
+        )
     })
 }
 
@@ -275,7 +315,8 @@ fn needs(configs: &[Effective], want: &Want) -> Needs {
             needs.set(&keyword, value, why);
         }
         let config = &effective.config;
-        let user_matches = |p: &&str| sshd::wildcard_match(p.split('@').next().unwrap_or(p), &want.user);
+        let user_matches =
+            |p: &&str| sshd::wildcard_match(p.split('@').next().unwrap_or(p), &want.user);
         let group_matches = |p: &&str| want.groups.iter().any(|g| sshd::wildcard_match(p, g));
         for p in config.all("denyusers").iter().filter(|p| user_matches(p)) {
             needs.denied.push(format!("DenyUsers {p}"));
@@ -314,7 +355,8 @@ pub fn dropin_name(user: &str) -> String {
     format!("00-bastion-wizard-{user}.conf")
 }
 
-const MARK: &str = "# bastion-wizard: the vendor's tunnel user; sshd keeps the first value it reads";
+const MARK: &str =
+    "# bastion-wizard: the vendor's tunnel user; sshd keeps the first value it reads";
 
 /// Plans from the files and the effective configurations: pure, for tests.
 pub fn plan_with(files: &SshdFiles, configs: &[Effective], want: &Want) -> Option<Repair> {
@@ -323,10 +365,18 @@ pub fn plan_with(files: &SshdFiles, configs: &[Effective], want: &Want) -> Optio
         return None;
     }
     if let Some(rejected) = &files.rejected {
-        return Some(blocked_repair(files, want, needs.reasons, format!("{rejected}: fix it by hand first; nothing is touched")));
+        return Some(blocked_repair(
+            files,
+            want,
+            needs.reasons,
+            format!("{rejected}: fix it by hand first; nothing is touched"),
+        ));
     }
     let Some(tree) = &files.tree else {
-        let why = files.unreadable.clone().unwrap_or_else(|| "sshd's configuration was not read".into());
+        let why = files
+            .unreadable
+            .clone()
+            .unwrap_or_else(|| "sshd's configuration was not read".into());
         return Some(blocked_repair(files, want, needs.reasons, why));
     };
     if !needs.denied.is_empty() {
@@ -335,13 +385,27 @@ pub fn plan_with(files: &SshdFiles, configs: &[Effective], want: &Want) -> Optio
             .iter()
             .filter(|l| l.keyword == "denyusers" || l.keyword == "denygroups")
             .filter(|l| {
-                let names = if l.keyword == "denyusers" { vec![want.user.clone()] } else { want.groups.clone() };
-                l.args.iter().any(|p| names.iter().any(|n| sshd::wildcard_match(p.split('@').next().unwrap_or(p), n)))
+                let names = if l.keyword == "denyusers" {
+                    vec![want.user.clone()]
+                } else {
+                    want.groups.clone()
+                };
+                l.args.iter().any(|p| {
+                    names
+                        .iter()
+                        .any(|n| sshd::wildcard_match(p.split('@').next().unwrap_or(p), n))
+                })
             })
             .map(|l| format!("`{}` at {}", l.text.trim(), l.place))
             .collect();
-        let shown = if lines.is_empty() { needs.denied.join(", ") } else { lines.join(", ") };
-        needs.reasons.push(format!("{} refuses {}", needs.denied.join(", "), want.user));
+        let shown = if lines.is_empty() {
+            needs.denied.join(", ")
+        } else {
+            lines.join(", ")
+        };
+        needs
+            .reasons
+            .push(format!("{} refuses {}", needs.denied.join(", "), want.user));
         return Some(blocked_repair(
             files,
             want,
@@ -364,7 +428,11 @@ pub fn plan_with(files: &SshdFiles, configs: &[Effective], want: &Want) -> Optio
             return Some(blocked_repair(files, want, needs.reasons, format!("sshd reports {keyword} but no such line was found in the files read; add {word} to it by hand")));
         };
         let after = add_word(&line.text, word);
-        needs.reasons.push(format!("{} at {} leaves out {word}: {word} is added to it", line.text.trim(), line.place));
+        needs.reasons.push(format!(
+            "{} at {} leaves out {word}: {word} is added to it",
+            line.text.trim(),
+            line.place
+        ));
         edits.push(LineEdit {
             place: line.place.clone(),
             keyword: keyword.to_string(),
@@ -374,7 +442,10 @@ pub fn plan_with(files: &SshdFiles, configs: &[Effective], want: &Want) -> Optio
         });
     }
     let (file, placement, lines) = if needs.settings.is_empty() {
-        let file = edits.first().map(|e| e.place.file.clone()).unwrap_or_else(|| files.paths.config.clone());
+        let file = edits
+            .first()
+            .map(|e| e.place.file.clone())
+            .unwrap_or_else(|| files.paths.config.clone());
         (file, Placement::None, Vec::new())
     } else {
         place_block(files, tree, want, &needs.settings)
@@ -397,10 +468,16 @@ fn line_to_widen<'a>(tree: &'a Tree, keyword: &str, want: &Want) -> Option<&'a L
     let lines = tree.lines.iter().filter(|l| l.keyword == keyword);
     let in_match = lines.clone().find(|l| {
         l.under.as_ref().is_some_and(|m| {
-            want.addrs.iter().any(|a| applies(&m.criteria, &want.user, &want.groups, *a) != Applies::No)
+            want.addrs
+                .iter()
+                .any(|a| applies(&m.criteria, &want.user, &want.groups, *a) != Applies::No)
         })
     });
-    in_match.or_else(|| lines.filter(|l| l.under.is_none()).last())
+    in_match.or_else(|| {
+        tree.lines
+            .iter()
+            .rfind(|l| l.keyword == keyword && l.under.is_none())
+    })
 }
 
 /// The line with `word` added after its last name, before any trailing comment.
@@ -414,15 +491,24 @@ pub fn add_word(text: &str, word: &str) -> String {
     format!("{body} {word}{}", &text[body.len()..])
 }
 
-fn place_block(files: &SshdFiles, tree: &Tree, want: &Want, settings: &[(String, String)]) -> (PathBuf, Placement, Vec<String>) {
+fn place_block(
+    files: &SshdFiles,
+    tree: &Tree,
+    want: &Want,
+    settings: &[(String, String)],
+) -> (PathBuf, Placement, Vec<String>) {
     let header = format!("Match User {}", want.user);
-    let dropin_dir = tree.dropin_include(&files.paths.ssh_dir).and_then(|(line, dir)| {
-        // An Include under a Match that may leave the user out cannot carry the block.
-        let usable = line.under.as_ref().is_none_or(|m| {
-            want.addrs.iter().all(|a| applies(&m.criteria, &want.user, &want.groups, *a) == Applies::Yes)
+    let dropin_dir = tree
+        .dropin_include(&files.paths.ssh_dir)
+        .and_then(|(line, dir)| {
+            // An Include under a Match that may leave the user out cannot carry the block.
+            let usable = line.under.as_ref().is_none_or(|m| {
+                want.addrs
+                    .iter()
+                    .all(|a| applies(&m.criteria, &want.user, &want.groups, *a) == Applies::Yes)
+            });
+            usable.then_some(dir)
         });
-        usable.then_some(dir)
-    });
     let body = |settings: &[(String, String)]| {
         let mut lines = vec![MARK.to_string(), header.clone()];
         lines.extend(settings.iter().map(|(k, v)| format!("    {k} {v}")));
@@ -434,9 +520,21 @@ fn place_block(files: &SshdFiles, tree: &Tree, want: &Want, settings: &[(String,
             Some(_) => {
                 // Our file from an earlier run: keep its settings, the new ones replace same keywords.
                 let mut merged: Vec<(String, String)> = settings.to_vec();
-                for line in tree.lines.iter().filter(|l| l.place.file == path && l.under.is_some()) {
-                    if !merged.iter().any(|(k, _)| k.eq_ignore_ascii_case(&line.keyword)) {
-                        let keyword = line.text.split_whitespace().next().unwrap_or(&line.keyword).to_string();
+                for line in tree
+                    .lines
+                    .iter()
+                    .filter(|l| l.place.file == path && l.under.is_some())
+                {
+                    if !merged
+                        .iter()
+                        .any(|(k, _)| k.eq_ignore_ascii_case(&line.keyword))
+                    {
+                        let keyword = line
+                            .text
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or(&line.keyword)
+                            .to_string();
                         merged.push((keyword, line.args.join(" ")));
                     }
                 }
@@ -446,7 +544,10 @@ fn place_block(files: &SshdFiles, tree: &Tree, want: &Want, settings: &[(String,
         };
     }
     let main = &files.paths.config;
-    let text = tree.file(main).map(|f| String::from_utf8_lossy(&f.bytes).into_owned()).unwrap_or_default();
+    let text = tree
+        .file(main)
+        .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+        .unwrap_or_default();
     let first_match = text
         .lines()
         .position(|l| split_line(l).is_some_and(|(k, _)| k == "match"))
@@ -467,14 +568,20 @@ pub fn apply_repair(repair: &Repair, state_dir: &StateDir) -> Result<()> {
 }
 
 /// The effective configurations for the user from each address, asked of `paths`' sshd.
-pub fn effective_all(paths: &SshdPaths, user: &str, addrs: &[IpAddr]) -> Result<Vec<Effective>, String> {
+pub fn effective_all(
+    paths: &SshdPaths,
+    user: &str,
+    addrs: &[IpAddr],
+) -> Result<Vec<Effective>, String> {
     addrs
         .iter()
         .map(|addr| {
-            paths.effective(user, &addr.to_string()).map(|text| Effective {
-                addr: *addr,
-                config: SshdConfig::parse(&text),
-            })
+            paths
+                .effective(user, &addr.to_string())
+                .map(|text| Effective {
+                    addr: *addr,
+                    config: SshdConfig::parse(&text),
+                })
         })
         .collect()
 }

@@ -171,7 +171,16 @@ impl Tree {
             list: &list,
             read: &lookup,
         };
-        walk(Path::new(files[0].0), files[0].1, ssh_dir, None, 0, &source, &mut |_, _| {}, &mut lines);
+        walk(
+            Path::new(files[0].0),
+            files[0].1,
+            ssh_dir,
+            None,
+            0,
+            &source,
+            &mut |_, _| {},
+            &mut lines,
+        );
         tree.lines = lines;
         tree
     }
@@ -183,21 +192,28 @@ impl Tree {
         under: Option<MatchLine>,
         depth: usize,
     ) -> Result<(), String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         self.files.push(ConfigFile {
             path: path.to_path_buf(),
             bytes,
         });
         let mut read = Vec::new();
-        let lookup = |p: &Path| std::fs::read(p).ok().map(|b| String::from_utf8_lossy(&b).into_owned());
+        let lookup = |p: &Path| {
+            std::fs::read(p)
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
         let mut seen = |p: &Path, t: &str| read.push((p.to_path_buf(), t.to_string()));
         let mut lines = Vec::new();
         let source = Source {
             list: &expand,
             read: &lookup,
         };
-        walk(path, &text, ssh_dir, under, depth, &source, &mut seen, &mut lines);
+        walk(
+            path, &text, ssh_dir, under, depth, &source, &mut seen, &mut lines,
+        );
         for (p, t) in read {
             self.files.push(ConfigFile {
                 path: p,
@@ -214,15 +230,19 @@ impl Tree {
 
     /// The `Include` line that reads `<ssh_dir>/sshd_config.d`, with the Match it stands under.
     pub fn dropin_include(&self, ssh_dir: &Path) -> Option<(&Line, PathBuf)> {
-        self.lines.iter().filter(|l| l.keyword == "include").find_map(|l| {
-            l.args.iter().find_map(|pattern| {
-                let full = resolve(pattern, ssh_dir);
-                let dir = full.parent()?;
-                let glob = full.file_name()?.to_str()?;
-                let is_dropins = dir.file_name()? == "sshd_config.d" && (glob == "*.conf" || glob == "*");
-                is_dropins.then(|| (l, dir.to_path_buf()))
+        self.lines
+            .iter()
+            .filter(|l| l.keyword == "include")
+            .find_map(|l| {
+                l.args.iter().find_map(|pattern| {
+                    let full = resolve(pattern, ssh_dir);
+                    let dir = full.parent()?;
+                    let glob = full.file_name()?.to_str()?;
+                    let is_dropins =
+                        dir.file_name()? == "sshd_config.d" && (glob == "*.conf" || glob == "*");
+                    is_dropins.then(|| (l, dir.to_path_buf()))
+                })
             })
-        })
     }
 }
 
@@ -244,7 +264,12 @@ struct Source<'a> {
 
 /// A pattern whose last component may hold wildcards, against one path.
 fn glob_match(pattern: &Path, path: &Path) -> bool {
-    let name = |p: &Path| p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+    let name = |p: &Path| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string()
+    };
     pattern.parent() == path.parent() && crate::sshd::wildcard_match(&name(pattern), &name(path))
 }
 
@@ -290,7 +315,16 @@ fn walk(
                 for file in (source.list)(&resolve(pattern, ssh_dir)) {
                     if let Some(included) = (source.read)(&file) {
                         seen(&file, &included);
-                        walk(&file, &included, ssh_dir, under.clone(), depth + 1, source, seen, out);
+                        walk(
+                            &file,
+                            &included,
+                            ssh_dir,
+                            under.clone(),
+                            depth + 1,
+                            source,
+                            seen,
+                            out,
+                        );
                     }
                 }
             }
@@ -303,7 +337,11 @@ fn walk(
 fn expand(pattern: &Path) -> Vec<PathBuf> {
     let name = pattern.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if !name.contains(['*', '?']) {
-        return if pattern.is_file() { vec![pattern.to_path_buf()] } else { Vec::new() };
+        return if pattern.is_file() {
+            vec![pattern.to_path_buf()]
+        } else {
+            Vec::new()
+        };
     }
     let Some(dir) = pattern.parent() else {
         return Vec::new();
@@ -313,9 +351,9 @@ fn expand(pattern: &Path) -> Vec<PathBuf> {
             entries
                 .filter_map(|e| e.ok())
                 .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .is_some_and(|n| !n.starts_with('.') && crate::sshd::wildcard_match(name, n))
+                    e.file_name().to_str().is_some_and(|n| {
+                        !n.starts_with('.') && crate::sshd::wildcard_match(name, n)
+                    })
                 })
                 .map(|e| e.path())
                 .collect()
@@ -332,9 +370,14 @@ pub fn split_line(raw: &str) -> Option<(String, Vec<String>)> {
     if line.is_empty() || line.starts_with('#') {
         return None;
     }
-    let cut = line.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(line.len());
+    let cut = line
+        .find(|c: char| c.is_whitespace() || c == '=')
+        .unwrap_or(line.len());
     let keyword = line[..cut].to_ascii_lowercase();
-    let rest = line[cut..].trim_start().trim_start_matches('=').trim_start();
+    let rest = line[cut..]
+        .trim_start()
+        .trim_start_matches('=')
+        .trim_start();
     let mut args = Vec::new();
     let mut word = String::new();
     let mut quoted = false;
@@ -388,7 +431,9 @@ pub fn applies(criteria: &[String], user: &str, groups: &[String], addr: IpAddr)
         };
         let one = match attr.as_str() {
             "user" => pattern_list(value, |p| crate::sshd::wildcard_match(p, user)),
-            "group" => pattern_list(value, |p| groups.iter().any(|g| crate::sshd::wildcard_match(p, g))),
+            "group" => pattern_list(value, |p| {
+                groups.iter().any(|g| crate::sshd::wildcard_match(p, g))
+            }),
             "host" => pattern_list(value, |p| crate::sshd::wildcard_match(p, "vendor")),
             "address" => pattern_list(value, |p| address_match(p, addr)),
             _ => Applies::Maybe,
