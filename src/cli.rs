@@ -131,6 +131,7 @@ impl SetupArgs {
             vendor_addrs: profile.ips.clone(),
             db,
             fix_sshd: false,
+            keepalive: profile.keepalive,
         })
     }
 }

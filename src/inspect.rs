@@ -32,6 +32,8 @@ pub struct Request {
     pub db: Vec<PermitOpen>,
     /// Repair the sshd settings that block this user's tunnel (`--fix-sshd`).
     pub fix_sshd: bool,
+    /// The server keepalive the vendor's profile asks for, which `--fix-sshd` sets.
+    pub keepalive: Option<crate::profile::Keepalive>,
 }
 
 impl Request {

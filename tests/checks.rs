@@ -21,6 +21,7 @@ fn request(with_key: bool) -> Request {
         vendor_addrs: vec!["34.22.141.3".parse().unwrap()],
         db: Vec::new(),
         fix_sshd: false,
+        keepalive: None,
     }
 }
 

@@ -282,6 +282,7 @@ impl App {
             vendor_addrs: self.profile.ips.clone(),
             db: Vec::new(),
             fix_sshd: false,
+            keepalive: self.profile.keepalive,
         }
     }
 
