@@ -1193,12 +1193,16 @@ fn nft_match<'a>(body: &'a Value, sets: &dyn Fn(&str) -> Option<&'a Vec<Value>>)
         };
     }
     if let Some(c) = left.get("ct") {
-        if str_of(c, "key") == "state" {
-            if let Some(states) = strings() {
-                return vec![Cond::CtState { states, negate }];
+        let states = strings();
+        match (str_of(c, "key").as_str(), states) {
+            ("state", Some(states)) => return vec![Cond::CtState { states, negate }],
+            // firewalld's `ct status dnat accept`: a vendor connecting straight to sshd is
+            // not destination-NATed by this host.
+            ("status", Some(s)) if s.iter().all(|x| x == "dnat" || x == "snat") => {
+                return vec![Cond::Const(negate)]
             }
+            _ => return unknown(),
         }
-        return unknown();
     }
     if let Some(f) = left.get("fib") {
         // `fib daddr type local`: the vendor's packet is for this host.
