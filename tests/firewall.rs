@@ -345,3 +345,86 @@ fn fail2ban_without_bans_is_ok_with_advice_and_absent_is_ok() {
     assert_eq!(check.status, Status::Ok);
     assert_eq!(check.detail, "fail2ban is not installed");
 }
+
+// ---------------------------------------------------------------- end to end
+
+/// Runs `status --json` inside a fresh network namespace after `setup` (a shell snippet that
+/// changes only that namespace's rules). None when this host cannot make one.
+fn status_in_netns(setup: &str) -> Option<serde_json::Value> {
+    let must = std::env::var("BASTION_WIZARD_E2E").is_ok_and(|v| v == "1");
+    let root = nix::unistd::geteuid().is_root();
+    let tools = ["unshare", "iptables-nft", "nft"].iter().all(|t| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !root || !tools {
+        assert!(
+            !must,
+            "BASTION_WIZARD_E2E=1 but root/unshare/iptables-nft/nft are missing"
+        );
+        eprintln!("skipped: needs root, unshare, iptables-nft and nft");
+        return None;
+    }
+    let bin = env!("CARGO_BIN_EXE_bastion-wizard");
+    let script = format!("set -e; ip link set lo up; {setup}; exec \"$0\" status --json");
+    let out = std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", &script, bin])
+        .output()
+        .expect("unshare runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    Some(serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "status --json: {e}\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }))
+}
+
+fn check_of<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+#[test]
+fn e2e_status_names_a_vendor_ip_dropped_in_this_namespace() {
+    let Some(report) =
+        status_in_netns("iptables-nft -A INPUT -s 34.22.141.3 -p tcp --dport 22 -j DROP")
+    else {
+        return;
+    };
+    let fw = check_of(&report, "local_firewall");
+    assert_eq!(fw["status"], "fail", "{fw}");
+    let detail = fw["detail"].as_str().unwrap();
+    assert!(detail.contains("34.22.141.3"), "{detail}");
+    assert!(!detail.contains("34.22.218.65"), "{detail}");
+    assert!(fw["fix"]
+        .as_str()
+        .unwrap()
+        .contains("-I INPUT -p tcp -s 34.22.141.3 --dport 22 -j ACCEPT"));
+    assert_eq!(report["ready"], false);
+
+    let Some(report) = status_in_netns(
+        "nft add table inet t; nft add chain inet t in '{ type filter hook input priority 0; policy accept; }'; nft add rule inet t in ip saddr 34.76.210.0/24 tcp dport 22 reject",
+    ) else {
+        return;
+    };
+    let fw = check_of(&report, "local_firewall");
+    assert_eq!(fw["status"], "fail", "{fw}");
+    assert!(fw["detail"].as_str().unwrap().contains("34.76.210.24"));
+    assert!(fw["fix"]
+        .as_str()
+        .unwrap()
+        .starts_with("nft insert rule inet t in 'ip saddr 34.76.210.24 tcp dport 22 accept'"));
+
+    // The same namespace without rules: no firewall.
+    let Some(report) = status_in_netns("true") else {
+        return;
+    };
+    assert_eq!(check_of(&report, "local_firewall")["status"], "ok");
+}
