@@ -221,6 +221,21 @@ fn untied_forward_line_is_taken_as_the_latest_and_says_so() {
         logs::attempts("whaly", "journald", &lines).last_refused,
         None
     );
+    // Nor right after the vendor's own login.
+    let after_vendor =
+        text("raw/accepted.json") + &text("raw/forwarding_no.json").replace("whaly", "alice");
+    let a = logs::attempts(
+        "whaly",
+        "journald",
+        &logs::parse_journal_json(&after_vendor, NOW),
+    );
+    assert!(a.last_accepted.is_some());
+    assert_eq!(a.last_refused, None);
+    // The algorithm line names no user: tied by pid only.
+    let alg =
+        text("raw/accepted.json") + &text("raw/algorithm_sha1.json").replace("whaly", "alice");
+    let a = logs::attempts("whaly", "journald", &logs::parse_journal_json(&alg, NOW));
+    assert_eq!(a.last_refused, None);
 }
 
 /// The same entries through every text form: as journald JSON, journalctl's own short
