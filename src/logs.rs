@@ -905,7 +905,7 @@ pub fn check(attempts: &Attempts, still_fails: &dyn Fn(CheckId) -> bool) -> Chec
             TITLE,
             why,
             Some(format!(
-                "run as root; or look yourself: `sudo journalctl -t sshd --since -{SINCE_DAYS}d | grep {user}`"
+                "look yourself: `sudo journalctl -t sshd --since -{SINCE_DAYS}d | grep {user}`, or in the file sshd logs to (SyslogFacility, rsyslog's auth rule)"
             )),
         );
     };
