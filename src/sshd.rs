@@ -450,6 +450,19 @@ pub fn listeners() -> Vec<Listener> {
         .collect()
 }
 
+/// Ports something listens on (no owners looked up: cheap enough to poll).
+pub fn listening_ports() -> Vec<u16> {
+    let mut ports: Vec<u16> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| parse_listening(&text))
+        .map(|(port, _)| port)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
 /// (socket inode, program name) for every socket fd this process may look at.
 fn socket_owners() -> Vec<(u64, String)> {
     let mut owners = Vec::new();

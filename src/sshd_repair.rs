@@ -21,7 +21,7 @@ pub use files::{applies, split_line, Applies, Line, Place, SshdPaths, Tree};
 use crate::authorized_keys::PermitOpen;
 use crate::inspect::{HostState, Request};
 use crate::profile::Keepalive;
-use crate::sshd::{self, Effective, SshdConfig};
+use crate::sshd::{Effective, SshdConfig};
 use crate::state_dir::StateDir;
 
 /// sshd's configuration files as read by inspect, so the repair is planned purely.
@@ -90,6 +90,8 @@ pub struct Want {
     pub targets: Vec<PermitOpen>,
     pub keepalive: Option<Keepalive>,
     pub addrs: Vec<IpAddr>,
+    /// The user's home, against which AuthorizedKeysFile's tokens resolve.
+    pub home: std::path::PathBuf,
 }
 
 impl Want {
@@ -101,12 +103,17 @@ impl Want {
             .unwrap_or_else(|| request.group.clone());
         Want {
             user: request.user.clone(),
-            groups: vec![group.clone()],
+            groups: if state.user_groups.is_empty() {
+                vec![group.clone()]
+            } else {
+                state.user_groups.clone()
+            },
             group,
             key_type: request.key.as_ref().map(|k| k.algorithm.clone()),
             targets: request.db_targets(),
             keepalive: request.keepalive,
             addrs: request.vendor_addrs.clone(),
+            home: state.home_path.clone(),
         }
     }
 }
@@ -213,7 +220,7 @@ pub fn problems(config: &SshdConfig, want: &Want) -> Vec<(String, String, String
             );
         }
     }
-    if let Some(value) = permit_open_problem(config, &want.targets) {
+    if let Some(value) = config.permit_open_problem(&want.targets) {
         let fix = if want.targets.is_empty() {
             "any".to_string()
         } else {
@@ -240,7 +247,7 @@ pub fn problems(config: &SshdConfig, want: &Want) -> Vec<(String, String, String
         "authorizedkeysfile {}\n",
         config.all("authorizedkeysfile").join(" ")
     ));
-    if let Some(why) = keys_files.pubkey_problem() {
+    if let Some(why) = keys_files.pubkey_problem(&want.user, &want.home) {
         let mut files: Vec<&str> = config
             .all("authorizedkeysfile")
             .into_iter()
@@ -277,36 +284,6 @@ pub fn problems(config: &SshdConfig, want: &Want) -> Vec<(String, String, String
 }
 
 /// PermitOpen as sshd compares it: `any`, or each target spelled exactly (port `*` matches any).
-fn permit_open_problem(config: &SshdConfig, targets: &[PermitOpen]) -> Option<String> {
-    let entries = config.all("permitopen");
-    if entries.is_empty() || entries.iter().any(|e| e.eq_ignore_ascii_case("any")) {
-        return None;
-    }
-    if entries.iter().any(|e| e.eq_ignore_ascii_case("none")) {
-        return Some("PermitOpen none forbids every forward".into());
-    }
-    let allowed = |t: &PermitOpen| {
-        entries.iter().any(|e| {
-            let Some((host, port)) = e.rsplit_once(':') else {
-                return false;
-            };
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            host.eq_ignore_ascii_case(&t.host) && (port == "*" || port == t.port.to_string())
-        })
-    };
-    let missing: Vec<String> = targets
-        .iter()
-        .filter(|t| !allowed(t))
-        .map(ToString::to_string)
-        .collect();
-    (!missing.is_empty()).then(|| {
-        format!(
-            "PermitOpen {} does not list {}",
-            entries.join(" "),
-            missing.join(" ")
-        )
-    })
-}
 
 fn needs(configs: &[Effective], want: &Want) -> Needs {
     let mut needs = Needs::default();
@@ -315,9 +292,14 @@ fn needs(configs: &[Effective], want: &Want) -> Needs {
             needs.set(&keyword, value, why);
         }
         let config = &effective.config;
-        let user_matches =
-            |p: &&str| sshd::wildcard_match(p.split('@').next().unwrap_or(p), &want.user);
-        let group_matches = |p: &&str| want.groups.iter().any(|g| sshd::wildcard_match(p, g));
+        let user_matches = |p: &&str| {
+            crate::patterns::wildcard_match(p.split('@').next().unwrap_or(p), &want.user)
+        };
+        let group_matches = |p: &&str| {
+            want.groups
+                .iter()
+                .any(|g| crate::patterns::wildcard_match(p, g))
+        };
         for p in config.all("denyusers").iter().filter(|p| user_matches(p)) {
             needs.denied.push(format!("DenyUsers {p}"));
         }
@@ -391,9 +373,9 @@ pub fn plan_with(files: &SshdFiles, configs: &[Effective], want: &Want) -> Optio
                     want.groups.clone()
                 };
                 l.args.iter().any(|p| {
-                    names
-                        .iter()
-                        .any(|n| sshd::wildcard_match(p.split('@').next().unwrap_or(p), n))
+                    names.iter().any(|n| {
+                        crate::patterns::wildcard_match(p.split('@').next().unwrap_or(p), n)
+                    })
                 })
             })
             .map(|l| format!("`{}` at {}", l.text.trim(), l.place))

@@ -83,6 +83,7 @@ impl Host {
             targets: vec!["10.0.0.5:5432".parse().unwrap()],
             keepalive: None,
             addrs: ADDRS.iter().map(|a| a.parse::<IpAddr>().unwrap()).collect(),
+            home: "/home/whaly".into(),
         }
     }
 

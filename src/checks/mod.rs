@@ -207,15 +207,18 @@ pub fn report(
         &state.fail2ban,
         &request.vendor_addrs,
     ));
-    // The log's last refusal matters only while its cause still holds.
+    // The log's last refusal matters only while its cause still holds; the port
+    // checks are judged first so that a failed connect to the database is seen.
+    let ports = ports::checks(state, profile, db_results);
     let still_fails = |id: CheckId| {
         checks
             .iter()
+            .chain(&ports)
             .any(|c| c.id == id && c.status == Status::Fail)
     };
     let attempts = logs::check(&state.attempts, &still_fails);
     checks.push(attempts);
-    checks.extend(ports::checks(state, profile, db_results));
+    checks.extend(ports);
     Report {
         ready: checks.iter().all(|c| c.status != Status::Fail),
         user: request.user.clone(),

@@ -270,7 +270,8 @@ fn glob_match(pattern: &Path, path: &Path) -> bool {
             .unwrap_or("")
             .to_string()
     };
-    pattern.parent() == path.parent() && crate::sshd::wildcard_match(&name(pattern), &name(path))
+    pattern.parent() == path.parent()
+        && crate::patterns::wildcard_match(&name(pattern), &name(path))
 }
 
 /// sshd gives up past this depth of nested Includes.
@@ -352,7 +353,7 @@ fn expand(pattern: &Path) -> Vec<PathBuf> {
                 .filter_map(|e| e.ok())
                 .filter(|e| {
                     e.file_name().to_str().is_some_and(|n| {
-                        !n.starts_with('.') && crate::sshd::wildcard_match(name, n)
+                        !n.starts_with('.') && crate::patterns::wildcard_match(name, n)
                     })
                 })
                 .map(|e| e.path())
@@ -430,11 +431,11 @@ pub fn applies(criteria: &[String], user: &str, groups: &[String], addr: IpAddr)
             return Applies::Maybe;
         };
         let one = match attr.as_str() {
-            "user" => pattern_list(value, |p| crate::sshd::wildcard_match(p, user)),
+            "user" => pattern_list(value, |p| crate::patterns::wildcard_match(p, user)),
             "group" => pattern_list(value, |p| {
-                groups.iter().any(|g| crate::sshd::wildcard_match(p, g))
+                groups.iter().any(|g| crate::patterns::wildcard_match(p, g))
             }),
-            "host" => pattern_list(value, |p| crate::sshd::wildcard_match(p, "vendor")),
+            "host" => pattern_list(value, |p| crate::patterns::wildcard_match(p, "vendor")),
             "address" => pattern_list(value, |p| address_match(p, addr)),
             _ => Applies::Maybe,
         };
@@ -468,7 +469,7 @@ fn pattern_list(list: &str, matches: impl Fn(&str) -> bool) -> Applies {
 
 fn address_match(pattern: &str, addr: IpAddr) -> bool {
     let Some((net, bits)) = pattern.split_once('/') else {
-        return crate::sshd::wildcard_match(pattern, &addr.to_string());
+        return crate::patterns::wildcard_match(pattern, &addr.to_string());
     };
     let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
         return false;

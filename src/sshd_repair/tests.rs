@@ -16,6 +16,7 @@ fn want() -> Want {
         targets: vec!["10.0.0.5:5432".parse().unwrap()],
         keepalive: None,
         addrs: ADDRS.iter().map(|a| a.parse().unwrap()).collect(),
+        home: "/home/whaly".into(),
     }
 }
 
@@ -119,25 +120,17 @@ fn every_setting_gets_its_line() {
 fn permit_open_is_compared_as_sshd_spells_it() {
     let cfg = |t: &str| SshdConfig::parse(t);
     let targets: Vec<PermitOpen> = vec!["10.0.0.5:5432".parse().unwrap()];
+    assert_eq!(cfg("permitopen any\n").permit_open_problem(&targets), None);
     assert_eq!(
-        permit_open_problem(&cfg("permitopen any\n"), &targets),
+        cfg("permitopen 10.0.0.5:*\n").permit_open_problem(&targets),
         None
     );
+    assert!(cfg("permitopen localhost:5432\n")
+        .permit_open_problem(&["127.0.0.1:5432".parse().unwrap()])
+        .is_some());
+    assert!(cfg("permitopen none\n").permit_open_problem(&[]).is_some());
     assert_eq!(
-        permit_open_problem(&cfg("permitopen 10.0.0.5:*\n"), &targets),
-        None
-    );
-    assert!(permit_open_problem(
-        &cfg("permitopen localhost:5432\n"),
-        &["127.0.0.1:5432".parse().unwrap()]
-    )
-    .is_some());
-    assert!(permit_open_problem(&cfg("permitopen none\n"), &[]).is_some());
-    assert_eq!(
-        permit_open_problem(
-            &cfg("permitopen [::1]:5432\n"),
-            &["[::1]:5432".parse().unwrap()]
-        ),
+        cfg("permitopen [::1]:5432\n").permit_open_problem(&["[::1]:5432".parse().unwrap()]),
         None
     );
 }

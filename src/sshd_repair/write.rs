@@ -266,7 +266,7 @@ fn check(repair: &Repair, before: &[String]) -> Result<()> {
                 want.user
             );
         }
-        if let Some(why) = config.user_problem(&want.user, &want.groups) {
+        if let Some(why) = config.user_problem(&want.user, &want.groups, *addr) {
             bail!(
                 "after the change `sshd -T -C user={},addr={addr}` still shows: {why}",
                 want.user
@@ -378,12 +378,11 @@ fn reload(paths: &SshdPaths) -> Result<()> {
                 comm.trim()
             );
         }
-        // SAFETY: kill(2) with a pid read above and a constant signal has no memory effects.
-        if unsafe { nix::libc::kill(pid, nix::libc::SIGHUP) } != 0 {
-            bail!(
-                "cannot send SIGHUP to sshd (pid {pid}): {}",
-                std::io::Error::last_os_error()
-            );
+        if let Err(e) = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGHUP,
+        ) {
+            bail!("cannot send SIGHUP to sshd (pid {pid}): {e}");
         }
     }
     let expected: Vec<u16> = ports.into_iter().filter(|p| listened.contains(p)).collect();
