@@ -283,8 +283,6 @@ pub fn problems(config: &SshdConfig, want: &Want) -> Vec<(String, String, String
     found
 }
 
-/// PermitOpen as sshd compares it: `any`, or each target spelled exactly (port `*` matches any).
-
 fn needs(configs: &[Effective], want: &Want) -> Needs {
     let mut needs = Needs::default();
     for effective in configs {
