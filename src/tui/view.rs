@@ -87,7 +87,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
 }
 
 fn footer_keys(app: &App) -> String {
-    let mut keys = screens::keys(app).to_string();
+    let mut keys = screens::keys(app);
     if app.typing() {
         keys.push_str(" · ? help · Ctrl-C quit");
     } else {

@@ -42,8 +42,8 @@ pub fn failing_lines(report: &Report, theme: &Theme, width: usize) -> Vec<Line<'
 }
 
 /// The keys that work right now on the current screen (the footer).
-pub fn keys(app: &App) -> &'static str {
-    match app.screen {
+pub fn keys(app: &App) -> String {
+    let keys = match app.screen {
         Screen::Welcome if app.checks.detail => {
             "↑↓ other checks · Esc close · Enter set up · c checklist"
         }
@@ -51,9 +51,7 @@ pub fn keys(app: &App) -> &'static str {
         Screen::Account => "Tab/↑↓ move · Space toggle · Enter next · Esc back",
         Screen::Paste => "paste the key · Enter next · Ctrl-U clear · Esc back",
         Screen::Review if app.confirm_apply => "y apply · n cancel",
-        Screen::Review if app.sshd_repair().is_none() => "↑↓ scroll · Enter apply · Esc back",
-        Screen::Review if app.fix_sshd => "↑↓ scroll · s sshd repair off · Enter apply · Esc back",
-        Screen::Review => "↑↓ scroll · s sshd repair on · Enter apply · Esc back",
+        Screen::Review => return review_keys(app),
         Screen::Apply if app.run.running => "applying…",
         Screen::Apply => "↑↓ scroll · Enter next · Esc back",
         Screen::Ports if app.checklist.editing_target => "type HOST:PORT · Enter done",
@@ -61,7 +59,29 @@ pub fn keys(app: &App) -> &'static str {
         Screen::Finish if !app.is_root() => "↑↓ scroll · Enter quit · Esc back",
         Screen::Finish if app.proof.running => "proving… · ↑↓ scroll · Enter quit · Esc back",
         Screen::Finish => "↑↓ scroll · p prove it · Enter quit · Esc back",
+    };
+    keys.to_string()
+}
+
+/// The review's keys: `s` only where there is an sshd repair to switch, and Enter says
+/// what it will do.
+fn review_keys(app: &App) -> String {
+    let mut keys = vec!["↑↓ scroll"];
+    if app.sshd_repair().is_some() {
+        keys.push(if app.fix_sshd {
+            "s sshd repair off"
+        } else {
+            "s sshd repair on"
+        });
     }
+    let plan = app.plan();
+    keys.push(if plan.to_do() == 0 && plan.blocked().is_empty() {
+        "Enter next"
+    } else {
+        "Enter apply"
+    });
+    keys.push("Esc back");
+    keys.join(" · ")
 }
 
 pub fn help(screen: Screen) -> &'static str {

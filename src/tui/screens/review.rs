@@ -192,13 +192,12 @@ fn sshd_step(step: &Step, on: bool, theme: &Theme, width: usize) -> Vec<Line<'st
         Span::styled("Repair sshd for this user", style),
         Span::styled(format!("  ({})", step.guide), theme.dim()),
     ])];
-    lines.push(Line::raw(format!(
-        "{pad}in {}, these lines:",
-        elide_middle(
-            &repair.file.display().to_string(),
-            width.saturating_sub(INDENT + 20)
-        )
-    )));
+    // The file in full: the person may want to open it.
+    lines.extend(detail(
+        "",
+        &format!("in {}:", repair.file.display()),
+        Style::new(),
+    ));
     for text in &repair.lines {
         // The exact lines: wrapped if they must be, never shortened.
         lines.extend(detail("  ", text, theme.strong()));
