@@ -151,7 +151,7 @@ fn proof_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
             .collect()
     };
     if !app.is_root() {
-        return wrapped("Live proof: ", PROOF_NEEDS_ROOT, 2, theme.dim());
+        return wrapped("", PROOF_NEEDS_ROOT, 2, theme.dim());
     }
     if app.proof.running {
         return vec![Line::raw(format!(
