@@ -41,7 +41,7 @@ const HOLD_ENV: &str = "BASTION_WIZARD_VERIFY_HOLD_MS";
 const AUTHORIZED_KEYS: &str = "authorized_keys";
 
 /// What the proof found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Default, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Proof {
     pub ok: bool,
     /// What was proven or what failed, in plain words.
