@@ -24,5 +24,6 @@ pub mod sshd;
 pub mod sshd_paths;
 pub mod sshd_repair;
 pub mod state_dir;
+pub mod tool;
 pub mod tui;
 pub mod verify;
