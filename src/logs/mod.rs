@@ -26,6 +26,7 @@ mod parse;
 mod reasons;
 
 pub use attempts::attempts;
+pub(crate) use parse::MONTHS;
 pub use parse::{parse_journal_json, parse_syslog, Line};
 pub use reasons::Reason;
 
