@@ -2,20 +2,30 @@
 //! authorized_keys key, or one clear sentence saying why not.
 //!
 //! Keys arrive by email, wrapped at odd places, with CRLF, in RFC4716 form. The SSH wire
-//! format inside the base64 is self-delimiting, so we decode it to find exactly where the
-//! key data ends; a break anywhere (inside the base64, after the type, in the comment)
-//! then comes back whole.
+//! format inside the base64 says where the key data ends; where the text around it leaves
+//! room for two readings (a key cut short, a line pasted twice) the key is refused rather
+//! than guessed. The key material is checked as OpenSSH checks it, so nothing is installed
+//! that sshd would skip.
+
+mod openssh;
+mod rfc4716;
 
 use std::fmt;
 use std::io::Read;
 
+use base64ct::{Base64, Encoding};
+use ssh_encoding::Decode;
 use ssh_key::public::KeyData;
-use ssh_key::{HashAlg, PublicKey};
+use ssh_key::HashAlg;
+
+pub use openssh::split_options;
 
 /// Largest accepted input. Real public keys are under 2 KiB; anything near this is a mistake.
 pub const MAX_INPUT: usize = 64 * 1024;
 /// RSA below this is refused (OpenSSH's own minimum is 1024; vendors use 2048+).
 pub const MIN_RSA_BITS: u32 = 2048;
+/// OpenSSH refuses larger RSA moduli (OPENSSL_RSA_MAX_MODULUS_BITS).
+pub const MAX_RSA_BITS: u32 = 16384;
 
 /// Key types sshd accepts in authorized_keys that we are willing to install.
 const KEY_TYPES: &[&str] = &[
@@ -27,10 +37,12 @@ const KEY_TYPES: &[&str] = &[
     "sk-ssh-ed25519@openssh.com",
     "sk-ecdsa-sha2-nistp256@openssh.com",
 ];
+/// Type words sshd also reads as an RSA key (signature algorithm names).
+const RSA_ALIASES: &[&str] = &["rsa-sha2-256", "rsa-sha2-512"];
 /// Recognised only to refuse them with a precise reason.
 const REFUSED_TYPES: &[&str] = &["ssh-dss"];
-/// Starts of every key type name sshd reads in authorized_keys (`rsa-sha2-256/512` name
-/// an RSA key there too), for `looks_like_key_type`.
+const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
+/// Starts of every key type name sshd reads in authorized_keys, for `looks_like_key_type`.
 const KEY_TYPE_PREFIXES: &[&str] = &[
     "ssh-ed25519",
     "ssh-rsa",
@@ -45,7 +57,7 @@ const KEY_TYPE_PREFIXES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     pub algorithm: String,
-    /// Base64 of the key blob: the identity used to match authorized_keys lines.
+    /// Base64 of the key blob as given: the identity used to match authorized_keys lines.
     pub data: String,
     pub comment: String,
     pub bits: Option<u32>,
@@ -97,40 +109,100 @@ pub enum KeyError {
     ControlCharacters,
     Dsa,
     RsaTooSmall(u32),
+    RsaTooLarge(u32),
     PemPublicKey,
     UnknownType(String),
     Malformed(String),
+    /// An OpenSSH certificate; carries the plain key type it was made from.
+    Certificate(String),
+    /// The type word names one key type, the key data holds another.
+    TypeMismatch {
+        word: String,
+        data: String,
+    },
+    ByteOrderMark,
+    Utf16,
+    /// An invisible character (zero-width space, ...), as its code point.
+    InvisibleCharacter(u32),
+    Quoted,
+    JsonEscaped,
+    /// Part of a PuTTY private key file (`Public-Lines:`), without its private part.
+    PuttyFile,
+    /// Pasted options that make the line something other than a login key.
+    MeaningChangingOption(String),
+    /// The text allows two readings of where the key data ends.
+    Ambiguous(String),
 }
 
 impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyError::Empty => write!(f, "No key given: paste the public key the vendor sent (it starts with ssh-ed25519, ssh-rsa or ecdsa-sha2-)."),
-            KeyError::TooLarge => write!(f, "The input is larger than 64 KiB, far too large for a public key: check that you chose the right file."),
+            KeyError::TooLarge => write!(f, "The input is larger than 64 KiB, far too large for a public key: give only the vendor's public key."),
             KeyError::NotText => write!(f, "The input is not text: a public key is a line of text starting with ssh-ed25519, ssh-rsa or ecdsa-sha2-."),
             KeyError::PrivateKey => write!(f, "This is a PRIVATE key and was refused without being shown or kept: paste the PUBLIC key the vendor sent, and treat this private key as exposed."),
             KeyError::MultipleKeys => write!(f, "The input holds more than one key: give exactly one public key at a time."),
             KeyError::ControlCharacters => write!(f, "The key's comment or options contain control characters (terminal escape sequences or direction overrides): copy the key again as plain text."),
             KeyError::Dsa => write!(f, "DSA (ssh-dss) keys are insecure and disabled in OpenSSH 7.0 and later: ask the vendor for an ed25519 or RSA key."),
             KeyError::RsaTooSmall(bits) => write!(f, "This RSA key has only {bits} bits; at least {MIN_RSA_BITS} are required: ask the vendor for a stronger key."),
+            KeyError::RsaTooLarge(bits) => write!(f, "This RSA key has {bits} bits, more than the {MAX_RSA_BITS} OpenSSH accepts, so sshd would ignore it: ask the vendor for a key of 4096 bits or an ed25519 key."),
             KeyError::PemPublicKey => write!(f, "This is a PEM public key, not OpenSSH format: convert it with `ssh-keygen -i -m PKCS8 -f FILE` and use the result."),
             KeyError::UnknownType(t) if t.is_empty() => write!(f, "This does not start with a known key type: expected ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521."),
             KeyError::UnknownType(t) => write!(f, "\"{}\" is not a key type: a public key starts with ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521.", shorten(t, 40)),
             KeyError::Malformed(why) => write!(f, "The key data is damaged ({why}): copy the whole key again from the vendor's message."),
+            KeyError::Certificate(plain) => write!(f, "This is an OpenSSH certificate ({plain}{CERT_SUFFIX}), a signed key that expires, not a public key: ask the vendor for the plain public key it was made from, the line starting with {plain} (their .pub file without -cert)."),
+            KeyError::TypeMismatch { word, data } => write!(f, "The line says {} but its key data is a {} key, so sshd would ignore it: copy the whole line again from the vendor's message.", shorten(word, 40), shorten(data, 40)),
+            KeyError::ByteOrderMark => write!(f, "The input starts with an invisible byte-order mark (BOM), which some Windows editors add and OpenSSH does not read: save the file as UTF-8 without BOM, or copy only the key text."),
+            KeyError::Utf16 => write!(f, "The file is UTF-16 text (Windows Notepad's \"Unicode\"), which OpenSSH does not read: save it as UTF-8 or ANSI, or copy the key text from it."),
+            KeyError::InvisibleCharacter(c) => write!(f, "The key contains an invisible character (U+{c:04X}, {}), which chat and word-processing programs insert: copy the key again from a plain-text source such as the .pub file.", invisible_name(*c)),
+            KeyError::Quoted => write!(f, "The key is wrapped in quotes: paste it without the quote marks around it."),
+            KeyError::JsonEscaped => write!(f, "The key is JSON-escaped (it contains \\/, \\n or \\\" where a key has / or line breaks): copy it from the original message, not from JSON or program source."),
+            KeyError::PuttyFile => write!(f, "These are the public lines of a PuTTY .ppk file, not an OpenSSH public key: in PuTTYgen, load the key and copy the box \"Public key for pasting into OpenSSH authorized_keys file\"."),
+            KeyError::MeaningChangingOption(option) => write!(f, "The pasted line carries the option {option}, which makes it a certificate-authority entry rather than a login key: if the vendor logs in with certificates, ask them how, otherwise paste the key without options."),
+            KeyError::Ambiguous(why) => write!(f, "It is unclear where the key data ends ({why}): copy the key again as one line, or compare the fingerprint with the vendor's."),
         }
     }
 }
 
 impl std::error::Error for KeyError {}
 
+fn invisible_name(c: u32) -> &'static str {
+    match c {
+        0x200B => "zero-width space",
+        0x200C => "zero-width non-joiner",
+        0x200D => "zero-width joiner",
+        0x2060 => "word joiner",
+        0xFEFF => "zero-width no-break space",
+        0x00AD => "soft hyphen",
+        _ => "invisible",
+    }
+}
+
 /// Reads at most `MAX_INPUT + 1` bytes, so an endless or huge stream costs no memory.
+/// Text that is not UTF-8 is read as Latin-1, as ssh-keygen takes a comment's bytes as
+/// they are; UTF-16 and binary files are refused.
 pub fn read_input(reader: impl Read) -> std::io::Result<Result<String, KeyError>> {
     let mut buf = Vec::new();
     reader.take(MAX_INPUT as u64 + 1).read_to_end(&mut buf)?;
     if buf.len() > MAX_INPUT {
         return Ok(Err(KeyError::TooLarge));
     }
-    Ok(String::from_utf8(buf).map_err(|_| KeyError::NotText))
+    if buf.starts_with(&[0xFF, 0xFE]) || buf.starts_with(&[0xFE, 0xFF]) || looks_utf16(&buf) {
+        return Ok(Err(KeyError::Utf16));
+    }
+    Ok(match String::from_utf8(buf) {
+        Ok(text) => Ok(text),
+        Err(e) if e.as_bytes().contains(&0) => Err(KeyError::NotText),
+        Err(e) => Ok(e.as_bytes().iter().map(|b| char::from(*b)).collect()),
+    })
+}
+
+/// UTF-16 without a BOM: ASCII text with a NUL beside every character.
+fn looks_utf16(bytes: &[u8]) -> bool {
+    let sample = &bytes[..bytes.len().min(64)];
+    sample.len() >= 8
+        && (sample.iter().step_by(2).all(|b| *b == 0)
+            || sample.iter().skip(1).step_by(2).all(|b| *b == 0))
 }
 
 /// The whole intake: one key, canonical, or the reason it was refused.
@@ -141,26 +213,56 @@ pub fn parse(input: &str) -> Result<Key, KeyError> {
     if looks_private(input) {
         return Err(KeyError::PrivateKey);
     }
+    if input.contains("PuTTY-User-Key-File") || input.contains("Public-Lines:") {
+        return Err(KeyError::PuttyFile);
+    }
+    if input.starts_with('\u{FEFF}') {
+        return Err(KeyError::ByteOrderMark);
+    }
+    if input.contains('\0') && looks_utf16(input.as_bytes()) {
+        return Err(KeyError::Utf16);
+    }
+    if let Some(c) = input.chars().find(|c| {
+        matches!(
+            c,
+            '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+        )
+    }) {
+        return Err(KeyError::InvisibleCharacter(c as u32));
+    }
     let text = input.replace("\r\n", "\n").replace('\r', "\n");
     let text = text.trim_matches(|c: char| c.is_whitespace());
     if text.is_empty() {
         return Err(KeyError::Empty);
     }
+    if ["\\n", "\\/", "\\r", "\\u00", "\\t"]
+        .iter()
+        .any(|e| text.contains(e))
+    {
+        return Err(KeyError::JsonEscaped);
+    }
+    if text.starts_with(['"', '\'', '`', '\u{201C}', '\u{2018}']) {
+        return Err(if text.contains("\\\"") {
+            KeyError::JsonEscaped
+        } else {
+            KeyError::Quoted
+        });
+    }
     if text.contains("-----BEGIN") {
         return Err(KeyError::PemPublicKey);
     }
     let line_breaks_removed = text.matches('\n').count();
-    if text.contains("---- BEGIN SSH2 PUBLIC KEY ----") {
-        return parse_rfc4716(text, line_breaks_removed);
+    if text.contains(rfc4716::BEGIN) {
+        return rfc4716::parse(text, line_breaks_removed);
     }
-    parse_openssh(text, line_breaks_removed)
+    openssh::parse(text, line_breaks_removed)
 }
 
 /// Private keys in every format we know of, including a bare OpenSSH private body.
 fn looks_private(input: &str) -> bool {
     const MARKERS: &[&str] = &[
         "PRIVATE KEY-----",
-        "PuTTY-User-Key-File",
+        "Private-Lines:",
         "BEGIN SSH2 ENCRYPTED PRIVATE KEY",
         "BEGIN SSH2 PRIVATE KEY",
     ];
@@ -172,182 +274,170 @@ fn looks_private(input: &str) -> bool {
     compact.contains("b3BlbnNzaC1rZXktdjE")
 }
 
-fn parse_openssh(text: &str, line_breaks_removed: usize) -> Result<Key, KeyError> {
-    let rest = text.trim_start();
-    let (first, after_first) = take_type(rest);
-    let (pasted_options, algorithm, after_type) = if is_key_type(&first) {
-        (None, first, after_first)
-    } else if looks_like_options(&first) {
-        let (options, after) = split_options(rest);
-        let (algorithm, after_type) = take_type(after);
-        (Some(options.to_string()), algorithm, after_type)
+/// What the key blob holds, checked as OpenSSH checks it.
+struct Checked {
+    algorithm: String,
+    bits: Option<u32>,
+    fingerprint: String,
+}
+
+/// Decodes the key blob at the start of `bytes`; returns it (RSA integers in canonical
+/// form) and how many bytes of `bytes` it took.
+fn decode_blob(bytes: &[u8]) -> Result<(KeyData, usize), KeyError> {
+    let algorithm = wire_type(bytes)?;
+    refuse_type(&algorithm)?;
+    let (canonical, used) = if algorithm == "ssh-rsa" {
+        canonical_rsa(bytes)?
     } else {
-        return Err(unknown_type(&first));
+        if algorithm.contains("ecdsa-sha2-") && compressed_point(bytes) {
+            return Err(KeyError::Malformed(
+                "the ECDSA point is in compressed form, which OpenSSH does not read".into(),
+            ));
+        }
+        (bytes.to_vec(), 0)
     };
-    let algorithm = algorithm.as_str();
+    let mut reader = canonical.as_slice();
+    let key = KeyData::decode(&mut reader).map_err(|e| match e {
+        ssh_key::Error::Encoding(ssh_encoding::Error::Length) => {
+            KeyError::Malformed("the key is cut short".into())
+        }
+        other => KeyError::Malformed(other.to_string()),
+    })?;
+    let taken = canonical.len() - reader.len();
+    Ok((key, if algorithm == "ssh-rsa" { used } else { taken }))
+}
+
+/// Refuses certificates, DSA and unknown types by the type inside the key data.
+fn refuse_type(algorithm: &str) -> Result<(), KeyError> {
+    if let Some(plain) = algorithm.strip_suffix(CERT_SUFFIX) {
+        return Err(KeyError::Certificate(plain.to_string()));
+    }
     if REFUSED_TYPES.contains(&algorithm) {
         return Err(KeyError::Dsa);
     }
-    if !is_key_type(algorithm) {
+    if !KEY_TYPES.contains(&algorithm) {
         return Err(unknown_type(algorithm));
     }
-    let (blob, data, tail) = take_blob(after_type)?;
-    if holds_a_key(tail) {
-        return Err(KeyError::MultipleKeys);
-    }
-    // Line breaks (email wrapping) and tabs become spaces; any other control character
-    // would be echoed to terminals and written into authorized_keys.
-    if has_control(tail) || pasted_options.as_deref().is_some_and(has_control) {
-        return Err(KeyError::ControlCharacters);
-    }
-    let comment = join_comment(tail);
-    build(
-        algorithm,
-        &blob,
-        data,
-        comment,
-        line_breaks_removed,
-        pasted_options,
-        false,
-    )
+    Ok(())
 }
 
-fn parse_rfc4716(text: &str, line_breaks_removed: usize) -> Result<Key, KeyError> {
-    if text.matches("---- BEGIN SSH2 PUBLIC KEY ----").count() > 1 {
-        return Err(KeyError::MultipleKeys);
-    }
-    let mut lines = text
-        .lines()
-        .map(str::trim)
-        .skip_while(|l| !l.starts_with("---- BEGIN"));
-    lines.next();
-    let mut comment = String::new();
-    let mut body = String::new();
-    let mut continued: Option<String> = None;
-    let mut ended = false;
-    for line in lines {
-        if line.starts_with("---- END SSH2 PUBLIC KEY") {
-            ended = true;
-            break;
-        }
-        if let Some(mut header) = continued.take() {
-            header.push_str(line.trim_end_matches('\\'));
-            if line.ends_with('\\') {
-                continued = Some(header);
-            } else {
-                take_header(&header, &mut comment);
-            }
-        } else if line.contains(':') && body.is_empty() {
-            if line.ends_with('\\') {
-                continued = Some(line.trim_end_matches('\\').to_string());
-            } else {
-                take_header(line, &mut comment);
-            }
-        } else {
-            body.push_str(line);
-        }
-    }
-    if !ended {
-        return Err(KeyError::Malformed(
-            "the END SSH2 PUBLIC KEY line is missing".into(),
-        ));
-    }
-    // Text around the block is ignored, unless it holds another key.
-    let begin = text.find("---- BEGIN SSH2 PUBLIC KEY ----").unwrap_or(0);
-    let after_end = text
-        .find("---- END SSH2 PUBLIC KEY")
-        .and_then(|i| text[i..].split_once('\n'))
-        .map_or("", |(_, rest)| rest);
-    if holds_a_key(&text[..begin]) || holds_a_key(after_end) {
-        return Err(KeyError::MultipleKeys);
-    }
-    let blob = decode_base64(&body).ok_or_else(|| KeyError::Malformed("invalid base64".into()))?;
-    let len = wire_len(&blob)?;
-    if len != blob.len() {
+/// Checks a complete blob as sshd would before using it, against the type word that
+/// stood before it.
+fn check(word: &str, blob: &[u8]) -> Result<Checked, KeyError> {
+    let (key, used) = decode_blob(blob)?;
+    if used != blob.len() {
         return Err(KeyError::Malformed("extra bytes after the key".into()));
     }
-    let algorithm = wire_type(&blob)?;
-    if REFUSED_TYPES.contains(&algorithm.as_str()) {
-        return Err(KeyError::Dsa);
+    let algorithm = key.algorithm().as_str().to_string();
+    let word_means = if RSA_ALIASES.contains(&word) {
+        "ssh-rsa"
+    } else {
+        word
+    };
+    if word_means != algorithm {
+        return Err(KeyError::TypeMismatch {
+            word: word.to_string(),
+            data: algorithm,
+        });
     }
-    if !is_key_type(&algorithm) {
-        return Err(unknown_type(&algorithm));
-    }
-    if has_control(&comment) {
-        return Err(KeyError::ControlCharacters);
-    }
-    let comment = comment.replace('\t', " ");
-    let data = encode_base64(&blob);
-    build(
-        &algorithm,
-        &blob,
-        data,
-        comment,
-        line_breaks_removed,
-        None,
-        true,
-    )
-}
-
-/// Whether text holds a key: a key type word, then base64 that starts like a key blob
-/// (its length prefix always encodes as "AAAA"). A type word alone is just words.
-fn holds_a_key(text: &str) -> bool {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words
-        .windows(2)
-        .any(|w| looks_like_key_type(w[0]) && w[1].starts_with("AAAA"))
-}
-
-fn take_header(header: &str, comment: &mut String) {
-    if let Some((name, value)) = header.split_once(':') {
-        if name.trim().eq_ignore_ascii_case("comment") {
-            *comment = value.trim().trim_matches('"').to_string();
-        }
-    }
-}
-
-fn build(
-    algorithm: &str,
-    blob: &[u8],
-    data: String,
-    comment: String,
-    line_breaks_removed: usize,
-    pasted_options: Option<String>,
-    was_rfc4716: bool,
-) -> Result<Key, KeyError> {
-    let line = format!("{algorithm} {data}");
-    let public = PublicKey::from_openssh(&line).map_err(|e| KeyError::Malformed(e.to_string()))?;
-    if public.algorithm().as_str() != algorithm || wire_type(blob)? != algorithm {
-        return Err(KeyError::Malformed(
-            "the key type does not match the key data".into(),
-        ));
-    }
-    let bits = match public.key_data() {
+    let bits = match &key {
         KeyData::Rsa(rsa) => {
             let bits = rsa.n.as_positive_bytes().map(bit_length).unwrap_or(0);
             if bits < MIN_RSA_BITS {
                 return Err(KeyError::RsaTooSmall(bits));
             }
+            if bits > MAX_RSA_BITS {
+                return Err(KeyError::RsaTooLarge(bits));
+            }
             Some(bits)
         }
-        KeyData::Ecdsa(ec) => Some(match ec.curve() {
-            ssh_key::EcdsaCurve::NistP256 => 256,
-            ssh_key::EcdsaCurve::NistP384 => 384,
-            ssh_key::EcdsaCurve::NistP521 => 521,
-        }),
+        KeyData::Ecdsa(ec) => {
+            on_curve(ec)?;
+            Some(match ec.curve() {
+                ssh_key::EcdsaCurve::NistP256 => 256,
+                ssh_key::EcdsaCurve::NistP384 => 384,
+                ssh_key::EcdsaCurve::NistP521 => 521,
+            })
+        }
+        KeyData::SkEcdsaSha2NistP256(sk) => {
+            if p256::PublicKey::from_sec1_bytes(sk.ec_point().as_bytes()).is_err() {
+                return Err(not_on_curve());
+            }
+            None
+        }
         KeyData::Dsa(_) => return Err(KeyError::Dsa),
         _ => None,
     };
-    Ok(Key {
-        algorithm: algorithm.to_string(),
-        data,
-        comment,
+    Ok(Checked {
+        algorithm,
         bits,
-        fingerprint: public.fingerprint(HashAlg::Sha256).to_string(),
-        line_breaks_removed,
-        pasted_options,
-        was_rfc4716,
+        fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
     })
+}
+
+fn not_on_curve() -> KeyError {
+    KeyError::Malformed("the ECDSA point is not on the curve".into())
+}
+
+/// OpenSSH refuses a point that is not on its curve (a one-character typo makes one).
+fn on_curve(ec: &ssh_key::public::EcdsaPublicKey) -> Result<(), KeyError> {
+    let bytes = ec.as_sec1_bytes();
+    let ok = match ec.curve() {
+        ssh_key::EcdsaCurve::NistP256 => p256::PublicKey::from_sec1_bytes(bytes).is_ok(),
+        ssh_key::EcdsaCurve::NistP384 => p384::PublicKey::from_sec1_bytes(bytes).is_ok(),
+        ssh_key::EcdsaCurve::NistP521 => p521::PublicKey::from_sec1_bytes(bytes).is_ok(),
+    };
+    ok.then_some(()).ok_or_else(not_on_curve)
+}
+
+fn compressed_point(blob: &[u8]) -> bool {
+    let mut reader = blob;
+    let point = (|| {
+        String::decode(&mut reader).ok()?;
+        String::decode(&mut reader).ok()?;
+        Vec::<u8>::decode(&mut reader).ok()
+    })();
+    point.is_some_and(|p| matches!(p.first(), Some(2 | 3)))
+}
+
+/// An RSA blob with redundant leading zeros in its integers (which sshd accepts and
+/// strips) rewritten canonically; with the length of the original.
+fn canonical_rsa(bytes: &[u8]) -> Result<(Vec<u8>, usize), KeyError> {
+    let mut reader = bytes;
+    let cut = || KeyError::Malformed("the key is cut short".into());
+    let name = Vec::<u8>::decode(&mut reader).map_err(|_| cut())?;
+    let e = Vec::<u8>::decode(&mut reader).map_err(|_| cut())?;
+    let n = Vec::<u8>::decode(&mut reader).map_err(|_| cut())?;
+    let used = bytes.len() - reader.len();
+    let mut out = Vec::with_capacity(used);
+    for field in [name, mpint(&e), mpint(&n)] {
+        out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        out.extend_from_slice(&field);
+    }
+    Ok((out, used))
+}
+
+/// Minimal mpint form: one zero byte only where the high bit would read as negative.
+fn mpint(bytes: &[u8]) -> Vec<u8> {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    let mut out = Vec::with_capacity(bytes.len() - start + 1);
+    if bytes.get(start).is_some_and(|b| b & 0x80 != 0) {
+        out.push(0);
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out
+}
+
+/// The key as sshd compares keys: the blob with RSA integers canonical. `None` when the
+/// data is not a key sshd would read.
+pub fn identity(data: &str) -> Option<Vec<u8>> {
+    let blob = Base64::decode_vec(data).ok()?;
+    let algorithm = wire_type(&blob).ok()?;
+    if algorithm == "ssh-rsa" {
+        let (canonical, used) = canonical_rsa(&blob).ok()?;
+        return (used == blob.len()).then_some(canonical);
+    }
+    Some(blob)
 }
 
 fn bit_length(bytes: &[u8]) -> u32 {
@@ -358,28 +448,11 @@ fn bit_length(bytes: &[u8]) -> u32 {
     (bytes.len() as u32 - 1) * 8 + (8 - bytes[0].leading_zeros())
 }
 
-/// The key type at the start of `s` (after blanks) and the text after it. A line break
-/// inside the type ("ssh-ed2\n5519", from hard wrapping) is joined back.
-fn take_type(s: &str) -> (String, &str) {
-    let mut word = String::new();
-    let mut rest = s.trim_start();
-    loop {
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        word.push_str(&rest[..end]);
-        let after = &rest[end..];
-        let next = after.trim_start();
-        let gap = &after[..after.len() - next.len()];
-        let partial = !is_key_type(&word)
-            && KEY_TYPES
-                .iter()
-                .chain(REFUSED_TYPES)
-                .any(|t| t.starts_with(word.as_str()));
-        if partial && gap.contains('\n') && !next.is_empty() {
-            rest = next;
-        } else {
-            return (word, after);
-        }
-    }
+fn wire_type(blob: &[u8]) -> Result<String, KeyError> {
+    let mut reader = blob;
+    let name = Vec::<u8>::decode(&mut reader)
+        .map_err(|_| KeyError::Malformed("the key is cut short".into()))?;
+    String::from_utf8(name).map_err(|_| KeyError::Malformed("the key type is not text".into()))
 }
 
 /// `UnknownType`, carrying the word only when it looks like a type name: whatever else
@@ -396,8 +469,19 @@ fn unknown_type(word: &str) -> KeyError {
     })
 }
 
+/// A key type of our own list (what we install, and DSA, which we refuse by name).
 pub fn is_key_type(word: &str) -> bool {
     KEY_TYPES.contains(&word) || REFUSED_TYPES.contains(&word)
+}
+
+/// A type word sshd reads before key data: ours, `rsa-sha2-256/512` for RSA, certificates.
+fn is_type_word(word: &str) -> bool {
+    is_key_type(word) || RSA_ALIASES.contains(&word) || is_certificate_type(word)
+}
+
+fn is_certificate_type(word: &str) -> bool {
+    word.strip_suffix(CERT_SUFFIX)
+        .is_some_and(|plain| KEY_TYPES.contains(&plain) || REFUSED_TYPES.contains(&plain))
 }
 
 /// Whether `word` names a key type sshd may read in authorized_keys, ours or not
@@ -406,13 +490,11 @@ pub fn is_key_type(word: &str) -> bool {
 pub fn looks_like_key_type(word: &str) -> bool {
     word.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-@._".contains(&b))
-        && (KEY_TYPE_PREFIXES.iter().any(|p| word.starts_with(p))
-            || word.contains("-cert-v01@openssh.com"))
+        && (KEY_TYPE_PREFIXES.iter().any(|p| word.starts_with(p)) || word.contains(CERT_SUFFIX))
 }
 
-/// Control characters other than tab and line feed (which are blanks and line breaks).
-/// Control characters, and the bidirectional overrides that make a comment display
-/// differently from what it is.
+/// Control characters other than tab and line feed (which are blanks and line breaks),
+/// and the bidirectional overrides that make a comment display differently from what it is.
 fn has_control(s: &str) -> bool {
     s.chars().any(|c| {
         (c.is_control() && c != '\t' && c != '\n')
@@ -420,182 +502,9 @@ fn has_control(s: &str) -> bool {
     })
 }
 
-fn looks_like_options(word: &str) -> bool {
-    const FLAGS: &[&str] = &[
-        "restrict",
-        "no-pty",
-        "no-port-forwarding",
-        "no-agent-forwarding",
-        "no-x11-forwarding",
-        "no-user-rc",
-        "port-forwarding",
-        "pty",
-        "agent-forwarding",
-        "x11-forwarding",
-        "user-rc",
-        "cert-authority",
-        "no-touch-required",
-        "verify-required",
-    ];
-    word.contains('=') || word.contains(',') || FLAGS.contains(&word)
-}
-
-/// Splits `options rest` at the first blank outside double quotes (sshd's own rule).
-pub fn split_options(s: &str) -> (&str, &str) {
-    // As sshd skips past options: `\"` is skipped whole anywhere, a quote toggles
-    // quoting, and only a blank or tab outside quotes ends the options.
-    let bytes = s.as_bytes();
-    let mut quoted = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if bytes.get(i + 1) == Some(&b'"') => i += 1,
-            b'"' => quoted = !quoted,
-            b' ' | b'\t' if !quoted => return (&s[..i], &s[i..]),
-            _ => {}
-        }
-        i += 1;
-    }
-    (s, "")
-}
-
-/// Reads base64 across any whitespace until the wire format says the key is complete.
-/// Returns the blob, its canonical base64 and the text after it.
-fn take_blob(s: &str) -> Result<(Vec<u8>, String, &str), KeyError> {
-    let mut chars = String::new();
-    let mut ends = Vec::new(); // byte offset in `s` just after each base64 char
-    for (i, c) in s.char_indices() {
-        if c.is_whitespace() {
-            continue;
-        }
-        if !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=') {
-            break;
-        }
-        if c != '=' && chars.ends_with('=') {
-            break;
-        }
-        chars.push(c);
-        ends.push(i + 1);
-    }
-    if chars.is_empty() {
-        return Err(KeyError::Malformed(
-            "the key data after the key type is missing".into(),
-        ));
-    }
-    let usable = chars.len() / 4 * 4;
-    let blob = decode_base64(&chars[..usable])
-        .ok_or_else(|| KeyError::Malformed("invalid base64".into()))?;
-    let len = wire_len(&blob)?;
-    let needed = len.div_ceil(3) * 4;
-    let data = &chars[..needed];
-    let blob = decode_base64(data).ok_or_else(|| KeyError::Malformed("invalid base64".into()))?;
-    if blob.len() != len {
-        return Err(KeyError::Malformed("invalid base64 padding".into()));
-    }
-    // Blanks inside the data are joined, so a cut-short key would otherwise borrow the
-    // first letters of its comment and come out as a different key.
-    let tail = &s[ends[needed - 1]..];
-    if !tail.is_empty() && !tail.starts_with(char::is_whitespace) {
-        return Err(KeyError::Malformed(
-            "the key data is cut short or runs into the comment".into(),
-        ));
-    }
-    Ok((blob, data.to_string(), tail))
-}
-
-/// A comment broken by email wrapping is joined back; runs of blanks become one space.
-fn join_comment(tail: &str) -> String {
-    let joined: String = tail
-        .split('\n')
-        .map(|l| l.trim_end_matches([' ', '\t']))
-        .collect::<Vec<_>>()
-        .join("");
-    joined.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Number of length-prefixed strings that make up a public key blob of each type.
-fn field_count(algorithm: &str) -> Option<usize> {
-    Some(match algorithm {
-        "ssh-ed25519" => 2,
-        "ssh-rsa" | "sk-ssh-ed25519@openssh.com" => 3,
-        a if a.starts_with("ecdsa-sha2-") => 3,
-        "sk-ecdsa-sha2-nistp256@openssh.com" => 4,
-        "ssh-dss" => 5,
-        _ => return None,
-    })
-}
-
-fn wire_type(blob: &[u8]) -> Result<String, KeyError> {
-    let (field, _) = wire_field(blob)?;
-    String::from_utf8(field.to_vec())
-        .map_err(|_| KeyError::Malformed("the key type is not text".into()))
-}
-
-/// Total length of the key blob as declared by its own length prefixes.
-fn wire_len(blob: &[u8]) -> Result<usize, KeyError> {
-    let algorithm = wire_type(blob)?;
-    let fields = field_count(&algorithm).ok_or_else(|| unknown_type(&algorithm))?;
-    let mut offset = 0;
-    for _ in 0..fields {
-        let (field, _) = wire_field(&blob[offset..])?;
-        offset += 4 + field.len();
-    }
-    Ok(offset)
-}
-
-fn wire_field(bytes: &[u8]) -> Result<(&[u8], &[u8]), KeyError> {
-    let truncated = || KeyError::Malformed("the key is cut short".into());
-    let len = bytes.get(..4).ok_or_else(truncated)?;
-    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-    let field = bytes.get(4..4 + len).ok_or_else(truncated)?;
-    Ok((field, &bytes[4 + len..]))
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    let s = s.as_bytes();
-    if !s.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    for (n, chunk) in s.chunks(4).enumerate() {
-        let last = n == s.len() / 4 - 1;
-        let pad = chunk.iter().rev().take_while(|c| **c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
-        }
-        let mut acc = 0u32;
-        for &c in &chunk[..4 - pad] {
-            let v = B64.iter().position(|b| *b == c)? as u32;
-            acc = acc << 6 | v;
-        }
-        acc <<= 6 * pad as u32;
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..4 - pad]);
-    }
-    Some(out)
-}
-
 /// Standard base64 with padding, as key data is written in authorized_keys.
 pub fn encode_base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let acc = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(acc >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    Base64::encode_string(bytes)
 }
 
 fn shorten(s: &str, max: usize) -> String {
