@@ -267,23 +267,49 @@ fn more_data_after(blob: &Blob) -> Result<(), KeyError> {
 /// The comment, joined back over line breaks. Hard wrapping (every line as wide as the
 /// widest) broke it anywhere and is joined without a space; a shorter line means the
 /// break took the place of a space, which comes back. Blanks beside a break are kept.
+/// An indentation shared by every line after the first (the first has lost its own to
+/// trimming) is not part of the comment.
 fn join_comment(text: &str, tail: &str) -> String {
     let lines: Vec<&str> = text.split('\n').collect();
+    // One continuation line alone cannot tell indentation from a space the wrap moved
+    // to its start: then its blanks are kept.
+    let continued: Vec<&&str> = lines[1..].iter().filter(|l| !l.trim().is_empty()).collect();
+    let indent = match continued.len() {
+        0 | 1 => 0,
+        _ => continued
+            .iter()
+            .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
+            .min()
+            .unwrap_or(0),
+    };
+    let unindent = |line: &str, first: bool| -> usize {
+        let blanks = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if first {
+            0
+        } else {
+            blanks.min(indent)
+        }
+    };
     let width = lines[..lines.len() - 1]
         .iter()
-        .map(|l| l.chars().count())
+        .enumerate()
+        .map(|(n, l)| l[unindent(l, n == 0)..].chars().count())
         .max()
         .unwrap_or(0);
     let offset = tail.as_ptr() as usize - text.as_ptr() as usize;
     let mut joined = String::new();
     let mut line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let mut skip = 0;
     for (i, c) in tail.char_indices() {
         if c == '\n' {
             let line = &text[line_start..offset + i];
-            if line.chars().count() < width {
+            if line[unindent(line, line_start == 0)..].chars().count() < width {
                 joined.push(' ');
             }
             line_start = offset + i + 1;
+            skip = unindent(&text[line_start..], false);
+        } else if skip > 0 {
+            skip -= 1;
         } else {
             joined.push(c);
         }
