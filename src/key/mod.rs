@@ -138,7 +138,7 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyError::Empty => write!(f, "No key given: paste the public key the vendor sent (it starts with ssh-ed25519, ssh-rsa or ecdsa-sha2-)."),
-            KeyError::TooLarge => write!(f, "The input is larger than 64 KiB, far too large for a public key: give only the vendor's public key."),
+            KeyError::TooLarge => write!(f, "The input is larger than 64 KiB, far too large for a public key: check that you chose the right file."),
             KeyError::NotText => write!(f, "The input is not text: a public key is a line of text starting with ssh-ed25519, ssh-rsa or ecdsa-sha2-."),
             KeyError::PrivateKey => write!(f, "This is a PRIVATE key and was refused without being shown or kept: paste the PUBLIC key the vendor sent, and treat this private key as exposed."),
             KeyError::MultipleKeys => write!(f, "The input holds more than one key: give exactly one public key at a time."),
