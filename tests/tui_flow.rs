@@ -300,6 +300,7 @@ fn a_failed_apply_goes_back_to_review_for_a_rerun() {
     press(&mut app, KeyCode::Char('y'));
     app.on_message(Message::Applied(Outcome::Failed {
         done: vec!["Create group whaly".into()],
+        step: Some("Create user whaly".into()),
         error: "useradd failed".into(),
     }));
     press(&mut app, KeyCode::Enter);

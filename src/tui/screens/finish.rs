@@ -7,7 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
 use crate::connection::HostKey;
-use crate::tui::app::{App, PROOF_NEEDS_ROOT};
+use crossterm::event::{KeyCode, KeyEvent};
+
+use crate::tui::app::{App, Effect, PROOF_NEEDS_ROOT};
 use crate::tui::screens::failing_lines;
 use crate::tui::theme::Theme;
 use crate::tui::view::{render_scrolled, spinner, wrap_indented};
@@ -198,5 +200,43 @@ mod tests {
         assert_eq!(key_type_name("ecdsa-sha2-nistp256"), "ECDSA");
         assert_eq!(key_type_name("ssh-rsa"), "RSA");
         assert_eq!(key_type_name("sk-ssh-ed25519@openssh.com"), "ED25519-SK");
+    }
+}
+
+/// The footer: the keys `on_finish` handles.
+pub fn keys(app: &App) -> &'static str {
+    if !app.is_root() {
+        "↑↓ scroll · Enter quit · Esc back"
+    } else if app.proof.running {
+        "proving… · ↑↓ scroll · Enter quit · Esc back"
+    } else {
+        "↑↓ scroll · p prove it · Enter quit · Esc back"
+    }
+}
+
+impl App {
+    pub(crate) fn on_finish(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Esc => self.go(crate::tui::app::Screen::Ports),
+            KeyCode::Enter => {
+                self.should_quit = true;
+                Vec::new()
+            }
+            KeyCode::Char('p') => {
+                if !self.is_root() {
+                    self.notice = Some(PROOF_NEEDS_ROOT.into());
+                    return Vec::new();
+                }
+                if self.proof.running {
+                    return Vec::new();
+                }
+                self.proof.running = true;
+                vec![Effect::Verify(Box::new(self.request()))]
+            }
+            code => {
+                self.scroll_keys(code);
+                Vec::new()
+            }
+        }
     }
 }
