@@ -455,8 +455,8 @@ fn welcome_list_moves_and_opens_the_focused_checks_detail() {
 fn welcome_legend_says_what_the_marks_mean() {
     let app = app(preview_host());
     let text = text_of(&app);
-    assert!(text.contains("! warning or could not check"), "{text}");
-    assert!(screens::help(Screen::Welcome).contains("! warning or could not check"));
+    assert!(text.contains("! warning, or not read"), "{text}");
+    assert!(screens::help(Screen::Welcome).contains("! a warning (it may work) or not read here"));
 }
 
 #[test]
@@ -506,7 +506,7 @@ fn account_done_but_sshd_failing_is_not_ready_on_every_screen() {
     assert!(!app.run.reinspecting);
     let apply = text_of(&app);
     assert_not_called_ready(&apply);
-    assert!(apply.contains("✓ Done: 6 step(s) changed."), "{apply}");
+    assert!(apply.contains("✓ Done: 6 step(s) applied."), "{apply}");
     assert!(
         apply.contains("Not ready: the account is set up"),
         "{apply}"

@@ -117,10 +117,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ),
             theme.dim(),
         ));
-        lines.push(Line::raw(format!(
-            "             {}",
-            truncate(&detail_of(&plan, step), width.saturating_sub(13))
-        )));
+        // Why, in full: it is what the person decides on.
+        lines.extend(
+            wrap_indented("             ", &detail_of(&plan, step), 13, width)
+                .into_iter()
+                .map(Line::raw),
+        );
     }
     if !app.fix_sshd {
         if let Some(step) = app.sshd_repair() {
@@ -335,10 +337,10 @@ impl App {
     }
 }
 
-/// "guide step 2" as a newcomer reads it: which step of whose setup guide.
+/// "guide step 2" as a newcomer reads it: a step of the vendor's setup guide.
 fn guide_words(guide: &str, vendor: &str) -> String {
     match guide.strip_prefix("guide ") {
-        Some(steps) => format!("{steps} of {vendor}'s setup guide"),
+        Some(steps) => format!("{vendor} guide, {steps}"),
         None => guide.to_string(),
     }
 }
