@@ -64,6 +64,20 @@ pub struct Swallow {
 }
 
 impl Swallow {
+    /// Starts discarding after `text`, whose last line may be the start of the END line.
+    fn after(text: &str) -> Swallow {
+        let mut swallow = Swallow::default();
+        if !text.ends_with('\n') {
+            let last = text.rsplit('\n').next().unwrap_or_default();
+            let start = last.len().saturating_sub(200);
+            let start = (start..=last.len())
+                .find(|i| last.is_char_boundary(*i))
+                .unwrap_or(last.len());
+            swallow.feed(&last[start..]);
+        }
+        swallow
+    }
+
     /// Takes `text`; true once the private key has ended.
     fn feed(&mut self, text: &str) -> bool {
         for c in text.chars() {
@@ -342,10 +356,13 @@ impl App {
         }
         let result = key::parse(&text);
         if result == Err(KeyError::PrivateKey) {
-            let ended = text.lines().any(ends_private);
+            // Ended only by an END line that is complete (a line break after it).
+            let ended = text
+                .rsplit_once('\n')
+                .is_some_and(|(complete, _)| complete.lines().any(ends_private));
             self.paste = fresh_textarea();
             if !ended {
-                self.swallowing = Some(Swallow::default());
+                self.swallowing = Some(Swallow::after(&text));
             }
         }
         self.intake = Some(result);
