@@ -65,8 +65,14 @@ impl Outcome {
     pub fn summary(&self) -> Summary {
         let (ok, headline, lines) = match self {
             Outcome::Done { changed: 0 } => (true, "Nothing needed changing.".to_string(), vec![]),
-            Outcome::Done { changed } => (true, format!("Done: {changed} step(s) applied."), vec![]),
-            Outcome::Refused(why) => (false, format!("Refused, nothing was changed: {why}."), vec![]),
+            Outcome::Done { changed } => {
+                (true, format!("Done: {changed} step(s) applied."), vec![])
+            }
+            Outcome::Refused(why) => (
+                false,
+                format!("Refused, nothing was changed: {why}."),
+                vec![],
+            ),
             Outcome::Blocked(steps) => (
                 false,
                 "Refused, nothing was changed: these steps cannot run as things stand:".to_string(),
@@ -96,7 +102,11 @@ impl Outcome {
                 vec![],
             ),
         };
-        Summary { ok, headline, lines }
+        Summary {
+            ok,
+            headline,
+            lines,
+        }
     }
 }
 

@@ -291,7 +291,9 @@ pub fn step_detail(plan: &Plan, step: &plan::Step) -> String {
     match step.state {
         StepState::Waiting { on } => format!(
             "waits for \"{}\", which is blocked",
-            plan.steps.get(on).map_or("an earlier step", |s| s.title.as_str())
+            plan.steps
+                .get(on)
+                .map_or("an earlier step", |s| s.title.as_str())
         ),
         _ => step.detail.clone(),
     }
@@ -424,7 +426,11 @@ fn run_apply(
             for line in &summary.lines {
                 eprintln!("  {line}");
             }
-            ExitCode::from(if matches!(outcome, Outcome::NotRoot) { 3 } else { 1 })
+            ExitCode::from(if matches!(outcome, Outcome::NotRoot) {
+                3
+            } else {
+                1
+            })
         }
     })
 }
@@ -522,7 +528,14 @@ mod tests {
             .expect("check-port")
             .render_long_help()
             .to_string();
-        for foreign in ["--user", "--group", "--allow-shell", "--permit-open", "--db", "--profile"] {
+        for foreign in [
+            "--user",
+            "--group",
+            "--allow-shell",
+            "--permit-open",
+            "--db",
+            "--profile",
+        ] {
             assert!(!help.contains(foreign), "{foreign} in:\n{help}");
         }
         assert!(help.contains("--timeout-ms"), "{help}");

@@ -19,7 +19,9 @@ pub enum StepState {
     /// Cannot run as things stand; `detail` says what to do by hand.
     Blocked,
     /// Would run, but an earlier step (`on`, its index in the plan) is blocked.
-    Waiting { on: usize },
+    Waiting {
+        on: usize,
+    },
 }
 
 impl StepState {
@@ -96,16 +98,27 @@ pub enum Refusal {
     BadName(NameError),
     Root,
     /// An existing account below UID_MIN (sshd, daemon, ...).
-    SystemAccount { user: String, uid: u32, uid_min: u32 },
+    SystemAccount {
+        user: String,
+        uid: u32,
+        uid_min: u32,
+    },
     /// nobody/nogroup (65534): shared by unprivileged daemons, never a login.
-    Nobody { name: String, what: &'static str },
+    Nobody {
+        name: String,
+        what: &'static str,
+    },
     /// An existing user keeps its primary group; another one would be shown but not used.
     OtherPrimaryGroup {
         user: String,
         current: String,
         asked: String,
     },
-    SystemGroup { group: String, gid: u32, gid_min: u32 },
+    SystemGroup {
+        group: String,
+        gid: u32,
+        gid_min: u32,
+    },
 }
 
 /// The id the kernel and NFS use for "nobody": `nobody` and `nogroup` hold it.

@@ -737,12 +737,16 @@ fn paths_of_another_living_account_are_never_taken_over() {
 fn validate_refuses_a_group_that_is_not_the_users_or_a_system_group() {
     let mut state = ready_host(&ready_content());
     state.group = Some(50);
-    let err = plan::validate(&tunnel_only(), &state).unwrap_err().to_string();
+    let err = plan::validate(&tunnel_only(), &state)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("choose group whaly"), "{err}");
 
     let mut state = fresh_host();
     state.group = Some(27);
-    let err = plan::validate(&tunnel_only(), &state).unwrap_err().to_string();
+    let err = plan::validate(&tunnel_only(), &state)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("system group"), "{err}");
     state.group = Some(1000);
     assert!(plan::validate(&tunnel_only(), &state).is_ok());
@@ -767,7 +771,11 @@ fn the_update_command_replaces_the_line_in_place_as_the_merge_does() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join(".ssh")).unwrap();
     let file = dir.path().join(".ssh/authorized_keys");
-    for comment in ["vendor@example.com", r"it's a back\slash \n", "$(touch pwned)"] {
+    for comment in [
+        "vendor@example.com",
+        r"it's a back\slash \n",
+        "$(touch pwned)",
+    ] {
         let old = format!(
             "# keys\nssh-ed25519 {DATA} old-comment\nssh-ed25519 {OTHER} admin@corp\nno-pty ssh-ed25519 {DATA} dup\n"
         );
@@ -779,7 +787,11 @@ fn the_update_command_replaces_the_line_in_place_as_the_merge_does() {
         let p = plan::plan(&req, &state);
         let step = key_step(&p);
         assert!(step.title.starts_with("Update"), "{}", step.title);
-        assert!(!step.command.contains(">>"), "not an append: {}", step.command);
+        assert!(
+            !step.command.contains(">>"),
+            "not an append: {}",
+            step.command
+        );
         std::fs::write(&file, &old).unwrap();
         let status = Command::new("sh")
             .arg("-c")
@@ -789,7 +801,11 @@ fn the_update_command_replaces_the_line_in_place_as_the_merge_does() {
             .unwrap();
         assert!(status.success(), "{}", step.command);
         let bastion_wizard::authorized_keys::Merge::Updated(merged) =
-            bastion_wizard::authorized_keys::merge(old.as_bytes(), p.key_line.as_ref().unwrap(), DATA)
+            bastion_wizard::authorized_keys::merge(
+                old.as_bytes(),
+                p.key_line.as_ref().unwrap(),
+                DATA,
+            )
         else {
             panic!("the merge updates");
         };
@@ -842,7 +858,9 @@ fn nobody_and_nogroup_are_refused_by_the_gate() {
 fn refusals_name_no_command_line_flag() {
     let mut state = ready_host(&ready_content());
     state.group = Some(50);
-    let err = plan::prepare(&tunnel_only(), &state).unwrap_err().to_string();
+    let err = plan::prepare(&tunnel_only(), &state)
+        .unwrap_err()
+        .to_string();
     assert!(!err.contains("--"), "{err}");
     let name = plan::check_name("Bad", "user").unwrap_err().to_string();
     assert!(name.contains("starting with a letter or _"), "{name}");
@@ -852,13 +870,21 @@ fn refusals_name_no_command_line_flag() {
 fn details_say_where_the_host_stands_not_what_the_plan_does() {
     let p = plan::plan(&tunnel_only(), &fresh_host());
     let user = step(&p, |a| matches!(a, Action::CreateUser { .. }));
-    assert!(user.detail.starts_with("user whaly does not exist yet"), "{}", user.detail);
+    assert!(
+        user.detail.starts_with("user whaly does not exist yet"),
+        "{}",
+        user.detail
+    );
     // A locked password under UsePAM yes: key logins work today; the detail says so.
     let mut state = ready_host(&ready_content());
     state.password = Password::Locked;
     let p = plan::plan(&tunnel_only(), &state);
     let unlock = unlock_step(&p);
-    assert!(state.uses_pam() == unlock.detail.contains("work while"), "{}", unlock.detail);
+    assert!(
+        state.uses_pam() == unlock.detail.contains("work while"),
+        "{}",
+        unlock.detail
+    );
     assert!(!unlock.title.contains('`'), "{}", unlock.title);
 }
 

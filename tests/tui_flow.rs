@@ -816,7 +816,10 @@ fn a_wrapped_key_typed_as_keystrokes_never_leaves_the_paste_screen() {
     // The same text with no stray y: the person's own Enter then moves on.
     let mut app = fixtures::app(fresh_host());
     to_paste_screen(&mut app);
-    burst(&mut app, &format!("{}\r{}\r", &ED25519[..50], &ED25519[50..]));
+    burst(
+        &mut app,
+        &format!("{}\r{}\r", &ED25519[..50], &ED25519[50..]),
+    );
     assert_eq!(app.screen, Screen::Paste);
     assert_eq!(app.key().unwrap().canonical(), ED25519);
     press(&mut app, KeyCode::Enter);
@@ -839,7 +842,8 @@ fn an_arrow_held_down_still_scrolls() {
 
 #[test]
 fn a_new_paste_replaces_a_complete_key() {
-    let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtQ2lDb2zV8sUhvdDpcyd2IUVxKUB8eMN1FrRckhmqW second";
+    let other =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtQ2lDb2zV8sUhvdDpcyd2IUVxKUB8eMN1FrRckhmqW second";
     let mut app = app(fresh_host());
     to_paste_screen(&mut app);
     app.update(Event::Paste(ED25519.into()));
@@ -899,7 +903,10 @@ fn the_paste_screen_speaks_plainly() {
     let text = text_of(&app);
     assert!(!text.contains("line break"), "no zero count:\n{text}");
     let help = screens::help(Screen::Paste);
-    assert!(!help.contains("CRLF") && !help.contains("RFC4716"), "{help}");
+    assert!(
+        !help.contains("CRLF") && !help.contains("RFC4716"),
+        "{help}"
+    );
     app.update(Event::Paste("A".repeat(200 * 1024)));
     let text = text_of(&app);
     assert!(!text.contains("file"), "{text}");
@@ -929,10 +936,17 @@ fn a_system_account_is_refused_on_the_account_screen() {
     assert!(matches!(effects.as_slice(), [Effect::Inspect(r)] if r.user == "sshd"));
     assert_eq!(app.screen, Screen::Account, "waits for the host to be read");
     app.on_message(Message::Inspected(Box::new(system_account(102))));
-    assert_eq!(app.screen, Screen::Account, "refused before the key is asked for");
+    assert_eq!(
+        app.screen,
+        Screen::Account,
+        "refused before the key is asked for"
+    );
     let text = text_of(&app);
     assert!(text.contains("system account"), "{text}");
-    assert!(!text.contains("--"), "no command-line flags on screen:\n{text}");
+    assert!(
+        !text.contains("--"),
+        "no command-line flags on screen:\n{text}"
+    );
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.screen, Screen::Account);
     // nobody (uid 65534) too.
@@ -997,7 +1011,10 @@ fn a_database_typed_on_account_reaches_the_checklist_and_finish() {
     let ports = text_of(&app);
     assert!(ports.contains("db.internal:5432"), "{ports}");
     assert!(!ports.contains("none yet"), "{ports}");
-    assert_eq!(app.report().connection.db, vec!["db.internal:5432".to_string()]);
+    assert_eq!(
+        app.report().connection.db,
+        vec!["db.internal:5432".to_string()]
+    );
 }
 
 #[test]
@@ -1132,6 +1149,9 @@ fn help_hides_the_screen_beside_it() {
             .filter(|(i, _)| i % 2 == 0)
             .map(|(_, part)| part)
             .collect();
-        assert!(outside.trim().is_empty(), "text beside the pop-up: {line:?}");
+        assert!(
+            outside.trim().is_empty(),
+            "text beside the pop-up: {line:?}"
+        );
     }
 }

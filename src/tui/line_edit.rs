@@ -61,7 +61,10 @@ pub fn edit(text: &mut String, cursor: &mut Option<usize>, key: &KeyEvent) -> bo
 pub fn insert(text: &mut String, cursor: &mut Option<usize>, pasted: &str, keep: fn(char) -> bool) {
     let len = text.chars().count();
     let at = cursor.unwrap_or(len).min(len);
-    let added: String = pasted.chars().filter(|c| !c.is_control() && keep(*c)).collect();
+    let added: String = pasted
+        .chars()
+        .filter(|c| !c.is_control() && keep(*c))
+        .collect();
     text.insert_str(byte_at(text, at), &added);
     let at = at + added.chars().count();
     *cursor = (at < text.chars().count()).then_some(at);
@@ -74,7 +77,9 @@ pub fn split(text: &str, cursor: Option<usize>) -> (&str, &str) {
 }
 
 fn byte_at(text: &str, chars: usize) -> usize {
-    text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i)
+    text.char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(i, _)| i)
 }
 
 fn remove(text: &mut String, from: usize, to: usize) {
@@ -129,17 +134,28 @@ mod tests {
         );
         assert_eq!(run("whaly", &[c('a'), c('k')]).0, "");
         assert_eq!(
-            run("whaly", &[key(KeyCode::Left, false), key(KeyCode::Left, false), c('k')]).0,
+            run(
+                "whaly",
+                &[key(KeyCode::Left, false), key(KeyCode::Left, false), c('k')]
+            )
+            .0,
             "wha"
         );
-        assert_eq!(run("whaly", &[c('a'), c('e'), c('h')]), ("whal".into(), None));
+        assert_eq!(
+            run("whaly", &[c('a'), c('e'), c('h')]),
+            ("whal".into(), None)
+        );
     }
 
     #[test]
     fn other_control_keys_are_left_to_the_screen() {
         let mut text = "x".to_string();
         let mut cursor = None;
-        assert!(!edit(&mut text, &mut cursor, &key(KeyCode::Char('c'), true)));
+        assert!(!edit(
+            &mut text,
+            &mut cursor,
+            &key(KeyCode::Char('c'), true)
+        ));
         assert!(!edit(&mut text, &mut cursor, &key(KeyCode::Enter, false)));
         assert_eq!(text, "x");
     }

@@ -73,7 +73,11 @@ pub fn run(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
     let mut app = App::new(profile, account, state, ticks);
     app.on_aws = on_aws();
     if app.checklist.target.is_empty() {
-        let saved = setup.db.first().cloned().or_else(|| state_dir.read(TARGET_FILE));
+        let saved = setup
+            .db
+            .first()
+            .cloned()
+            .or_else(|| state_dir.read(TARGET_FILE));
         app.checklist.target = saved.unwrap_or_default().trim().to_string();
     }
     let theme = Theme::from_env();

@@ -99,7 +99,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
     } else if app.awaiting_gate {
         lines.push(Line::raw(""));
-        lines.push(Line::styled("Reading this host for that account…", theme.dim()));
+        lines.push(Line::styled(
+            "Reading this host for that account…",
+            theme.dim(),
+        ));
     }
     frame.render_widget(Paragraph::new(lines), area);
 }

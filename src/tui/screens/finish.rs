@@ -190,19 +190,6 @@ fn proof_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
     lines
 }
 
-#[cfg(test)]
-mod tests {
-    use super::key_type_name;
-
-    #[test]
-    fn host_key_types_read_as_ssh_keygen_names_them() {
-        assert_eq!(key_type_name("ssh-ed25519"), "ED25519");
-        assert_eq!(key_type_name("ecdsa-sha2-nistp256"), "ECDSA");
-        assert_eq!(key_type_name("ssh-rsa"), "RSA");
-        assert_eq!(key_type_name("sk-ssh-ed25519@openssh.com"), "ED25519-SK");
-    }
-}
-
 /// The footer: the keys `on_finish` handles.
 pub fn keys(app: &App) -> &'static str {
     if !app.is_root() {
@@ -238,5 +225,18 @@ impl App {
                 Vec::new()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_type_name;
+
+    #[test]
+    fn host_key_types_read_as_ssh_keygen_names_them() {
+        assert_eq!(key_type_name("ssh-ed25519"), "ED25519");
+        assert_eq!(key_type_name("ecdsa-sha2-nistp256"), "ECDSA");
+        assert_eq!(key_type_name("ssh-rsa"), "RSA");
+        assert_eq!(key_type_name("sk-ssh-ed25519@openssh.com"), "ED25519-SK");
     }
 }

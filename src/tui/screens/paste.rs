@@ -400,6 +400,9 @@ mod tests {
 
     #[test]
     fn a_crlf_paste_has_one_break_per_line() {
-        assert_eq!(one_break_per_run("a\r\r\nb\r\rc\n\nd\r\ne"), "a\nb\nc\nd\ne");
+        assert_eq!(
+            one_break_per_run("a\r\r\nb\r\rc\n\nd\r\ne"),
+            "a\nb\nc\nd\ne"
+        );
     }
 }

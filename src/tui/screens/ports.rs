@@ -134,7 +134,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             " On AWS: EC2 → Instances → this instance → Security → Security groups → Inbound rules → Edit → Add rule: SSH (port {ports_text}), source each IP above as /32."
         ));
     }
-    lines.extend(wrapped(&format!("{} 3. ", tick(2)), &firewall, 7, row_style(2)));
+    lines.extend(wrapped(
+        &format!("{} 3. ", tick(2)),
+        &firewall,
+        7,
+        row_style(2),
+    ));
     lines.extend(wrapped(
         &format!("{} 4. ", tick(3)),
         "The database's firewall / security group lets this host in on its port.",

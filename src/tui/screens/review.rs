@@ -11,7 +11,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::checks::Verdict;
 use crate::plan::{Action, Plan, Step, StepState};
-use crate::tui::app::{ApplyRun, App, Effect, Screen};
+use crate::tui::app::{App, ApplyRun, Effect, Screen};
 use crate::tui::screens::failing_lines;
 use crate::tui::theme::Theme;
 use crate::tui::view::{elide_middle, truncate, wrap_indented};
@@ -72,7 +72,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     ])
     .areas(area);
     let intro_text = match &app.run.outcome {
-        None => format!("Nothing has changed yet. Applying does this for {}:", plan.user),
+        None => format!(
+            "Nothing has changed yet. Applying does this for {}:",
+            plan.user
+        ),
         Some(outcome) => format!(
             "Last run: {} Applying again does this for {}:",
             outcome.summary().headline,
@@ -237,7 +240,9 @@ fn detail_of(plan: &Plan, step: &Step) -> String {
     match step.state {
         StepState::Waiting { on } => format!(
             "waits for \"{}\", which is blocked",
-            plan.steps.get(on).map_or("an earlier step", |s| s.title.as_str())
+            plan.steps
+                .get(on)
+                .map_or("an earlier step", |s| s.title.as_str())
         ),
         _ => step.detail.clone(),
     }
