@@ -9,6 +9,7 @@ use nix::unistd::{Group, User};
 use std::net::IpAddr;
 
 use crate::authorized_keys::{Access, PermitOpen};
+use crate::cloud::{self, Cloud};
 use crate::connection::{self, HostKey};
 use crate::firewall::{self, Fail2ban, Firewall};
 use crate::key::Key;
@@ -106,6 +107,8 @@ pub struct HostFacts {
     pub openssh: String,
     /// Non-loopback addresses of this host, to help name it in the vendor's form.
     pub addresses: Vec<String>,
+    /// The cloud this host runs in, when DMI tells.
+    pub cloud: Option<Cloud>,
 }
 
 #[derive(Debug, Clone)]
@@ -573,6 +576,7 @@ fn host_facts() -> HostFacts {
         os,
         openssh,
         addresses: local_addresses(),
+        cloud: cloud::detect(),
     }
 }
 

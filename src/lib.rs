@@ -8,6 +8,7 @@ pub mod apply;
 pub mod authorized_keys;
 pub mod checks;
 pub mod cli;
+pub mod cloud;
 pub mod connection;
 pub mod firewall;
 pub mod inspect;
