@@ -1076,7 +1076,7 @@ fn the_aws_click_path_shows_only_on_aws() {
     let text = text_of(&app);
     assert!(!text.contains("EC2"), "{text}");
     assert!(text.contains("load balancer or proxy in between would hide"));
-    app.on_aws = true;
+    app.state.facts.cloud = Some(bastion_wizard::cloud::Cloud::Aws);
     assert!(text_of(&app).contains("EC2"));
 }
 

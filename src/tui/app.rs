@@ -269,8 +269,6 @@ pub struct App {
     pub edit_cursor: Option<usize>,
     /// A private key typed in pieces is being discarded until its END line.
     pub swallowing: Option<super::screens::paste::Swallow>,
-    /// Whether this host runs on AWS, where the checklist shows the console's click path.
-    pub on_aws: bool,
 }
 
 impl App {
@@ -319,7 +317,6 @@ impl App {
             refusal: None,
             edit_cursor: None,
             swallowing: None,
-            on_aws: false,
         }
     }
 

@@ -71,7 +71,6 @@ pub fn run(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
         .unwrap_or_default();
     let state = inspect::inspect(&request);
     let mut app = App::new(profile, account, state, ticks);
-    app.on_aws = on_aws();
     if app.checklist.target.is_empty() {
         let saved = setup
             .db
@@ -113,14 +112,6 @@ pub fn run(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
             Ok(ExitCode::from(1))
         }
     }
-}
-
-/// EC2 says so in the firmware tables (Nitro) or the Xen hypervisor's id (older types).
-fn on_aws() -> bool {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    read("/sys/class/dmi/id/sys_vendor").contains("Amazon")
-        || read("/sys/class/dmi/id/board_vendor").contains("Amazon")
-        || read("/sys/hypervisor/uuid").starts_with("ec2")
 }
 
 /// ratatui's own hook restores the screen on panic but leaves bracketed paste on. A

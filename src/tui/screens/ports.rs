@@ -129,7 +129,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut firewall = format!(
         "The firewall in front of this host (cloud security group, network firewall) lets each IP above in on port {ports_text}, straight to this host: a load balancer or proxy in between would hide the vendor's IPs from sshd."
     );
-    if app.on_aws {
+    if app.state.facts.cloud == Some(crate::cloud::Cloud::Aws) {
         firewall.push_str(&format!(
             " On AWS: EC2 → Instances → this instance → Security → Security groups → Inbound rules → Edit → Add rule: SSH (port {ports_text}), source each IP above as /32."
         ));
