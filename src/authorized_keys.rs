@@ -266,3 +266,243 @@ fn is_hostname(host: &str) -> bool {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
 }
+
+/// What a key line's options allow, as sshd's option parser reads them in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyOptions {
+    pub port_forwarding: bool,
+    pub permit_open: Vec<String>,
+    pub from: Option<String>,
+    /// `expiry-time` as written (`YYYYMMDD[HHMM[SS]][Z]`).
+    pub expiry_time: Option<String>,
+    pub cert_authority: bool,
+}
+
+/// Options sshd knows; any other makes sshd ignore the whole line.
+const FLAG_OPTIONS: &[&str] = &[
+    "restrict",
+    "cert-authority",
+    "port-forwarding",
+    "no-port-forwarding",
+    "agent-forwarding",
+    "no-agent-forwarding",
+    "x11-forwarding",
+    "no-x11-forwarding",
+    "pty",
+    "no-pty",
+    "user-rc",
+    "no-user-rc",
+    "touch-required",
+    "no-touch-required",
+    "verify-required",
+    "no-verify-required",
+];
+const VALUE_OPTIONS: &[&str] = &[
+    "command",
+    "principals",
+    "from",
+    "expiry-time",
+    "environment",
+    "permitopen",
+    "permitlisten",
+    "tunnel",
+];
+
+impl KeyOptions {
+    /// Parses an options field; `Err` names the option that makes sshd skip the line.
+    pub fn parse(options: Option<&str>) -> Result<KeyOptions, String> {
+        let mut parsed = KeyOptions {
+            port_forwarding: true,
+            ..KeyOptions::default()
+        };
+        let Some(text) = options else {
+            return Ok(parsed);
+        };
+        let mut rest = text;
+        while !rest.is_empty() {
+            let name_end = rest.find(['=', ',']).unwrap_or(rest.len());
+            let name = rest[..name_end].to_ascii_lowercase();
+            rest = &rest[name_end..];
+            let value = match rest.strip_prefix('=') {
+                Some(after) => {
+                    let (value, after) = dequote(after)
+                        .ok_or_else(|| format!("option {name} has a badly quoted value"))?;
+                    rest = after;
+                    Some(value)
+                }
+                None => None,
+            };
+            match (name.as_str(), value) {
+                ("restrict", None) => parsed.port_forwarding = false,
+                ("port-forwarding", None) => parsed.port_forwarding = true,
+                ("no-port-forwarding", None) => parsed.port_forwarding = false,
+                ("cert-authority", None) => parsed.cert_authority = true,
+                ("permitopen", Some(v)) => parsed.permit_open.push(v),
+                ("from", Some(v)) => parsed.from = Some(v),
+                ("expiry-time", Some(v)) => parsed.expiry_time = Some(v),
+                (flag, None) if FLAG_OPTIONS.contains(&flag) => {}
+                (option, Some(_)) if VALUE_OPTIONS.contains(&option) => {}
+                (other, _) => return Err(format!("unknown or malformed option \"{other}\"")),
+            }
+            match rest.strip_prefix(',') {
+                Some(after) => rest = after,
+                None if rest.is_empty() => {}
+                None => return Err("options are not separated by commas".into()),
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Why this line cannot open the vendor's tunnel from every address to every target,
+    /// judged at `now` (seconds since 1970, UTC).
+    pub fn tunnel_problem(
+        &self,
+        vendor_addrs: &[std::net::IpAddr],
+        targets: &[PermitOpen],
+        now: u64,
+    ) -> Option<String> {
+        if self.cert_authority {
+            return Some("the line is a cert-authority entry, not a login key".into());
+        }
+        if !self.port_forwarding {
+            return Some(
+                "its options forbid forwarding (restrict without port-forwarding, or no-port-forwarding)"
+                    .into(),
+            );
+        }
+        if !self.permit_open.is_empty() {
+            let refused: Vec<String> = targets
+                .iter()
+                .filter(|t| !self.permit_open.iter().any(|p| permit_open_matches(p, t)))
+                .map(|t| t.to_string())
+                .collect();
+            if !refused.is_empty() {
+                return Some(format!(
+                    "its permitopen ({}) does not allow {} (sshd compares the exact text)",
+                    self.permit_open.join(", "),
+                    refused.join(", ")
+                ));
+            }
+        }
+        if let Some(from) = &self.from {
+            let excluded: Vec<String> = vendor_addrs
+                .iter()
+                .filter(|a| !crate::patterns::match_host_and_ip(&a.to_string(), **a, from))
+                .map(|a| a.to_string())
+                .collect();
+            if !excluded.is_empty() {
+                return Some(format!(
+                    "its from=\"{from}\" excludes the vendor's {}",
+                    excluded.join(", ")
+                ));
+            }
+        }
+        if let Some(expiry) = &self.expiry_time {
+            match expiry_seconds(expiry) {
+                Some(at) if at <= now => {
+                    return Some(format!("its expiry-time {expiry} has passed"))
+                }
+                None => return Some(format!("its expiry-time {expiry} is not a time sshd reads")),
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// A quoted option value, `\"` being the only escape; returns it and the rest.
+fn dequote(s: &str) -> Option<(String, &str)> {
+    let body = s.strip_prefix('"')?;
+    let mut value = String::new();
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some((_, '"'))) => {
+                chars.next();
+                value.push('"');
+            }
+            '"' => return Some((value, &body[i + 1..])),
+            _ => value.push(c),
+        }
+    }
+    None
+}
+
+fn permit_open_matches(allowed: &str, target: &PermitOpen) -> bool {
+    let Some((host, port)) = allowed.rsplit_once(':') else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host == "*" || host == target.host) && (port == "*" || port == target.port.to_string())
+}
+
+/// `YYYYMMDD[HHMM[SS]]`, with an optional `Z`; read as UTC (sshd reads a time without
+/// `Z` in the host's zone, which on servers is usually UTC).
+pub fn expiry_seconds(text: &str) -> Option<u64> {
+    let digits = text.strip_suffix(['Z', 'z']).unwrap_or(text);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || ![8, 12, 14].contains(&digits.len()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| digits.get(r).map_or(Some(0), |d| d.parse::<i64>().ok());
+    let (year, month, day) = (n(0..4)?, n(4..6)?, n(6..8)?);
+    let (hour, minute, second) = (n(8..10)?, n(10..12)?, n(12..14)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    // Days from civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
+}
+
+/// The first line sshd would use for this key: the first whose key data matches and that
+/// is not a cert-authority entry.
+pub fn login_entry(existing: &[u8], data: &str) -> Option<Entry> {
+    entries(existing).find(|e| {
+        e.data == data && !KeyOptions::parse(e.options.as_deref()).is_ok_and(|o| o.cert_authority)
+    })
+}
+
+/// Every key line sshd would use to log in (cert-authority entries and lines with options
+/// sshd rejects left out).
+pub fn login_entries(existing: &[u8]) -> Vec<(Entry, KeyOptions)> {
+    entries(existing)
+        .filter_map(|e| {
+            let options = KeyOptions::parse(e.options.as_deref()).ok()?;
+            (!options.cert_authority).then_some((e, options))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod option_tests {
+    use super::*;
+
+    #[test]
+    fn options_are_read_in_order() {
+        let o = KeyOptions::parse(Some("restrict,port-forwarding")).unwrap();
+        assert!(o.port_forwarding);
+        let o = KeyOptions::parse(Some("port-forwarding,restrict")).unwrap();
+        assert!(!o.port_forwarding);
+        let o =
+            KeyOptions::parse(Some(r#"from="10.0.0.1,!1.2.3.4",permitopen="db:5432""#)).unwrap();
+        assert_eq!(o.from.as_deref(), Some("10.0.0.1,!1.2.3.4"));
+        assert_eq!(o.permit_open, vec!["db:5432".to_string()]);
+        assert!(KeyOptions::parse(Some("no-such-option")).is_err());
+        let o = KeyOptions::parse(Some(r#"command="echo \"hi\" \x""#)).unwrap();
+        assert!(o.port_forwarding);
+    }
+
+    #[test]
+    fn expiry_times_as_sshd_writes_them() {
+        assert_eq!(expiry_seconds("19700102"), Some(86_400));
+        assert_eq!(expiry_seconds("197001020001Z"), Some(86_460));
+        assert_eq!(expiry_seconds("20261127"), Some(1_795_737_600));
+        assert_eq!(expiry_seconds("2026112"), None);
+    }
+}

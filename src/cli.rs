@@ -131,6 +131,7 @@ impl SetupArgs {
             vendor_addrs: profile.ips.clone(),
             db,
             fix_sshd: false,
+            keepalive: profile.keepalive,
         })
     }
 }
@@ -152,6 +153,9 @@ pub fn read_key(source: &str) -> Result<Key, BadInput> {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
+    if !matches!(cli.command, None | Some(Command::CheckPort { .. })) {
+        verify::remove_leftover_probes_for(&cli.setup);
+    }
     let result = match cli.command {
         Some(Command::Status { json, key_file }) => status(&cli.setup, json, key_file.as_deref()),
         Some(Command::Plan { key_file }) => show_plan(&cli.setup, &key_file),

@@ -9,11 +9,15 @@ use nix::unistd::{Group, User};
 use std::net::IpAddr;
 
 use crate::authorized_keys::{Access, PermitOpen};
+use crate::cloud::{self, Cloud};
+use crate::connection::{self, HostKey};
 use crate::firewall::{self, Fail2ban, Firewall};
 use crate::key::Key;
+use crate::login::{self, LoginGate};
 use crate::logs::{self, Attempts};
 use crate::safe_fs::{self, Meta};
-use crate::sshd::{self, Effective};
+use crate::sshd::{self, Effective, Listener};
+use crate::sshd_paths::{self, Revocation};
 use crate::sshd_repair::{self, SshdFiles};
 
 /// What the person asked for: the account, how the key may be used, and the key.
@@ -29,6 +33,8 @@ pub struct Request {
     pub db: Vec<PermitOpen>,
     /// Repair the sshd settings that block this user's tunnel (`--fix-sshd`).
     pub fix_sshd: bool,
+    /// The server keepalive the vendor's profile asks for, which `--fix-sshd` sets.
+    pub keepalive: Option<crate::profile::Keepalive>,
 }
 
 impl Request {
@@ -101,6 +107,8 @@ pub struct HostFacts {
     pub openssh: String,
     /// Non-loopback addresses of this host, to help name it in the vendor's form.
     pub addresses: Vec<String>,
+    /// The cloud this host runs in, when DMI tells.
+    pub cloud: Option<Cloud>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,10 +142,25 @@ pub struct HostState {
     pub firewall: Firewall,
     pub fail2ban: Fail2ban,
     pub attempts: Attempts,
+    /// The public halves of sshd's host keys, for the vendor's form.
+    pub host_keys: Vec<HostKey>,
     /// sshd's configuration files, for planning `--fix-sshd`.
     pub sshd_files: SshdFiles,
-    /// TCP ports something listens on here (from /proc/net/tcp), for the sshd check.
-    pub listening_ports: Vec<u16>,
+    /// Listening TCP sockets here (from /proc/net/tcp) and who holds them.
+    pub listeners: Vec<Listener>,
+    /// Account expiry, forced password changes, /etc/nologin, pam_access.
+    pub login: LoginGate,
+    /// Each ChrootDirectory in force for the user, and why sshd could not chroot there.
+    pub chroots: Vec<(String, Option<String>)>,
+    /// Each RevokedKeys file in force, and what it says of the vendor's key.
+    pub revoked: Vec<(String, Revocation)>,
+    /// A Debian or Ubuntu build of sshd, whose StrictModes accept group write by a
+    /// private group (upstream refuses it).
+    pub sshd_debian: bool,
+    /// The user's groups, for AllowGroups and DenyGroups.
+    pub user_groups: Vec<String>,
+    /// The user's primary group has no other member.
+    pub private_group_alone: bool,
     pub facts: HostFacts,
 }
 
@@ -160,6 +183,20 @@ impl HostState {
             .and_then(|c| c.first())
             .map(|c| c.config.ports())
             .unwrap_or_else(|| vec![22])
+    }
+
+    /// Ports something listens on.
+    pub fn listening_ports(&self) -> Vec<u16> {
+        self.listeners.iter().map(|l| l.port).collect()
+    }
+
+    /// Whether sshd is on record: what can be seen of each configuration, for checks.
+    pub fn uses_pam(&self) -> bool {
+        self.sshd
+            .as_ref()
+            .ok()
+            .and_then(|c| c.first())
+            .is_some_and(|c| c.config.uses_pam())
     }
 
     pub fn ssh_dir_path(&self) -> PathBuf {
@@ -210,11 +247,53 @@ pub fn inspect(request: &Request) -> HostState {
         Some(account) => account.home.clone(),
         None => default_home_base().join(&request.user),
     };
-    let password = match &user {
-        Some(_) => read_password(&request.user, is_root),
-        None => Password::Unknown("the user does not exist yet".into()),
+    let shadow = is_root
+        .then(|| std::fs::read_to_string("/etc/shadow"))
+        .transpose();
+    let password = match (&user, &shadow) {
+        (None, _) => Password::Unknown("the user does not exist yet".into()),
+        (Some(_), Ok(Some(text))) => password_from_shadow(text, &request.user),
+        (Some(_), Ok(None)) => Password::Unknown("reading /etc/shadow needs root".into()),
+        (Some(_), Err(e)) => Password::Unknown(format!("cannot read /etc/shadow: {e}")),
     };
+    let login = if is_root {
+        login::read(
+            &request.user,
+            shadow.as_ref().ok().and_then(|s| s.as_deref()),
+        )
+    } else {
+        LoginGate::default()
+    };
+    let configs: &[Effective] = sshd.as_ref().map(Vec::as_slice).unwrap_or_default();
+    let mut chroots: Vec<(String, Option<String>)> = Vec::new();
+    let mut revoked: Vec<(String, Revocation)> = Vec::new();
+    for effective in configs {
+        if let Some(dir) = effective.config.chroot_directory(&request.user, &home_path) {
+            if !chroots.iter().any(|(d, _)| *d == dir) {
+                let problem = sshd_paths::chroot_problem(&dir);
+                chroots.push((dir, problem));
+            }
+        }
+        if let Some(file) = effective.config.revoked_keys() {
+            if !revoked.iter().any(|(f, _)| f == file) {
+                revoked.push((
+                    file.to_string(),
+                    sshd_paths::revocation(file, request.key.as_ref()),
+                ));
+            }
+        }
+    }
+    let user_groups = user_groups(&request.user, &request.group);
+    let private_group_alone = user
+        .as_ref()
+        .is_some_and(|a| group_is_private(a, &request.user));
     let shell = user.as_ref().map(|a| shell_state(&a.shell));
+    let host_key_paths: Vec<PathBuf> = sshd
+        .as_ref()
+        .ok()
+        .and_then(|c| c.first())
+        .map(|c| c.config.all("hostkey").iter().map(PathBuf::from).collect())
+        .unwrap_or_default();
     // Looked at even before the user exists: a home left behind by an earlier account
     // keeps its old owner through `useradd -m`, and sshd then refuses it.
     let tree = look_at_home(&home_path);
@@ -254,8 +333,15 @@ pub fn inspect(request: &Request) -> HostState {
         firewall,
         fail2ban,
         attempts,
+        host_keys: connection::read_host_keys(&host_key_paths),
         sshd_files: sshd_repair::read_files(is_root),
-        listening_ports: sshd::listening_ports(),
+        listeners: sshd::listeners(),
+        login,
+        chroots,
+        revoked,
+        sshd_debian: sshd::is_debian_build(),
+        user_groups,
+        private_group_alone,
         facts: host_facts(),
     }
 }
@@ -337,15 +423,39 @@ fn is_dir(node: &Node) -> bool {
     matches!(node, Node::Found(m) if m.kind == safe_fs::Kind::Dir)
 }
 
-fn read_password(user: &str, is_root: bool) -> Password {
-    if !is_root {
-        return Password::Unknown("reading /etc/shadow needs root".into());
-    }
-    let shadow = match std::fs::read_to_string("/etc/shadow") {
-        Ok(text) => text,
-        Err(e) => return Password::Unknown(format!("cannot read /etc/shadow: {e}")),
+/// The user's groups as sshd sees them, for AllowGroups/DenyGroups.
+fn user_groups(user: &str, fallback: &str) -> Vec<String> {
+    let Ok(Some(found)) = User::from_name(user) else {
+        return vec![fallback.to_string()];
     };
-    password_from_shadow(&shadow, user)
+    let Ok(name) = std::ffi::CString::new(user) else {
+        return vec![fallback.to_string()];
+    };
+    nix::unistd::getgrouplist(&name, found.gid)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|gid| Group::from_gid(gid).ok().flatten().map(|g| g.name))
+        .collect()
+}
+
+/// Debian's sshd accepts group write when the group is the user's own: its primary group,
+/// with no other member listed and no other account having it as primary group.
+fn group_is_private(account: &Account, user: &str) -> bool {
+    let Ok(Some(group)) = Group::from_gid(nix::unistd::Gid::from_raw(account.gid)) else {
+        return false;
+    };
+    if group.mem.iter().any(|m| m != user) {
+        return false;
+    }
+    let others_with_it = std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some((f.first()?.to_string(), f.get(3)?.parse::<u32>().ok()?))
+        })
+        .any(|(name, gid)| gid == account.gid && name != user);
+    !others_with_it
 }
 
 /// Judges field 2 of the user's /etc/shadow line the way sshd does when `UsePAM no`.
@@ -466,6 +576,7 @@ fn host_facts() -> HostFacts {
         os,
         openssh,
         addresses: local_addresses(),
+        cloud: cloud::detect(),
     }
 }
 

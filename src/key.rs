@@ -442,16 +442,19 @@ fn looks_like_options(word: &str) -> bool {
 
 /// Splits `options rest` at the first blank outside double quotes (sshd's own rule).
 pub fn split_options(s: &str) -> (&str, &str) {
-    let mut in_quotes = false;
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            ' ' | '\t' | '\n' if !in_quotes => return (&s[..i], &s[i..]),
+    // As sshd skips past options: `\"` is skipped whole anywhere, a quote toggles
+    // quoting, and only a blank or tab outside quotes ends the options.
+    let bytes = s.as_bytes();
+    let mut quoted = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if bytes.get(i + 1) == Some(&b'"') => i += 1,
+            b'"' => quoted = !quoted,
+            b' ' | b'\t' if !quoted => return (&s[..i], &s[i..]),
             _ => {}
         }
+        i += 1;
     }
     (s, "")
 }

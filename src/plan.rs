@@ -556,23 +556,66 @@ fn key_step(state: &HostState, line: &str, data: &str, keys_file: &str) -> Step 
     step
 }
 
-/// The sshd repair as a step: the exact lines, the file, and why.
+/// The sshd repair as a step: the exact lines, the file, and why; blocked (with what to
+/// do by hand) when this program must not make it.
 fn sshd_step(repair: Repair) -> Step {
     let file = shell_word(&repair.file.display().to_string());
-    Step {
-        title: format!("Repair sshd for this user in {}", repair.file.display()),
-        guide: "sshd",
-        command: format!(
-            "printf '%s\\n' {} >> {file} && sshd -t && systemctl reload ssh",
+    let mut commands: Vec<String> = repair
+        .edits
+        .iter()
+        .map(|e| {
+            format!(
+                "sed -i '{}s/$/ {}/' {}",
+                e.place.number,
+                e.word,
+                shell_word(&e.place.file.display().to_string())
+            )
+        })
+        .collect();
+    if !repair.lines.is_empty() {
+        commands.push(format!(
+            "printf '%s\\n' {} >> {file}",
             repair
                 .lines
                 .iter()
                 .map(|l| shell_word(l))
                 .collect::<Vec<_>>()
                 .join(" ")
-        ),
-        state: StepState::ToDo,
-        detail: repair.reasons.join("; "),
+        ));
+    }
+    commands.push("sshd -t && systemctl reload ssh".into());
+    let mut detail = repair.reasons.join("; ");
+    if let Some(why) = &repair.blocked {
+        detail = format!("{detail}: {why}");
+    } else {
+        let what: Vec<String> = repair
+            .edits
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: `{}` becomes `{}`",
+                    e.place,
+                    e.before.trim(),
+                    e.after.trim()
+                )
+            })
+            .chain(
+                (!repair.lines.is_empty())
+                    .then(|| format!("{}: {}", repair.file.display(), repair.lines.join(" / "))),
+            )
+            .collect();
+        detail = format!("{detail}. Writes {}", what.join("; "));
+    }
+    Step {
+        title: format!("Repair sshd for this user in {}", repair.file.display()),
+        guide: "sshd",
+        command: commands.join(" && "),
+        state: if repair.blocked.is_some() {
+            StepState::Blocked
+        } else {
+            StepState::ToDo
+        },
+        detail,
         action: Action::RepairSshd(Box::new(repair)),
     }
 }

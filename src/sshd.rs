@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::process::Command;
 
+use crate::authorized_keys::PermitOpen;
+use crate::patterns::{self, wildcard_match};
 use crate::profile::Keepalive;
 
 /// Where sshd lives; overridable so a host with sshd elsewhere can still be checked.
@@ -63,11 +65,11 @@ pub fn query_all(user: &str, addrs: &[IpAddr], is_root: bool) -> Result<Vec<Effe
 /// holds for only some of them (a `Match Address` block).
 pub fn judge_all(
     configs: &[Effective],
-    judge: impl Fn(&SshdConfig) -> Option<String>,
+    judge: impl Fn(&SshdConfig, IpAddr) -> Option<String>,
 ) -> Option<String> {
     let found: Vec<(IpAddr, String)> = configs
         .iter()
-        .filter_map(|e| judge(&e.config).map(|p| (e.addr, p)))
+        .filter_map(|e| judge(&e.config, e.addr).map(|p| (e.addr, p)))
         .collect();
     let (_, first) = found.first()?;
     if found.len() == configs.len() && found.iter().all(|(_, p)| p == first) {
@@ -134,31 +136,115 @@ impl SshdConfig {
         self.get(key).is_some_and(|v| v.eq_ignore_ascii_case(value))
     }
 
+    /// The ports the vendor can connect to: those of listen addresses that are not
+    /// loopback (`sshd -T` prints each as `address:port`), else the `Port` lines, else 22.
     pub fn ports(&self) -> Vec<u16> {
         let mut ports: Vec<u16> = self
-            .all("port")
-            .iter()
-            .filter_map(|p| p.parse().ok())
+            .listen_addresses()
+            .into_iter()
+            .filter(|(addr, _)| !is_loopback(addr))
+            .map(|(_, port)| port)
             .collect();
-        if ports.is_empty() {
+        if ports.is_empty() && self.listen_addresses().is_empty() {
+            ports = self
+                .all("port")
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect();
+        }
+        if ports.is_empty() && self.listen_addresses().is_empty() {
             ports.push(22);
         }
-        ports.dedup();
+        let mut seen = Vec::new();
+        ports.retain(|p| {
+            let new = !seen.contains(p);
+            seen.push(*p);
+            new
+        });
         ports
     }
 
+    /// `(address, port)` of every `listenaddress` line.
+    pub fn listen_addresses(&self) -> Vec<(String, u16)> {
+        self.all("listenaddress")
+            .iter()
+            .filter_map(|entry| {
+                let (addr, port) = entry.rsplit_once(':')?;
+                let addr = addr.trim_start_matches('[').trim_end_matches(']');
+                Some((addr.to_string(), port.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Why the vendor could not reach sshd at all, judged from the configuration alone.
+    pub fn listen_problem(&self) -> Option<String> {
+        let listen = self.listen_addresses();
+        if !listen.is_empty() && listen.iter().all(|(addr, _)| is_loopback(addr)) {
+            let shown: Vec<String> = listen.iter().map(|(a, p)| format!("{a}:{p}")).collect();
+            return Some(format!(
+                "ListenAddress {}: sshd listens on loopback only, so the vendor sees \"Connection refused\"",
+                shown.join(" ")
+            ));
+        }
+        None
+    }
+
+    /// Why PermitOpen in the configuration would refuse the vendor's forward to one of
+    /// `targets` (sshd compares the text: `localhost` is not `127.0.0.1`).
+    pub fn permit_open_problem(&self, targets: &[PermitOpen]) -> Option<String> {
+        let allowed = self.all("permitopen");
+        if allowed.is_empty() || allowed.iter().any(|a| a.eq_ignore_ascii_case("any")) {
+            return None;
+        }
+        if allowed.iter().any(|a| a.eq_ignore_ascii_case("none")) {
+            return Some("PermitOpen none".into());
+        }
+        let refused: Vec<String> = targets
+            .iter()
+            .filter(|t| !allowed.iter().any(|a| permit_open_allows(a, t)))
+            .map(|t| t.to_string())
+            .collect();
+        (!refused.is_empty()).then(|| {
+            format!(
+                "PermitOpen {} does not allow {} (sshd compares the exact text)",
+                allowed.join(" "),
+                refused.join(", ")
+            )
+        })
+    }
+
+    /// `ChrootDirectory` with `%h`, `%u` and `%%` expanded, when one is set.
+    pub fn chroot_directory(&self, user: &str, home: &std::path::Path) -> Option<String> {
+        let value = self.get("chrootdirectory")?;
+        (!value.eq_ignore_ascii_case("none")).then(|| expand_tokens(value, user, home))
+    }
+
+    /// The RevokedKeys file, when one is set.
+    pub fn revoked_keys(&self) -> Option<&str> {
+        self.get("revokedkeys")
+            .filter(|v| !v.eq_ignore_ascii_case("none"))
+    }
+
+    pub fn strict_modes(&self) -> bool {
+        !self.is("strictmodes", "no")
+    }
+
     /// Why sshd would never accept the key we install in ~/.ssh/authorized_keys.
-    pub fn pubkey_problem(&self) -> Option<String> {
+    pub fn pubkey_problem(&self, user: &str, home: &std::path::Path) -> Option<String> {
         if self.is("pubkeyauthentication", "no") {
             return Some("PubkeyAuthentication no: every key is refused".into());
         }
         let files = self.all("authorizedkeysfile");
+        let ours = home.join(".ssh/authorized_keys");
         let reads_ours = files.is_empty()
             || files.iter().any(|f| {
-                matches!(
-                    *f,
-                    ".ssh/authorized_keys" | "%h/.ssh/authorized_keys" | "~/.ssh/authorized_keys"
-                )
+                let expanded = expand_tokens(f, user, home);
+                let path = if expanded.starts_with('/') {
+                    std::path::PathBuf::from(expanded)
+                } else {
+                    home.join(expanded.trim_start_matches("~/"))
+                };
+                path == ours
             });
         (!reads_ours).then(|| {
             format!(
@@ -187,20 +273,20 @@ impl SshdConfig {
         }
     }
 
-    /// Why sshd would turn the user away before looking at keys, if it would.
-    pub fn user_problem(&self, user: &str, groups: &[String]) -> Option<String> {
-        let matches = |pattern: &&str, name: &str| {
-            let pattern = pattern.split('@').next().unwrap_or(pattern);
-            wildcard_match(pattern, name)
-        };
-        let any_group = |pattern: &&str| groups.iter().any(|g| matches(pattern, g));
-        if let Some(p) = self.all("denyusers").iter().find(|p| matches(p, user)) {
-            return Some(format!("DenyUsers {p} matches {user}"));
+    /// Why sshd would turn the user away before looking at keys, if it would, when the
+    /// user connects from `addr`. `user@host` words are matched against the address (and,
+    /// with `UseDNS no`, the default, the address is also the host name).
+    pub fn user_problem(&self, user: &str, groups: &[String], addr: IpAddr) -> Option<String> {
+        let host = addr.to_string();
+        let user_matches = |pattern: &str| patterns::match_user(user, &host, addr, pattern);
+        let any_group = |pattern: &&str| groups.iter().any(|g| wildcard_match(pattern, g));
+        if let Some(p) = self.all("denyusers").iter().find(|p| user_matches(p)) {
+            return Some(format!("DenyUsers {p} matches {user} from {addr}"));
         }
         let allow_users = self.all("allowusers");
-        if !allow_users.is_empty() && !allow_users.iter().any(|p| matches(p, user)) {
+        if !allow_users.is_empty() && !allow_users.iter().any(|p| user_matches(p)) {
             return Some(format!(
-                "{user} is not listed in AllowUsers ({})",
+                "{user} from {addr} is not listed in AllowUsers ({})",
                 allow_users.join(" ")
             ));
         }
@@ -227,17 +313,18 @@ impl SshdConfig {
             return Ok(());
         };
         let algorithms: Vec<&str> = list.split(',').collect();
-        let wanted: &[&str] = if key_type == "ssh-rsa" {
-            &["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+        // A current client signs an RSA key with rsa-sha2-512 and does not fall back:
+        // a list with only rsa-sha2-256 or ssh-rsa refuses it.
+        let wanted = if key_type == "ssh-rsa" {
+            "rsa-sha2-512"
         } else {
-            &[key_type]
+            key_type
         };
-        if algorithms.iter().any(|a| wanted.contains(a)) {
+        if algorithms.contains(&wanted) {
             Ok(())
         } else {
             Err(format!(
-                "PubkeyAcceptedAlgorithms does not include {}",
-                wanted.join(" or ")
+                "PubkeyAcceptedAlgorithms does not include {wanted} (it lists {list})"
             ))
         }
     }
@@ -284,42 +371,139 @@ impl SshdConfig {
     }
 }
 
-/// sshd's `*` and `?` patterns.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some((b'*', rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            Some((b'?', rest)) => !t.is_empty() && go(rest, &t[1..]),
-            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
+/// Debian and Ubuntu patch sshd's StrictModes to accept group write by the user's own
+/// private group; their release string says so in the binary.
+pub fn is_debian_build() -> bool {
+    std::fs::read(sshd_binary())
+        .map(|bytes| {
+            [b"Debian-".as_slice(), b"Ubuntu-".as_slice()]
+                .iter()
+                .any(|tag| bytes.windows(tag.len()).any(|w| w == *tag))
+        })
+        .unwrap_or(false)
 }
 
-/// Ports on which something listens on this host, read from /proc/net/tcp{,6}.
-pub fn listening_ports() -> Vec<u16> {
-    let mut ports = Vec::new();
-    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        if let Ok(text) = std::fs::read_to_string(file) {
-            ports.extend(parse_listening(&text));
+fn is_loopback(addr: &str) -> bool {
+    addr.parse::<IpAddr>().is_ok_and(|a| a.is_loopback()) || addr == "localhost"
+}
+
+/// One PermitOpen entry against a target: `*` stands for any host or any port.
+fn permit_open_allows(entry: &str, target: &PermitOpen) -> bool {
+    let Some((host, port)) = entry.rsplit_once(':') else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host == "*" || host == target.host) && (port == "*" || port == target.port.to_string())
+}
+
+/// sshd's `%h`, `%u` and `%%` tokens (AuthorizedKeysFile, ChrootDirectory).
+pub fn expand_tokens(value: &str, user: &str, home: &std::path::Path) -> String {
+    let mut out = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => out.push_str(&home.display().to_string()),
+            Some('u') => out.push_str(user),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
         }
     }
+    out
+}
+
+/// A listening TCP socket on this host and, as root, the program that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub port: u16,
+    pub inode: u64,
+    /// `comm` of a process holding the socket; `None` when it could not be seen.
+    pub program: Option<String>,
+}
+
+/// Listening sockets, read from /proc/net/tcp{,6}, with their owners where visible.
+pub fn listeners() -> Vec<Listener> {
+    let mut found = Vec::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            found.extend(parse_listening(&text));
+        }
+    }
+    let owners = socket_owners();
+    found
+        .into_iter()
+        .map(|(port, inode)| Listener {
+            port,
+            inode,
+            program: owners
+                .iter()
+                .find(|(i, _)| *i == inode)
+                .map(|(_, p)| p.clone()),
+        })
+        .collect()
+}
+
+/// Ports something listens on (no owners looked up: cheap enough to poll).
+pub fn listening_ports() -> Vec<u16> {
+    let mut ports: Vec<u16> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| parse_listening(&text))
+        .map(|(port, _)| port)
+        .collect();
     ports.sort_unstable();
     ports.dedup();
     ports
 }
 
-fn parse_listening(text: &str) -> Vec<u16> {
+/// (socket inode, program name) for every socket fd this process may look at.
+fn socket_owners() -> Vec<(u64, String)> {
+    let mut owners = Vec::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return owners;
+    };
+    for process in processes.flatten() {
+        let dir = process.path();
+        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(dir.join("comm"))
+            .map(|c| c.trim().to_string())
+            .unwrap_or_default();
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy();
+            if let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse().ok())
+            {
+                owners.push((inode, comm.clone()));
+            }
+        }
+    }
+    owners
+}
+
+fn parse_listening(text: &str) -> Vec<(u16, u64)> {
     const LISTEN: &str = "0A";
     text.lines()
         .skip(1)
         .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let local = fields.nth(1)?;
-            let state = fields.nth(1)?;
-            let port = local.rsplit(':').next()?;
-            (state == LISTEN).then(|| u16::from_str_radix(port, 16).ok())?
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = fields.get(1)?.rsplit(':').next()?;
+            let inode = fields.get(9)?.parse().ok()?;
+            (*fields.get(3)? == LISTEN)
+                .then(|| Some((u16::from_str_radix(port, 16).ok()?, inode)))?
         })
         .collect()
 }
@@ -330,22 +514,31 @@ mod tests {
 
     #[test]
     fn reads_listening_sockets_only() {
-        let text = "  sl  local_address rem_address   st\n   0: 00000000:0016 00000000:0000 0A 0\n   1: 0100007F:1F90 0100007F:D2C4 01 0\n";
-        assert_eq!(parse_listening(text), vec![22]);
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 27152 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:1F90 0100007F:D2C4 01 00000000:00000000 00:00000000 00000000     0        0 3345 1 0000000000000000 100 0 0 10 0\n";
+        assert_eq!(parse_listening(text), vec![(22, 27152)]);
     }
 
     #[test]
     fn finds_users_excluded_by_allow_and_deny() {
+        let from = |a: &str| a.parse::<IpAddr>().unwrap();
         let config = SshdConfig::parse("allowusers alice\nallowusers ops*@10.0.0.1\n");
         assert!(config
-            .user_problem("whaly", &[])
+            .user_problem("whaly", &[], from("10.0.0.1"))
             .unwrap()
             .contains("AllowUsers"));
-        assert_eq!(config.user_problem("ops1", &[]), None);
+        assert_eq!(config.user_problem("ops1", &[], from("10.0.0.1")), None);
+        assert!(config.user_problem("ops1", &[], from("10.0.0.2")).is_some());
+        let config = SshdConfig::parse("denyusers whaly@35.190.212.29\n");
+        assert!(config
+            .user_problem("whaly", &[], from("35.190.212.29"))
+            .is_some());
+        assert_eq!(config.user_problem("whaly", &[], from("34.22.141.3")), None);
         let config = SshdConfig::parse("denygroups whaly\n");
-        assert!(config.user_problem("whaly", &["whaly".into()]).is_some());
+        assert!(config
+            .user_problem("whaly", &["whaly".into()], from("10.0.0.1"))
+            .is_some());
         assert_eq!(
-            SshdConfig::parse("port 22\n").user_problem("whaly", &[]),
+            SshdConfig::parse("port 22\n").user_problem("whaly", &[], from("10.0.0.1")),
             None
         );
     }
@@ -367,23 +560,40 @@ mod tests {
         let config = SshdConfig::parse("pubkeyacceptedalgorithms ssh-ed25519,rsa-sha2-512\n");
         assert!(config.accepts_key_type("ssh-rsa").is_ok());
         assert!(config.accepts_key_type("ecdsa-sha2-nistp256").is_err());
+        // A current client signs RSA with rsa-sha2-512 and does not fall back.
+        let only_256 = SshdConfig::parse("pubkeyacceptedalgorithms rsa-sha2-256,ssh-rsa\n");
+        assert!(only_256.accepts_key_type("ssh-rsa").is_err());
+        let targets = ["127.0.0.1:5432".parse().unwrap()];
+        assert!(SshdConfig::parse("permitopen localhost:5432\n")
+            .permit_open_problem(&targets)
+            .is_some());
+        assert_eq!(
+            SshdConfig::parse("permitopen 127.0.0.1:*\n").permit_open_problem(&targets),
+            None
+        );
     }
 
     #[test]
     fn keys_outside_home_or_no_pubkey_are_problems() {
-        let ok =
-            SshdConfig::parse("authorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2\n");
-        assert_eq!(ok.pubkey_problem(), None);
-        let ok = SshdConfig::parse("authorizedkeysfile %h/.ssh/authorized_keys\n");
-        assert_eq!(ok.pubkey_problem(), None);
-        let moved = SshdConfig::parse("authorizedkeysfile /etc/ssh/keys/%u\n");
-        assert!(moved.pubkey_problem().unwrap().contains("/etc/ssh/keys/%u"));
-        assert!(SshdConfig::parse("authorizedkeysfile none\n")
-            .pubkey_problem()
-            .is_some());
-        assert!(SshdConfig::parse("pubkeyauthentication no\n")
-            .pubkey_problem()
-            .is_some());
+        let home = std::path::Path::new("/home/whaly");
+        let problem = |text: &str| SshdConfig::parse(text).pubkey_problem("whaly", home);
+        assert_eq!(
+            problem("authorizedkeysfile .ssh/authorized_keys .ssh/authorized_keys2\n"),
+            None
+        );
+        assert_eq!(
+            problem("authorizedkeysfile %h/.ssh/authorized_keys\n"),
+            None
+        );
+        assert_eq!(
+            problem("authorizedkeysfile /home/%u/.ssh/authorized_keys\n"),
+            None
+        );
+        assert!(problem("authorizedkeysfile /etc/ssh/keys/%u\n")
+            .unwrap()
+            .contains("/etc/ssh/keys/%u"));
+        assert!(problem("authorizedkeysfile none\n").is_some());
+        assert!(problem("pubkeyauthentication no\n").is_some());
         assert!(SshdConfig::parse("permitopen none\n")
             .forwarding_problem()
             .is_some());
@@ -395,6 +605,13 @@ mod tests {
 
     #[test]
     fn ports_default_to_22() {
+        assert_eq!(
+            SshdConfig::parse("listenaddress 127.0.0.1:2222\nlistenaddress 0.0.0.0:2200\n").ports(),
+            vec![2200]
+        );
+        assert!(SshdConfig::parse("listenaddress 127.0.0.1:22\n")
+            .listen_problem()
+            .is_some());
         assert_eq!(
             SshdConfig::parse("port 2222\nport 22\n").ports(),
             vec![2222, 22]

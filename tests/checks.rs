@@ -21,6 +21,7 @@ fn request(with_key: bool) -> Request {
         vendor_addrs: vec!["34.22.141.3".parse().unwrap()],
         db: Vec::new(),
         fix_sshd: false,
+        keepalive: None,
     }
 }
 
@@ -146,4 +147,43 @@ fn database_reachability_comes_from_the_port_checks_given() {
     let report = report_for(&request(true), &state, &refused);
     assert_eq!(status_of(&report, "port_ssh_to_db"), Status::Fail);
     assert!(!report.ready);
+}
+
+#[test]
+fn on_aws_the_vendor_rule_is_one_security_group_command_per_ip() {
+    let mut state = set_up_host(&format!("restrict,port-forwarding {ED25519}\n"));
+    state.facts.cloud = Some(bastion_wizard::cloud::Cloud::Aws);
+    let report = report_for(&request(true), &state, &[]);
+    let vendor = report
+        .checks
+        .iter()
+        .find(|c| c.id == "port_vendor_to_ssh")
+        .unwrap();
+    assert_eq!(vendor.status, Status::Manual);
+    assert!(
+        vendor.detail.contains("security group"),
+        "{}",
+        vendor.detail
+    );
+    let fix = vendor.fix.as_deref().unwrap();
+    for ip in Profile::built_in().ips {
+        assert!(
+            fix.lines().any(
+                |l| l.starts_with("aws ec2 authorize-security-group-ingress")
+                    && l.contains(&format!("--cidr {ip}/32"))
+                    && l.contains("--port 22")
+            ),
+            "{fix}"
+        );
+    }
+    assert_eq!(fix.lines().count(), Profile::built_in().ips.len());
+
+    state.facts.cloud = None;
+    let report = report_for(&request(true), &state, &[]);
+    let vendor = report
+        .checks
+        .iter()
+        .find(|c| c.id == "port_vendor_to_ssh")
+        .unwrap();
+    assert!(!vendor.fix.as_deref().unwrap().contains("aws ec2"));
 }

@@ -125,6 +125,12 @@ fn e2e_wizard_sets_up_a_host_from_a_wrapped_paste() {
         welcome.contains("✗ User whaly exists"),
         "a fresh host shows the user missing:\n{welcome}"
     );
+    // The focused check opens in full, and Esc closes it.
+    tmux.keys(&["Down", "Space"]);
+    let detail = tmux.wait_for("Esc closes");
+    assert!(detail.contains("Check   User whaly exists"), "{detail}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("Space details");
 
     tmux.keys(&["Enter"]);
     tmux.wait_for("Step 2/7 · Account");
@@ -147,6 +153,9 @@ fn e2e_wizard_sets_up_a_host_from_a_wrapped_paste() {
     tmux.keys(&["y"]);
     let applied = tmux.wait_for("Done:");
     assert!(applied.contains("✓ Add the vendor's key"), "{applied}");
+    // The verdict comes from the host read again after the run, not from the steps.
+    let judged = tmux.wait_for("Ready: no check fails on this host.");
+    assert!(!judged.contains("Not ready"), "{judged}");
 
     tmux.keys(&["Enter"]);
     let checklist = tmux.wait_for("Step 6/7 · Port access");
@@ -156,6 +165,11 @@ fn e2e_wizard_sets_up_a_host_from_a_wrapped_paste() {
     tmux.keys(&["Enter"]);
     let finish = tmux.wait_for("Step 7/7 · Finish");
     assert!(finish.contains("SSH user    whaly"), "{finish}");
+    assert!(finish.contains("Host keys   "), "{finish}");
+    assert!(finish.contains("SHA256:"), "host keys are read: {finish}");
+    // The live proof runs on a worker and its result replaces the prompt.
+    tmux.keys(&["p"]);
+    tmux.wait_for("Live proof (p runs it again):");
     tmux.keys(&["Enter"]);
     let after = tmux.wait_for("WIZARD-EXITED=0");
     assert!(

@@ -30,6 +30,7 @@ fn request(access: Access) -> Request {
         vendor_addrs: vec!["203.0.113.10".parse().unwrap()],
         db: Vec::new(),
         fix_sshd: false,
+        keepalive: None,
     }
 }
 

@@ -4,9 +4,11 @@
 mod fixtures;
 
 use bastion_wizard::apply::Outcome;
-use bastion_wizard::plan::StepState;
+use bastion_wizard::plan::{Action, StepState};
 use bastion_wizard::port::PortCheck;
 use bastion_wizard::tui::app::{App, Effect, Message, Screen};
+use bastion_wizard::tui::screens;
+use bastion_wizard::verify::Proof;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use fixtures::*;
 
@@ -338,4 +340,389 @@ fn an_oversized_paste_is_refused_without_being_kept() {
         Some(Err(bastion_wizard::key::KeyError::TooLarge))
     );
     assert!(app.paste.lines().join("").is_empty());
+}
+
+/// The whole frame as text (80x24, no colour), to assert on what a screen says.
+fn text_of(app: &App) -> String {
+    use bastion_wizard::tui::{theme::Theme, view};
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    terminal
+        .draw(|frame| view::render(app, &Theme { color: false }, frame))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        for x in 0..buffer.area.width {
+            text.push_str(buffer[(x, y)].symbol());
+        }
+        text.push('\n');
+    }
+    text
+}
+
+fn installed() -> String {
+    format!("restrict,port-forwarding {ED25519}\n")
+}
+
+/// Words no screen may use about a host whose checks still fail.
+fn assert_not_called_ready(text: &str) {
+    for claim in [
+        "already set up",
+        "is set up.",
+        "complete",
+        "Ready:",
+        "Enter these in",
+    ] {
+        assert!(
+            !text.contains(claim),
+            "a host with a failing check must not read {claim:?}:\n{text}"
+        );
+    }
+}
+
+fn to_review_with_key(app: &mut App) {
+    to_paste_screen(app);
+    app.update(Event::Paste(ED25519.into()));
+    press(app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Review);
+}
+
+#[test]
+fn welcome_list_moves_and_opens_the_focused_checks_detail() {
+    let mut app = app(forwarding_blocked_host(&installed()));
+    let checks = app.report().checks;
+    let forwarding = checks
+        .iter()
+        .position(|c| c.id == "sshd_forwarding")
+        .unwrap();
+    for _ in 0..forwarding {
+        press(&mut app, KeyCode::Down);
+    }
+    assert_eq!(app.checks.focus, forwarding);
+    press(&mut app, KeyCode::Char(' '));
+    assert!(app.checks.detail, "Space opens the detail");
+    let detail = text_of(&app);
+    let fix = checks[forwarding].fix.clone().unwrap();
+    // The fix is shown in full (wrapped), not cut off at the column.
+    let flat: String = detail
+        .lines()
+        .map(|l| l.trim_matches(|c: char| c == '│' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains("then reload sshd") && flat.contains("AllowTcpForwarding local"),
+        "{detail}"
+    );
+    assert!(fix.contains("reload sshd"));
+
+    press(&mut app, KeyCode::Up);
+    assert_eq!(
+        app.checks.focus,
+        forwarding - 1,
+        "↑↓ move in the detail too"
+    );
+    assert!(app.checks.detail);
+    press(&mut app, KeyCode::Esc);
+    assert!(!app.checks.detail, "Esc closes the detail");
+    assert_eq!(app.screen, Screen::Welcome, "and does not leave the screen");
+    press(&mut app, KeyCode::Right);
+    assert!(app.checks.detail, "→ opens it too");
+    press(&mut app, KeyCode::Left);
+    assert!(!app.checks.detail, "← closes it");
+
+    press(&mut app, KeyCode::End);
+    assert_eq!(app.checks.focus, checks.len() - 1);
+    press(&mut app, KeyCode::Down);
+    assert_eq!(
+        app.checks.focus,
+        checks.len() - 1,
+        "focus stays on the list"
+    );
+    let end = text_of(&app);
+    assert!(
+        end.contains(&checks.last().unwrap().title),
+        "the list scrolls to the focused check:\n{end}"
+    );
+    press(&mut app, KeyCode::Home);
+    assert_eq!(app.checks.focus, 0);
+
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Account, "Enter still sets up");
+}
+
+#[test]
+fn welcome_legend_says_what_the_marks_mean() {
+    let app = app(preview_host());
+    let text = text_of(&app);
+    assert!(text.contains("! warning or could not check"), "{text}");
+    assert!(screens::help(Screen::Welcome).contains("! warning or could not check"));
+}
+
+#[test]
+fn account_done_but_sshd_failing_is_not_ready_on_every_screen() {
+    let state = forwarding_blocked_host(&installed());
+    let mut app = app(state.clone());
+    let welcome = text_of(&app);
+    assert!(
+        welcome.contains("Not ready: the account is set up, but 1 check(s)"),
+        "{welcome}"
+    );
+
+    // Review with the sshd repair switched off: nothing to change, yet not ready, and
+    // the failing check with its fix.
+    to_review_with_key(&mut app);
+    press(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.plan().to_do(), 0);
+    let review = text_of(&app);
+    assert_not_called_ready(&review);
+    assert!(review.contains("Nothing to change. Not ready"), "{review}");
+    for _ in 0..20 {
+        press(&mut app, KeyCode::Down);
+    }
+    let review = text_of(&app);
+    assert!(review.contains("✗ sshd allows TCP forwarding"), "{review}");
+    assert!(review.contains("fix: in /etc/ssh/sshd_config"), "{review}");
+    press(&mut app, KeyCode::Enter);
+    let notice = app.notice.clone().unwrap_or_default();
+    assert!(notice.contains("1 check(s) still fail"), "{notice}");
+    assert!(!notice.contains("set up"), "{notice}");
+    assert_eq!(app.screen, Screen::Ports);
+
+    // Apply: the run is done, the fresh report still fails.
+    let mut app = fixtures::app(fresh_host());
+    to_review_with_key(&mut app);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    app.on_message(Message::Applied(Outcome::Done { changed: 6 }));
+    assert!(app.run.reinspecting);
+    let waiting = text_of(&app);
+    assert!(
+        waiting.contains("Checking the whole host again"),
+        "{waiting}"
+    );
+    assert_not_called_ready(&waiting);
+    app.on_message(Message::Inspected(Box::new(state)));
+    assert!(!app.run.reinspecting);
+    let apply = text_of(&app);
+    assert_not_called_ready(&apply);
+    assert!(apply.contains("✓ Done: 6 step(s) changed."), "{apply}");
+    assert!(
+        apply.contains("Not ready: the account is set up"),
+        "{apply}"
+    );
+    assert!(apply.contains("✗ sshd allows TCP forwarding"), "{apply}");
+
+    // Finish leads with what is left, before the form.
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Finish);
+    let finish = text_of(&app);
+    assert_not_called_ready(&finish);
+    let left = finish.find("✗ sshd allows TCP forwarding").expect(&finish);
+    let form = finish.find("SSH host").expect(&finish);
+    assert!(left < form, "what is left comes first:\n{finish}");
+}
+
+#[test]
+fn a_ready_host_is_called_ready_after_apply_and_on_finish() {
+    let mut app = app(fresh_host());
+    to_review_with_key(&mut app);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    app.on_message(Message::Applied(Outcome::Done { changed: 6 }));
+    app.on_message(Message::Inspected(Box::new(set_up_host(&installed()))));
+    assert!(text_of(&app).contains("Ready: no check fails on this host."));
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    let finish = text_of(&app);
+    assert!(finish.contains("Enter these in Whaly's SSH tunnel settings:"));
+    assert!(!finish.contains("Still left"), "{finish}");
+}
+
+#[test]
+fn the_sshd_repair_is_on_by_default_and_s_switches_it() {
+    let mut app = app(forwarding_blocked_host(&installed()));
+    to_review_with_key(&mut app);
+    let has_repair = |app: &App| {
+        app.plan()
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::RepairSshd(_)))
+    };
+    assert!(app.request().fix_sshd, "on by default as root");
+    assert!(has_repair(&app));
+    assert!(screens::keys(&app).contains("s sshd repair off"));
+    let review = text_of(&app);
+    assert!(
+        review.contains("in /etc/ssh/sshd_config.d/00-bastion-wizard-whaly.conf:"),
+        "{review}"
+    );
+    assert!(review.contains("    AllowTcpForwarding local"), "{review}");
+    assert!(review.contains("why: AllowTcpForwarding no"), "{review}");
+
+    press(&mut app, KeyCode::Char('s'));
+    assert!(!app.request().fix_sshd);
+    assert!(!has_repair(&app), "off: the plan leaves sshd alone");
+    assert!(screens::keys(&app).contains("s sshd repair on"));
+    assert!(text_of(&app).contains("○ off"));
+    assert!(
+        app.notice
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not ready"),
+        "{:?}",
+        app.notice
+    );
+
+    press(&mut app, KeyCode::Char('s'));
+    assert!(app.request().fix_sshd && has_repair(&app));
+    // The whole plan, repair included, is still confirmed with y.
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    let effects = press(&mut app, KeyCode::Char('y'));
+    let [Effect::Apply(request)] = effects.as_slice() else {
+        panic!("y applies, got {effects:?}");
+    };
+    assert!(request.fix_sshd, "the apply carries the repair");
+}
+
+#[test]
+fn s_with_nothing_to_repair_changes_nothing() {
+    let mut app = app(set_up_host(&installed()));
+    to_review_with_key(&mut app);
+    assert!(!screens::keys(&app).contains("sshd repair"));
+    press(&mut app, KeyCode::Char('s'));
+    assert!(app.fix_sshd, "no repair to switch");
+    assert!(app
+        .notice
+        .as_deref()
+        .unwrap_or_default()
+        .contains("nothing to repair"));
+}
+
+#[test]
+fn a_preview_never_asks_for_the_sshd_repair() {
+    let app = app(preview_host());
+    assert!(!app.request().fix_sshd);
+    assert!(app.sshd_repair().is_none());
+}
+
+#[test]
+fn p_on_finish_proves_the_tunnel_and_shows_the_result() {
+    let mut app = app(set_up_host(&installed()));
+    press(&mut app, KeyCode::Char('c'));
+    press(&mut app, KeyCode::Char('e'));
+    type_text(&mut app, "db.internal:5432");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Finish);
+
+    let effects = press(&mut app, KeyCode::Char('p'));
+    let [Effect::Verify(request)] = effects.as_slice() else {
+        panic!("p proves, got {effects:?}");
+    };
+    assert_eq!(request.user, "whaly");
+    assert_eq!(
+        request
+            .db_targets()
+            .first()
+            .map(|t| t.to_string())
+            .as_deref(),
+        Some("db.internal:5432"),
+        "the proof goes to the checklist's database"
+    );
+    assert!(app.proof.running);
+    assert!(text_of(&app).contains("a probe key opens a tunnel"));
+    assert!(
+        press(&mut app, KeyCode::Char('p')).is_empty(),
+        "one proof at a time"
+    );
+
+    app.on_message(Message::Verified(Proof {
+        ok: false,
+        summary: "sshd refused the forward to db.internal:5432".into(),
+        ssh_error: Some("administratively prohibited: open failed".into()),
+        sshd_reason: Some("refused local port forward".into()),
+        not_proven: vec!["anything outside this host".into()],
+        ..Proof::default()
+    }));
+    assert!(!app.proof.running);
+    let shown = text_of(&app);
+    for part in [
+        "✗ sshd refused the forward to db.internal:5432",
+        "ssh said: administratively prohibited: open failed",
+        "sshd said: refused local port forward",
+        "not proven from here: anything outside this host",
+    ] {
+        assert!(shown.contains(part), "{part:?} missing:\n{shown}");
+    }
+
+    let effects = press(&mut app, KeyCode::Char('p'));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Verify(_)]),
+        "p runs it again"
+    );
+    app.on_message(Message::Verified(Proof {
+        ok: true,
+        summary: "bytes went through to db.internal:5432".into(),
+        ssh_error: None,
+        sshd_reason: None,
+        not_proven: Vec::new(),
+        ..Proof::default()
+    }));
+    assert!(text_of(&app).contains("✓ bytes went through to db.internal:5432"));
+}
+
+#[test]
+fn preview_finish_does_not_read_as_set_up_and_cannot_prove() {
+    let mut app = app(preview_host());
+    app.screen = Screen::Finish;
+    let text = text_of(&app);
+    assert!(text.contains("Preview (not root)"), "{text}");
+    assert!(!text.contains("Enter these in"), "{text}");
+    for _ in 0..40 {
+        press(&mut app, KeyCode::Down);
+    }
+    let text = text_of(&app);
+    assert!(
+        text.contains("The live proof needs root"),
+        "scrolled down, the proof says why it is off:\n{text}"
+    );
+    assert!(press(&mut app, KeyCode::Char('p')).is_empty());
+    assert!(app
+        .notice
+        .as_deref()
+        .unwrap_or_default()
+        .contains("needs root"));
+    assert!(!app.proof.running);
+
+    // A set-up host read without root is not called ready either: sshd went unread.
+    let mut state = set_up_host(&installed());
+    state.is_root = false;
+    state.sshd = Err("run as root to check the sshd configuration".into());
+    let mut app = fixtures::app(state);
+    app.screen = Screen::Finish;
+    let text = text_of(&app);
+    assert!(!text.contains("Ready:"), "{text}");
+    assert!(text.contains("Not known to be ready"), "{text}");
+}
+
+#[test]
+fn finish_shows_the_form_fields_from_the_report() {
+    let mut state = with_host_keys(set_up_host(&installed()));
+    state.facts.addresses = vec!["10.0.0.5".into(), "34.90.1.2".into()];
+    let mut app = app(state);
+    app.account.targets = "10.0.0.9:5432".into();
+    app.screen = Screen::Finish;
+    let text = text_of(&app);
+    for part in [
+        "SSH host    34.90.1.2",
+        "SSH port    22",
+        "SSH user    whaly",
+        "Database    10.0.0.9:5432",
+        "ED25519 SHA256:+kaX0oK57/cf17fseXcPcbT7f8DWd8goFvspvol+KxU",
+        "MD5:3e:d0:2d:77:90:68:22:05:f3:97:4f:91:35:67:d5:25",
+        "ECDSA   SHA256:lbQ3piW4zjuijQnKopupANp0YVrE5jtHVvMv3HMOPis",
+    ] {
+        assert!(text.contains(part), "{part:?} missing:\n{text}");
+    }
 }

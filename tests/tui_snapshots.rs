@@ -277,3 +277,155 @@ fn paste_refused_too_large() {
     let huge = format!("{ED25519} {}", "x".repeat(70 * 1024));
     insta::assert_snapshot!(screen(&on_paste_screen(fresh_host(), &huge)).backend());
 }
+
+/// The key line an earlier run installed for ED25519.
+fn installed() -> String {
+    format!("restrict,port-forwarding {ED25519}\n")
+}
+
+/// Focus on the check with this id.
+fn focus_check(app: &mut App, id: &str) {
+    let index = app
+        .report()
+        .checks
+        .iter()
+        .position(|c| c.id == id)
+        .expect("check listed");
+    for _ in 0..index {
+        press(app, KeyCode::Down);
+    }
+}
+
+#[test]
+fn welcome_account_done_but_sshd_blocks_forwarding() {
+    insta::assert_snapshot!(screen(&app(forwarding_blocked_host(&installed()))).backend());
+}
+
+#[test]
+fn welcome_scrolled_to_the_last_check() {
+    let mut app = app(fresh_host());
+    screen(&app);
+    press(&mut app, KeyCode::End);
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn welcome_detail_of_a_failing_check() {
+    let mut app = app(forwarding_blocked_host(&installed()));
+    focus_check(&mut app, "sshd_forwarding");
+    press(&mut app, KeyCode::Char(' '));
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn welcome_help_explains_the_marks() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn review_with_the_sshd_repair() {
+    let mut app = app(forwarding_blocked_host(&installed()));
+    app.screen = Screen::Paste;
+    app.update(Event::Paste(ED25519.into()));
+    press(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn review_with_the_sshd_repair_switched_off() {
+    let mut app = app(forwarding_blocked_host(&installed()));
+    app.screen = Screen::Paste;
+    app.update(Event::Paste(ED25519.into()));
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('s'));
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn review_nothing_to_change_on_a_host_that_is_not_ready() {
+    insta::assert_snapshot!(screen(&on_review(forwarding_blocked_host(&installed()))).backend());
+}
+
+#[test]
+fn review_nothing_to_change_on_a_ready_host() {
+    insta::assert_snapshot!(screen(&on_review(set_up_host(&installed()))).backend());
+}
+
+fn applied(after: bastion_wizard::inspect::HostState) -> App {
+    let mut app = applying();
+    for i in 1..app.run.progress.len() {
+        app.on_message(Message::StepDone(i));
+    }
+    app.on_message(Message::Applied(Outcome::Done { changed: 6 }));
+    app.on_message(Message::Inspected(Box::new(after)));
+    app
+}
+
+#[test]
+fn apply_done_and_the_host_is_ready() {
+    insta::assert_snapshot!(screen(&applied(set_up_host(&installed()))).backend());
+}
+
+#[test]
+fn apply_done_but_sshd_still_blocks_forwarding() {
+    insta::assert_snapshot!(screen(&applied(forwarding_blocked_host(&installed()))).backend());
+}
+
+fn on_finish(state: bastion_wizard::inspect::HostState) -> App {
+    let mut app = on_paste_screen(state, ED25519);
+    app.screen = Screen::Finish;
+    app
+}
+
+#[test]
+fn finish_on_a_ready_host_with_its_host_keys() {
+    let app = on_finish(with_host_keys(set_up_host(&installed())));
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn finish_leads_with_what_is_left() {
+    let app = on_finish(with_host_keys(forwarding_blocked_host(&installed())));
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn finish_while_proving() {
+    let mut app = on_finish(with_host_keys(set_up_host(&installed())));
+    press(&mut app, KeyCode::Char('p'));
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn finish_with_a_failed_proof() {
+    let mut app = on_finish(set_up_host(&installed()));
+    press(&mut app, KeyCode::Char('p'));
+    app.on_message(Message::Verified(bastion_wizard::verify::Proof {
+        ok: false,
+        summary: "the tunnel to 127.0.0.1:22 was refused by sshd".into(),
+        ssh_error: Some("channel 2: open failed: administratively prohibited: open failed".into()),
+        sshd_reason: Some(
+            "refused local port forward: originator 127.0.0.1 port 41234, target 127.0.0.1 port 22"
+                .into(),
+        ),
+        not_proven: vec![
+            "Match Address rules for the vendor's own IPs (sshd -T covers them)".into(),
+        ],
+        ..Default::default()
+    }));
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn finish_in_preview() {
+    insta::assert_snapshot!(screen(&on_finish(preview_host())).backend());
+}
+
+#[test]
+fn finish_help() {
+    let mut app = on_finish(set_up_host(&installed()));
+    press(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(screen(&app).backend());
+}

@@ -1,6 +1,7 @@
 //! The wizard's state and its one `update` step. Pure: input events and worker messages
 //! come in, effects go out; the runtime performs them. Tests drive it directly.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -8,12 +9,13 @@ use tui_textarea::TextArea;
 
 use crate::apply::Outcome;
 use crate::authorized_keys::{Access, PermitOpen};
-use crate::checks::{self, Report};
+use crate::checks::{self, Report, Status, Verdict};
 use crate::inspect::{HostState, Request};
 use crate::key::{self, Key, KeyError};
-use crate::plan::{self, Plan, StepState};
+use crate::plan::{self, Action, Plan, Step, StepState};
 use crate::port::{self, PortCheck};
 use crate::profile::Profile;
+use crate::verify::Proof;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -66,6 +68,8 @@ pub enum Effect {
     Apply(Box<Request>),
     CheckPort(String),
     SaveTicks(String),
+    /// The live proof through this host's sshd (`verify`).
+    Verify(Box<Request>),
 }
 
 /// What comes back from the runtime.
@@ -78,6 +82,7 @@ pub enum Message {
     StepFailed(usize, String),
     Applied(Outcome),
     PortChecked(String, PortCheck),
+    Verified(Proof),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +161,25 @@ pub struct ApplyRun {
     pub progress: Vec<StepProgress>,
     pub outcome: Option<Outcome>,
     pub running: bool,
+    /// The host is being read again after the run: until then the verdict is not known.
+    pub reinspecting: bool,
+}
+
+/// The welcome screen's check list: which check has focus and whether its detail is open.
+#[derive(Debug, Default)]
+pub struct CheckList {
+    pub focus: usize,
+    pub detail: bool,
+    /// First visible row. Only the view knows the list's height, so it keeps this up to
+    /// date when drawing, and the list scrolls only when focus would leave it.
+    pub offset: Cell<usize>,
+}
+
+/// The live proof on the Finish screen.
+#[derive(Debug, Default)]
+pub struct ProofRun {
+    pub running: bool,
+    pub result: Option<Proof>,
 }
 
 /// The port-access checklist: items the program verifies, and items the person ticks.
@@ -211,6 +235,12 @@ pub struct App {
     pub intake: Option<Result<Key, KeyError>>,
     pub confirm_apply: bool,
     pub review_scroll: u16,
+    /// Scroll of the Apply and Finish screens; reset on every screen change.
+    pub scroll: u16,
+    pub checks: CheckList,
+    /// Whether the plan repairs sshd; on by default, `s` on the review screen switches it.
+    pub fix_sshd: bool,
+    pub proof: ProofRun,
     pub run: ApplyRun,
     pub checklist: Checklist,
     pub help: bool,
@@ -248,6 +278,10 @@ impl App {
             intake: None,
             confirm_apply: false,
             review_scroll: 0,
+            scroll: 0,
+            checks: CheckList::default(),
+            fix_sshd: true,
+            proof: ProofRun::default(),
             run: ApplyRun::default(),
             checklist: Checklist {
                 ticks,
@@ -270,23 +304,46 @@ impl App {
     }
 
     /// The request as the form stands; invalid targets are left out (the form shows why).
+    /// The checklist's database target, when valid, is one to check and prove.
     pub fn request(&self) -> Request {
+        let permit_open = self.account.parsed_targets().unwrap_or_default();
+        let db = self
+            .checklist
+            .target
+            .parse::<PermitOpen>()
+            .ok()
+            .filter(|t| !permit_open.contains(t))
+            .into_iter()
+            .collect();
         Request {
             user: self.account.user.clone(),
             group: self.account.group.clone(),
             access: Access {
                 allow_shell: !self.account.tunnel_only,
-                permit_open: self.account.parsed_targets().unwrap_or_default(),
+                permit_open,
             },
             key: self.key().cloned(),
             vendor_addrs: self.profile.ips.clone(),
-            db: Vec::new(),
-            fix_sshd: false,
+            db,
+            // Only root can repair; a preview plans nothing it could not do.
+            fix_sshd: self.fix_sshd && self.is_root(),
+            keepalive: self.profile.keepalive,
         }
     }
 
     pub fn plan(&self) -> Plan {
         plan::plan(&self.request(), &self.state)
+    }
+
+    /// The sshd repair step as it would be planned with the repair on, whether or not it
+    /// is on: the review screen shows it either way.
+    pub fn sshd_repair(&self) -> Option<Step> {
+        let mut request = self.request();
+        request.fix_sshd = self.is_root();
+        plan::plan(&request, &self.state)
+            .steps
+            .into_iter()
+            .find(|s| matches!(s.action, Action::RepairSshd(_)))
     }
 
     pub fn report(&self) -> Report {
@@ -299,6 +356,17 @@ impl App {
             &self.profile,
             &results,
         )
+    }
+
+    /// The one sentence every screen says about the host: the report's verdict, except
+    /// that a normal user cannot call a host ready whose root-only checks went unread.
+    pub fn verdict_words(&self, report: &Report) -> String {
+        let unread = report.checks.iter().any(|c| c.status == Status::Warn);
+        if report.verdict() == Verdict::Ready && !self.is_root() && unread {
+            return "Not known to be ready: no check fails, but those marked ! could not be read without root (sudo bastion-wizard)."
+                .into();
+        }
+        report.verdict().to_string()
     }
 
     pub fn is_root(&self) -> bool {
@@ -320,7 +388,10 @@ impl App {
 
     pub fn on_message(&mut self, message: Message) -> Vec<Effect> {
         match message {
-            Message::Inspected(state) => self.state = *state,
+            Message::Inspected(state) => {
+                self.state = *state;
+                self.run.reinspecting = false;
+            }
             Message::Planned(plan) => {
                 self.run.progress = vec![StepProgress::Pending; plan.steps.len()];
                 for (i, step) in plan.steps.iter().enumerate() {
@@ -336,11 +407,16 @@ impl App {
             Message::Applied(outcome) => {
                 self.run.running = false;
                 self.run.outcome = Some(outcome);
+                self.run.reinspecting = true;
                 return vec![Effect::Inspect(Box::new(self.request()))];
             }
             Message::PortChecked(target, result) => {
                 self.checklist.checking = false;
                 self.checklist.result = Some((target, result));
+            }
+            Message::Verified(proof) => {
+                self.proof.running = false;
+                self.proof.result = Some(proof);
             }
         }
         Vec::new()
@@ -402,14 +478,34 @@ impl App {
     fn go(&mut self, screen: Screen) -> Vec<Effect> {
         self.screen = screen;
         self.confirm_apply = false;
+        self.scroll = 0;
         Vec::new()
     }
 
     fn on_welcome(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let last = self.report().checks.len().saturating_sub(1);
+        let list = &mut self.checks;
         match key.code {
-            KeyCode::Enter => self.go(Screen::Account),
-            KeyCode::Char('c') => self.go(Screen::Ports),
-            _ => Vec::new(),
+            KeyCode::Enter => return self.go(Screen::Account),
+            KeyCode::Char('c') => return self.go(Screen::Ports),
+            KeyCode::Up | KeyCode::Char('k') => list.focus = list.focus.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => list.focus = (list.focus + 1).min(last),
+            KeyCode::Home => list.focus = 0,
+            KeyCode::End => list.focus = last,
+            KeyCode::Char(' ') => list.detail = !list.detail,
+            KeyCode::Right => list.detail = true,
+            KeyCode::Esc | KeyCode::Left => list.detail = false,
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// ↑↓ on the screens that show more than fits (Apply and Finish).
+    fn scroll_keys(&mut self, code: KeyCode) {
+        match code {
+            KeyCode::Up => self.scroll = self.scroll.saturating_sub(1),
+            KeyCode::Down => self.scroll = self.scroll.saturating_add(1).min(200),
+            _ => {}
         }
     }
 
@@ -537,6 +633,23 @@ impl App {
                 self.review_scroll = self.review_scroll.saturating_add(1).min(40);
                 Vec::new()
             }
+            KeyCode::Char('s') => {
+                if self.sshd_repair().is_none() {
+                    self.notice = Some(if self.is_root() {
+                        "No sshd setting blocks this user: there is nothing to repair.".into()
+                    } else {
+                        "Preview: the sshd repair needs root (sudo bastion-wizard).".into()
+                    });
+                } else {
+                    self.fix_sshd = !self.fix_sshd;
+                    self.notice = Some(if self.fix_sshd {
+                        "The sshd repair is on: it is part of the plan.".into()
+                    } else {
+                        "The sshd repair is off: sshd is left as it is, and the host stays not ready.".into()
+                    });
+                }
+                Vec::new()
+            }
             KeyCode::Enter => {
                 let plan = self.plan();
                 if !self.is_root() {
@@ -547,10 +660,14 @@ impl App {
                             .into(),
                     );
                 } else if plan.to_do() == 0 {
-                    self.notice = Some(
-                        "Nothing to change: this host is already set up. Enter goes on.".into(),
-                    );
-                    self.screen = Screen::Ports;
+                    let report = self.report();
+                    self.notice = Some(match report.verdict() {
+                        Verdict::Ready => "Nothing to change, and no check fails.".into(),
+                        Verdict::NotReady { failing, .. } => format!(
+                            "Nothing to change here, but {failing} check(s) still fail: Finish lists each fix."
+                        ),
+                    });
+                    self.go(Screen::Ports);
                 } else {
                     self.confirm_apply = true;
                 }
@@ -569,7 +686,10 @@ impl App {
                 self.go(Screen::Ports)
             }
             KeyCode::Esc | KeyCode::Enter => self.go(Screen::Review),
-            _ => Vec::new(),
+            code => {
+                self.scroll_keys(code);
+                Vec::new()
+            }
         }
     }
 
@@ -632,10 +752,28 @@ impl App {
                 self.should_quit = true;
                 Vec::new()
             }
-            _ => Vec::new(),
+            KeyCode::Char('p') => {
+                if !self.is_root() {
+                    self.notice = Some(PROOF_NEEDS_ROOT.into());
+                    return Vec::new();
+                }
+                if self.proof.running {
+                    return Vec::new();
+                }
+                self.proof.running = true;
+                vec![Effect::Verify(Box::new(self.request()))]
+            }
+            code => {
+                self.scroll_keys(code);
+                Vec::new()
+            }
         }
     }
 }
+
+/// Why the proof cannot run in a preview; shown on the Finish screen and as its notice.
+pub const PROOF_NEEDS_ROOT: &str =
+    "The live proof needs root: it adds a probe key for a moment. Run sudo bastion-wizard.";
 
 fn focused_text(form: &mut AccountForm) -> Option<&mut String> {
     match form.focus {

@@ -33,6 +33,7 @@ pub fn run(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
     }
     let profile = setup.profile()?;
     let request = setup.request(&profile, None)?;
+    crate::verify::remove_leftover_probes(&request.user);
     let account = AccountForm {
         user: request.user.clone(),
         group: request.group.clone(),

@@ -1,4 +1,4 @@
-//! Performs the wizard's effects. Slow ones (apply, port checks) run on worker threads
+//! Performs the wizard's effects. Slow ones (apply, port checks, the proof) run on worker threads
 //! and report back through a channel, so the screen never stops answering keys.
 
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -9,6 +9,7 @@ use crate::apply::{self, Event};
 use crate::inspect;
 use crate::port;
 use crate::state_dir::StateDir;
+use crate::verify;
 
 const PORT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -64,6 +65,15 @@ impl Runtime {
                         Err(why) => port::PortCheck::Unreachable(why),
                     };
                     let _ = sender.send(Message::PortChecked(target, result));
+                });
+            }
+            Effect::Verify(request) => {
+                let state_dir = self.state_dir.clone();
+                std::thread::spawn(move || {
+                    // As `verify` does without --db: the first database target, if any.
+                    let db = request.db_targets().into_iter().next();
+                    let proof = verify::run(&request, db.as_ref(), &state_dir);
+                    let _ = sender.send(Message::Verified(proof));
                 });
             }
             Effect::SaveTicks(json) => {

@@ -87,7 +87,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
 }
 
 fn footer_keys(app: &App) -> String {
-    let mut keys = screens::keys(app).to_string();
+    let mut keys = screens::keys(app);
     if app.typing() {
         keys.push_str(" · ? help · Ctrl-C quit");
     } else {
@@ -177,4 +177,29 @@ pub fn wrap_indented(first: &str, text: &str, indent: usize, width: usize) -> Ve
     }
     lines.push(current);
     lines
+}
+
+/// Lines taller than `area` scroll (↑↓); the last row then says where more is.
+pub fn render_scrolled(
+    lines: Vec<Line<'static>>,
+    scroll: u16,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+) {
+    let height = area.height as usize;
+    if lines.len() <= height {
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
+    let [text, hint] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let max_scroll = lines.len().saturating_sub(text.height as usize);
+    let scroll = (scroll as usize).min(max_scroll);
+    frame.render_widget(Paragraph::new(lines).scroll((scroll as u16, 0)), text);
+    let words = match (scroll > 0, scroll < max_scroll) {
+        (true, true) => "↑↓ more above and below",
+        (false, _) => "↓ more below (↓ scrolls)",
+        (true, false) => "↑ more above (↑ scrolls)",
+    };
+    frame.render_widget(Line::styled(words, theme.warn()), hint);
 }

@@ -1,54 +1,202 @@
-//! Step 7: what to type into the vendor's form, and how to come back.
+//! Step 7: what is still left, then what the vendor's form asks for, then the live proof
+//! through this host's sshd.
 
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::tui::app::App;
-use crate::tui::screens::ports::ssh_ports;
+use crate::connection::HostKey;
+use crate::tui::app::{App, PROOF_NEEDS_ROOT};
+use crate::tui::screens::failing_lines;
 use crate::tui::theme::Theme;
+use crate::tui::view::{render_scrolled, spinner, wrap_indented};
+
+/// Width of the form's label column.
+const LABEL: usize = 12;
+
+/// The short name `ssh-keygen -l` puts in brackets: ED25519, ECDSA, RSA.
+fn key_type_name(key_type: &str) -> String {
+    let name = key_type.strip_prefix("ssh-").unwrap_or(key_type);
+    if name.starts_with("ecdsa") {
+        return "ECDSA".into();
+    }
+    if let Some(sk) = name.strip_prefix("sk-") {
+        let base = if sk.starts_with("ecdsa") {
+            "ECDSA"
+        } else {
+            "ED25519"
+        };
+        return format!("{base}-SK");
+    }
+    name.split('@').next().unwrap_or(name).to_uppercase()
+}
 
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let facts = &app.state.facts;
-    let field = |label: &str, value: String| {
-        Line::from(vec![
-            Span::styled(format!("  {label:<12}"), theme.strong()),
-            Span::raw(value),
-        ])
+    let width = area.width as usize;
+    let report = app.report();
+    let connection = &report.connection;
+    let wrapped = |first: &str, text: &str, indent: usize, style: Style| -> Vec<Line<'static>> {
+        wrap_indented(first, text, indent, width)
+            .into_iter()
+            .map(|l| Line::styled(l, style))
+            .collect()
     };
-    let addresses = if facts.addresses.is_empty() {
-        "none found".to_string()
+    let field = |label: &str, value: &str| -> Vec<Line<'static>> {
+        let mut lines = wrap_indented("", value, 0, width.saturating_sub(LABEL + 2)).into_iter();
+        let mut out = vec![Line::from(vec![
+            Span::styled(format!("  {label:<LABEL$}"), theme.strong()),
+            Span::raw(lines.next().unwrap_or_default()),
+        ])];
+        out.extend(lines.map(|l| Line::raw(format!("  {:LABEL$}{l}", ""))));
+        out
+    };
+
+    // What is left comes first: the form is no use while the tunnel cannot work.
+    let mut lines = Vec::new();
+    if !app.is_root() {
+        lines.extend(wrapped(
+            "",
+            "Preview (not root): nothing was changed on this host, and the checks that need root were not read.",
+            0,
+            theme.warn(),
+        ));
+    }
+    let verdict_style = if report.ready && app.is_root() {
+        theme.ok()
     } else {
-        facts.addresses.join(", ")
+        theme.error()
     };
-    let mut lines = vec![
-        Line::raw(format!(
-            "Enter these in {}'s SSH tunnel settings:",
+    lines.extend(wrapped("", &app.verdict_words(&report), 0, verdict_style));
+    if !report.ready {
+        lines.push(Line::styled("Still left:", theme.strong()));
+        lines.extend(failing_lines(&report, theme, width));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(if report.ready && app.is_root() {
+        format!("Enter these in {}'s SSH tunnel settings:", app.profile.name)
+    } else {
+        format!(
+            "What {}'s SSH tunnel settings will ask for, once nothing is left:",
             app.profile.name
-        )),
-        Line::raw(""),
-        field(
-            "SSH host",
-            format!("this host's public IP or DNS name ({})", facts.hostname),
-        ),
-        field("", format!("addresses on this host: {addresses}")),
-        field("SSH port", ssh_ports(app)[0].to_string()),
-        field("SSH user", app.account.user.clone()),
-        Line::raw(""),
-    ];
-    lines.push(match app.key() {
-        Some(key) => field("Key", format!("{} {}", key.describe(), key.fingerprint)),
-        None => field("Key", "none pasted in this run".into()),
+        )
+    }));
+
+    let host = connection.host.clone().unwrap_or_else(|| {
+        "this host's public IP or DNS name (none found on its interfaces)".into()
     });
-    lines.extend([
-        Line::raw(""),
-        Line::raw("To see where this host stands at any time, run again:"),
-        Line::styled(
-            "  sudo bastion-wizard            (or: sudo bastion-wizard status)",
-            theme.strong(),
-        ),
-        Line::raw(format!("Vendor documentation: {}", app.profile.docs)),
-    ]);
-    frame.render_widget(Paragraph::new(lines), area);
+    lines.extend(field("SSH host", &host));
+    lines.extend(field("SSH port", &connection.port.to_string()));
+    lines.extend(field("SSH user", &connection.user));
+    let db = if connection.db.is_empty() {
+        "none given (Account screen, or e on the port checklist)".to_string()
+    } else {
+        connection.db.join(", ")
+    };
+    lines.extend(field("Database", &db));
+    lines.extend(host_key_lines(&connection.host_keys, app.is_root(), &field));
+
+    lines.push(Line::raw(""));
+    lines.extend(proof_lines(app, theme, width));
+
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "To see where this host stands at any time, run again:",
+    ));
+    lines.push(Line::styled(
+        "  sudo bastion-wizard            (or: sudo bastion-wizard status)",
+        theme.strong(),
+    ));
+    lines.extend(wrapped(
+        "",
+        &format!("Vendor documentation: {}", app.profile.docs),
+        2,
+        Style::new(),
+    ));
+    render_scrolled(lines, app.scroll, theme, frame, area);
+}
+
+/// One entry per host key type, SHA256 and MD5 as the vendors' forms ask for them.
+fn host_key_lines(
+    keys: &[HostKey],
+    is_root: bool,
+    field: &dyn Fn(&str, &str) -> Vec<Line<'static>>,
+) -> Vec<Line<'static>> {
+    if keys.is_empty() {
+        return field(
+            "Host keys",
+            if is_root {
+                "none found in /etc/ssh"
+            } else {
+                "not read (run as root)"
+            },
+        );
+    }
+    let mut lines = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let label = if i == 0 { "Host keys" } else { "" };
+        let name = format!("{:<8}", key_type_name(&key.key_type));
+        lines.extend(field(label, &format!("{name}{}", key.sha256)));
+        lines.extend(field("", &format!("{:8}{}", "", key.md5)));
+    }
+    lines
+}
+
+/// The live proof: how to start it, its spinner, or what it found.
+fn proof_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
+    let wrapped = |first: &str, text: &str, indent: usize, style: Style| -> Vec<Line<'static>> {
+        wrap_indented(first, text, indent, width)
+            .into_iter()
+            .map(|l| Line::styled(l, style))
+            .collect()
+    };
+    if !app.is_root() {
+        return wrapped("", PROOF_NEEDS_ROOT, 2, theme.dim());
+    }
+    if app.proof.running {
+        return vec![Line::raw(format!(
+            "Live proof: {} a probe key opens a tunnel through this host's sshd…",
+            spinner(app.tick)
+        ))];
+    }
+    let Some(proof) = &app.proof.result else {
+        return wrapped(
+            "Live proof: ",
+            "p opens a real tunnel through this host's sshd with a throwaway key, as the vendor will, then removes it.",
+            2,
+            Style::new(),
+        );
+    };
+    let mut lines = vec![Line::styled(
+        "Live proof (p runs it again):",
+        theme.strong(),
+    )];
+    if proof.ok {
+        lines.extend(wrapped("✓ ", &proof.summary, 2, theme.ok()));
+    } else {
+        lines.extend(wrapped("✗ ", &proof.summary, 2, theme.error()));
+    }
+    if let Some(error) = &proof.ssh_error {
+        lines.extend(wrapped("  ssh said: ", error, 4, Style::new()));
+    }
+    if let Some(reason) = &proof.sshd_reason {
+        lines.extend(wrapped("  sshd said: ", reason, 4, Style::new()));
+    }
+    for gap in &proof.not_proven {
+        lines.extend(wrapped("  not proven from here: ", gap, 4, theme.dim()));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_type_name;
+
+    #[test]
+    fn host_key_types_read_as_ssh_keygen_names_them() {
+        assert_eq!(key_type_name("ssh-ed25519"), "ED25519");
+        assert_eq!(key_type_name("ecdsa-sha2-nistp256"), "ECDSA");
+        assert_eq!(key_type_name("ssh-rsa"), "RSA");
+        assert_eq!(key_type_name("sk-ssh-ed25519@openssh.com"), "ED25519-SK");
+    }
 }

@@ -68,7 +68,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .collect::<Vec<_>>()
         .join(" ");
     lines.extend(wrapped("       ", &ips, 7, theme.dim()));
-    let listening = ports.iter().any(|p| app.state.listening_ports.contains(p));
+    let listening = ports
+        .iter()
+        .any(|p| app.state.listening_ports().contains(p));
     let source = if app.state.sshd.is_ok() {
         "port from the sshd configuration"
     } else {

@@ -1,16 +1,21 @@
-//! Step 5: each step as it runs, and what to do if one fails.
+//! Step 5: each step as it runs, what to do if one fails, and, once the host has been
+//! read again, the verdict on the whole host (not only the steps that ran).
 
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::apply::Outcome;
 use crate::tui::app::{App, StepProgress};
+use crate::tui::screens::failing_lines;
 use crate::tui::theme::Theme;
-use crate::tui::view::spinner;
+use crate::tui::view::{render_scrolled, spinner, truncate, wrap_indented};
 
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let width = area.width as usize;
+    let wrapped = |first: &str, text: &str, indent: usize| -> Vec<String> {
+        wrap_indented(first, text, indent, width)
+    };
     let mut lines = Vec::new();
     match &app.run.plan {
         None if app.run.running => lines.push(Line::raw(format!(
@@ -27,7 +32,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                     StepProgress::Done => ("✓".to_string(), theme.ok()),
                     StepProgress::Failed => ("✗".to_string(), theme.error()),
                 };
-                lines.push(Line::styled(format!("{mark} {}", step.title), style));
+                lines.push(Line::styled(
+                    format!("{mark} {}", truncate(&step.title, width.saturating_sub(2))),
+                    style,
+                ));
             }
         }
     }
@@ -35,44 +43,78 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     match &app.run.outcome {
         None => {}
         Some(Outcome::Done { changed }) => {
-            lines.push(Line::styled(
-                format!(
-                    "✓ Done: {changed} step(s) changed. The account side of the guide is complete."
-                ),
-                theme.ok(),
-            ));
+            lines.push(Line::raw(format!("✓ Done: {changed} step(s) changed.")));
+            if app.run.reinspecting {
+                lines.push(Line::raw(format!(
+                    "{} Checking the whole host again…",
+                    spinner(app.tick)
+                )));
+            } else {
+                let report = app.report();
+                let style = if report.ready {
+                    theme.ok()
+                } else {
+                    theme.error()
+                };
+                lines.extend(
+                    wrapped("", &app.verdict_words(&report), 0)
+                        .into_iter()
+                        .map(|l| Line::styled(l, style)),
+                );
+                lines.extend(failing_lines(&report, theme, width));
+            }
             lines.push(Line::styled(
                 "Enter: the port access checklist",
                 theme.strong(),
             ));
         }
         Some(Outcome::Failed { done, error }) => {
-            lines.push(Line::styled(format!("✗ Failed: {error}"), theme.error()));
-            lines.push(Line::raw(if done.is_empty() {
-                "Nothing was changed before the failure.".to_string()
-            } else {
-                format!("Done before the failure: {}.", done.join("; "))
-            }));
-            lines.push(Line::styled(
-                "Rerunning is safe: finished steps are skipped. Enter: back to the review.",
-                theme.strong(),
-            ));
+            lines.extend(
+                wrapped("✗ Failed: ", error, 2)
+                    .into_iter()
+                    .map(|l| Line::styled(l, theme.error())),
+            );
+            lines.extend(
+                wrapped(
+                    "",
+                    &if done.is_empty() {
+                        "Nothing was changed before the failure.".to_string()
+                    } else {
+                        format!("Done before the failure: {}.", done.join("; "))
+                    },
+                    0,
+                )
+                .into_iter()
+                .map(Line::raw),
+            );
+            lines.extend(
+                wrapped(
+                    "",
+                    "Rerunning is safe: finished steps are skipped. Enter: back to the review.",
+                    0,
+                )
+                .into_iter()
+                .map(|l| Line::styled(l, theme.strong())),
+            );
         }
         Some(Outcome::Blocked(reasons)) => {
             lines.push(Line::styled(
                 "✗ Refused, nothing was changed:",
                 theme.error(),
             ));
-            lines.extend(reasons.iter().map(|r| Line::raw(format!("  - {r}"))));
+            for reason in reasons {
+                lines.extend(wrapped("  - ", reason, 4).into_iter().map(Line::raw));
+            }
         }
-        Some(Outcome::Refused(why)) => lines.push(Line::styled(
-            format!("✗ Refused, nothing was changed: {why}"),
-            theme.error(),
-        )),
+        Some(Outcome::Refused(why)) => lines.extend(
+            wrapped("✗ Refused, nothing was changed: ", why, 2)
+                .into_iter()
+                .map(|l| Line::styled(l, theme.error())),
+        ),
         Some(Outcome::NotRoot) => lines.push(Line::styled(
             "✗ Applying needs root: run sudo bastion-wizard. Nothing was changed.",
             theme.error(),
         )),
     }
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+    render_scrolled(lines, app.scroll, theme, frame, area);
 }

@@ -1,22 +1,72 @@
-//! Step 4: the plan, step by step with its shell command, before anything changes.
+//! Step 4: the plan, step by step with its shell command, before anything changes. The
+//! sshd repair is a step of its own, shown in full, and `s` takes it in or out.
 
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::plan::StepState;
+use crate::checks::Verdict;
+use crate::plan::{Action, Step, StepState};
 use crate::tui::app::App;
+use crate::tui::screens::failing_lines;
 use crate::tui::theme::Theme;
-use crate::tui::view::{elide_middle, truncate};
+use crate::tui::view::{elide_middle, truncate, wrap_indented};
+
+/// Where a step's details start, under its title.
+const INDENT: usize = 11;
 
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let plan = app.plan();
+    let report = app.report();
+    let wide = area.width as usize;
+    let wrapped = |first: &str, text: &str, indent: usize, style: Style| -> Vec<Line<'static>> {
+        wrap_indented(first, text, indent, wide)
+            .into_iter()
+            .map(|l| Line::styled(l, style))
+            .collect()
+    };
+    let blocked = plan.blocked().len();
+    let nothing_to_do = blocked == 0 && plan.to_do() == 0;
+    let summary_lines: Vec<Line> = if app.confirm_apply {
+        vec![Line::styled("Apply these changes? y/n", theme.focus())]
+    } else if blocked > 0 {
+        vec![Line::styled(format!("{blocked} step(s) blocked: resolve them by hand, then rerun. Nothing will be changed."), theme.error())]
+    } else if nothing_to_do {
+        let style = if report.ready {
+            theme.ok()
+        } else {
+            theme.error()
+        };
+        wrapped(
+            "",
+            &format!("Nothing to change. {}", app.verdict_words(&report)),
+            0,
+            style,
+        )
+    } else if !app.is_root() {
+        vec![Line::styled(
+            format!(
+                "{} step(s) to do. Preview: applying needs root (sudo bastion-wizard).",
+                plan.to_do()
+            ),
+            theme.warn(),
+        )]
+    } else {
+        vec![Line::styled(
+            format!(
+                "{} step(s) to do. Enter applies them (you will be asked to confirm).",
+                plan.to_do()
+            ),
+            theme.strong(),
+        )]
+    };
     let [intro, steps, line, summary] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(4),
         Constraint::Length(3),
-        Constraint::Length(1),
+        Constraint::Length(summary_lines.len() as u16),
     ])
     .areas(area);
     frame.render_widget(
@@ -29,6 +79,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let width = steps.width as usize;
     let mut lines = Vec::new();
     for step in &plan.steps {
+        if let Action::RepairSshd(_) = &step.action {
+            lines.extend(sshd_step(step, true, theme, width));
+            continue;
+        }
         let (label, style) = match step.state {
             StepState::Done => ("✓ done   ", theme.ok()),
             StepState::ToDo => ("• to do  ", theme.strong()),
@@ -58,6 +112,24 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 truncate(&step.detail, width.saturating_sub(13))
             )));
         }
+    }
+    if !app.fix_sshd {
+        if let Some(step) = app.sshd_repair() {
+            lines.extend(sshd_step(&step, false, theme, width));
+        }
+    }
+    if nothing_to_do && !report.ready {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            match report.verdict() {
+                Verdict::NotReady {
+                    account_done: true, ..
+                } => "Still failing outside the account (this plan does not change them):",
+                _ => "Still failing (this plan does not change them):",
+            },
+            theme.error(),
+        ));
+        lines.extend(failing_lines(&report, theme, width));
     }
     let max_scroll = lines.len().saturating_sub(steps.height as usize);
     let scroll = app.review_scroll as usize;
@@ -93,32 +165,57 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ),
         line,
     );
-    let blocked = plan.blocked().len();
-    let text = if app.confirm_apply {
-        Line::styled("Apply these changes? y/n", theme.focus())
-    } else if blocked > 0 {
-        Line::styled(format!("{blocked} step(s) blocked: resolve them by hand, then rerun. Nothing will be changed."), theme.error())
-    } else if plan.to_do() == 0 {
-        Line::styled(
-            "Nothing to change: this host is already set up.",
-            theme.ok(),
-        )
-    } else if !app.is_root() {
-        Line::styled(
-            format!(
-                "{} step(s) to do. Preview: applying needs root (sudo bastion-wizard).",
-                plan.to_do()
-            ),
-            theme.warn(),
-        )
-    } else {
-        Line::styled(
-            format!(
-                "{} step(s) to do. Enter applies them (you will be asked to confirm).",
-                plan.to_do()
-            ),
-            theme.strong(),
-        )
+    frame.render_widget(Paragraph::new(summary_lines), summary);
+}
+
+/// The sshd repair in full: the file, the exact lines and why, and how to switch it.
+fn sshd_step(step: &Step, on: bool, theme: &Theme, width: usize) -> Vec<Line<'static>> {
+    let Action::RepairSshd(repair) = &step.action else {
+        return Vec::new();
     };
-    frame.render_widget(text, summary);
+    let (label, style) = match (on, step.state) {
+        (false, _) => ("○ off    ", theme.warn()),
+        (true, StepState::Done) => ("✓ done   ", theme.ok()),
+        (true, StepState::ToDo) => ("• to do  ", theme.strong()),
+        (true, StepState::Blocked) => ("✗ blocked", theme.error()),
+    };
+    let pad = " ".repeat(INDENT + 2);
+    let detail = |first: &str, text: &str, style: Style| -> Vec<Line<'static>> {
+        wrap_indented(&format!("{pad}{first}"), text, INDENT + 4, width)
+            .into_iter()
+            .map(|l| Line::styled(l, style))
+            .collect()
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(label, style),
+        Span::raw(" "),
+        Span::styled("Repair sshd for this user", style),
+        Span::styled(format!("  ({})", step.guide), theme.dim()),
+    ])];
+    // The file in full: the person may want to open it.
+    lines.extend(detail(
+        "",
+        &format!("in {}:", repair.file.display()),
+        Style::new(),
+    ));
+    for text in &repair.lines {
+        // The exact lines: wrapped if they must be, never shortened.
+        lines.extend(detail("  ", text, theme.strong()));
+    }
+    for reason in &repair.reasons {
+        lines.extend(detail("why: ", reason, Style::new()));
+    }
+    if on && step.state == StepState::Blocked {
+        lines.extend(detail("", &step.detail, theme.error()));
+    }
+    lines.extend(detail(
+        "",
+        if on {
+            "on by default: s leaves sshd as it is"
+        } else {
+            "switched off: sshd stays as it is and the host stays not ready; s turns it on"
+        },
+        theme.dim(),
+    ));
+    lines
 }

@@ -1,14 +1,16 @@
-//! Step 1: the host's facts and where each step of the guide stands.
+//! Step 1: the host's facts and where each check stands, as a list the person can move
+//! through, with the focused check's full detail and fix one key away.
 
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph};
 use ratatui::Frame;
 
-use crate::checks::Status;
+use crate::checks::{Check, Status, Verdict};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-use crate::tui::view::truncate;
+use crate::tui::view::{truncate, wrap_indented};
 
 pub fn symbol(status: Status) -> &'static str {
     match status {
@@ -19,6 +21,27 @@ pub fn symbol(status: Status) -> &'static str {
     }
 }
 
+/// The legend under the list: what each mark means, in the words `status` uses.
+pub const LEGEND: &str = "✓ ok  ✗ fails  ! warning or could not check  ? outside this host";
+
+fn status_words(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "✓ ok",
+        Status::Fail => "✗ fails: the vendor's tunnel will not work until it is fixed",
+        Status::Warn => "! a warning, or it could not be checked here",
+        Status::Manual => "? outside this host: check it by hand",
+    }
+}
+
+fn status_style(theme: &Theme, status: Status) -> Style {
+    match status {
+        Status::Ok => theme.ok(),
+        Status::Fail => theme.error(),
+        Status::Warn => theme.warn(),
+        Status::Manual => theme.dim(),
+    }
+}
+
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let facts = &app.state.facts;
     let who = if app.is_root() {
@@ -26,7 +49,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         "not root"
     };
-    let mut lines = vec![
+    let mut header = vec![
         Line::from(vec![
             Span::styled("Host    ", theme.strong()),
             Span::raw(format!("{} ({who})", facts.hostname)),
@@ -37,52 +60,139 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ]),
     ];
     if !app.is_root() {
-        lines.push(Line::styled(
+        header.push(Line::styled(
             "Preview: nothing can be changed here. To make changes: sudo bastion-wizard",
             theme.warn(),
         ));
     }
     let report = app.report();
-    lines.push(Line::styled(
+    header.push(Line::styled(
         format!(
             "SSH tunnel for {}: user {} (group {})",
             app.profile.name, report.user, report.group
         ),
         theme.strong(),
     ));
+
     let width = area.width as usize;
-    let title_width = 40.min(width / 2);
-    for check in &report.checks {
-        let style = match check.status {
-            Status::Ok => theme.ok(),
-            Status::Fail => theme.error(),
-            Status::Warn => theme.warn(),
-            Status::Manual => theme.dim(),
-        };
-        let title = truncate(&check.title, title_width);
-        let detail = truncate(&check.detail, width.saturating_sub(title_width + 4));
-        lines.push(Line::from(vec![
-            Span::styled(format!("{} ", symbol(check.status)), style),
-            Span::styled(format!("{title:<title_width$} "), style),
-            Span::styled(detail, theme.dim()),
-        ]));
-    }
-    let failing = report
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Fail)
-        .count();
-    lines.push(Line::raw(""));
-    lines.push(if report.ready {
-        Line::styled(
-            "This host is set up. Enter adds another key; c shows the port checklist.",
-            theme.ok(),
-        )
+    let next = match report.verdict() {
+        Verdict::Ready => "Enter adds another key; c shows the port checklist.",
+        Verdict::NotReady {
+            account_done: true, ..
+        } => "Space on a ✗ line shows its fix; Enter goes to the account and key steps.",
+        Verdict::NotReady { .. } => "Space on a ✗ line shows its fix; Enter sets up the account.",
+    };
+    let verdict_style = if report.ready {
+        theme.ok()
     } else {
-        Line::styled(
-            format!("{failing} problem(s) marked ✗: Enter sets up the account; `status` lists each fix."),
-            theme.error(),
-        )
-    });
-    frame.render_widget(Paragraph::new(lines), area);
+        theme.error()
+    };
+    let verdict: Vec<Line> = wrap_indented("", &app.verdict_words(&report), 0, width)
+        .into_iter()
+        .map(|l| Line::styled(l, verdict_style))
+        .chain(std::iter::once(Line::raw(next)))
+        .collect();
+
+    // The list takes the rows it needs, so the legend and verdict sit right under it.
+    let spare = area
+        .height
+        .saturating_sub(header.len() as u16 + 2 + verdict.len() as u16);
+    let rows = (report.checks.len() as u16).min(spare).max(3);
+    let [head, list_area, legend, _, bottom, _] = Layout::vertical([
+        Constraint::Length(header.len() as u16),
+        Constraint::Length(rows),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(verdict.len() as u16),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(header), head);
+    frame.render_widget(Paragraph::new(verdict), bottom);
+
+    let checks = &report.checks;
+    let focus = app.checks.focus.min(checks.len().saturating_sub(1));
+    if app.checks.detail {
+        if let Some(check) = checks.get(focus) {
+            // The detail covers the list and its legend, so both read as one panel.
+            let panel = Rect {
+                height: list_area.height + legend.height,
+                ..list_area
+            };
+            render_detail(check, theme, frame, panel);
+        }
+        return;
+    }
+
+    let title_width = 40.min(width / 2);
+    let items: Vec<ListItem> = checks
+        .iter()
+        .map(|check| {
+            let style = status_style(theme, check.status);
+            let title = truncate(&check.title, title_width);
+            let detail = truncate(&check.detail, width.saturating_sub(title_width + 4));
+            ListItem::new(Line::from(vec![
+                Span::styled(format!("{} ", symbol(check.status)), style),
+                Span::styled(format!("{title:<title_width$} "), style),
+                Span::styled(detail, theme.dim()),
+            ]))
+        })
+        .collect();
+    let mut state = ListState::default()
+        .with_offset(app.checks.offset.get())
+        .with_selected(Some(focus));
+    frame.render_stateful_widget(
+        List::new(items).highlight_style(theme.focus()),
+        list_area,
+        &mut state,
+    );
+    app.checks.offset.set(state.offset());
+
+    let above = state.offset();
+    let below = checks
+        .len()
+        .saturating_sub(above + list_area.height as usize);
+    let mut more = Vec::new();
+    if above > 0 {
+        more.push(format!("↑{above}"));
+    }
+    if below > 0 {
+        more.push(format!("↓{below}"));
+    }
+    let mut spans = vec![Span::styled(LEGEND, theme.dim())];
+    if !more.is_empty() {
+        spans.push(Span::styled(
+            format!("  {} more", more.join(" ")),
+            theme.warn(),
+        ));
+    }
+    frame.render_widget(Line::from(spans), legend);
+}
+
+/// One check in full: its title, what was found and the fix, wrapped, never cut.
+fn render_detail(check: &Check, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {} ", check.id), theme.title()))
+        .title_bottom(" Esc closes · ↑↓ the other checks ");
+    let inner = block.inner(area);
+    let width = inner.width as usize;
+    const LABEL: usize = 8;
+    let field = |label: &str, text: &str, style: Style| -> Vec<Line<'static>> {
+        wrap_indented(&format!("{label:<LABEL$}"), text, LABEL, width)
+            .into_iter()
+            .map(|l| Line::styled(l, style))
+            .collect()
+    };
+    let style = status_style(theme, check.status);
+    let mut lines = field("Check", &check.title, theme.strong());
+    lines.extend(field("Status", status_words(check.status), style));
+    lines.extend(field("Found", &check.detail, ratatui::style::Style::new()));
+    let fix = match (&check.fix, check.status) {
+        (Some(fix), _) => fix.clone(),
+        (None, Status::Ok) => "nothing to fix".to_string(),
+        (None, _) => "no fix to give from here: see what was found".to_string(),
+    };
+    lines.extend(field("Fix", &fix, theme.strong()));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }

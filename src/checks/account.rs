@@ -1,0 +1,343 @@
+//! The account checks: the guide's steps, read off the plan, but judged the way this
+//! host's sshd judges them. A path that differs from the guide yet works for sshd warns;
+//! only what sshd would refuse fails.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{check, Check, CheckId, Status};
+use crate::authorized_keys::{self, KeyOptions};
+use crate::inspect::{Account, HostState, Node, Password, Request, ShellState};
+use crate::plan::{self, Action, Plan, Step, StepState};
+use crate::safe_fs::Meta;
+
+pub(super) fn checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for step in &plan.steps {
+        let (id, node) = match step.action {
+            Action::CreateGroup => (CheckId::Group, None),
+            Action::CreateUser { .. } => (CheckId::User, None),
+            Action::SecureHome => (CheckId::Home, Some(&state.home)),
+            Action::SshDir => (CheckId::SshDir, Some(&state.ssh_dir)),
+            Action::AuthorizedKeys => (CheckId::AuthorizedKeys, Some(&state.authorized_keys)),
+            _ => continue,
+        };
+        let title = title_for(id, request, state);
+        checks.push(match node {
+            Some(node) => path_check(id, title, step, node, state),
+            None => from_step(id, title, step, state.is_root),
+        });
+    }
+    checks.push(key_check(request, state, plan));
+    checks.push(unlocked_check(request, state, plan));
+    checks.push(shell_check(request, state, plan));
+    checks
+}
+
+/// Checks are named by the state they expect; plan steps by the change they make.
+fn title_for(id: CheckId, request: &Request, state: &HostState) -> String {
+    let user = &request.user;
+    match id {
+        CheckId::Group => format!("Group {} exists", request.group),
+        CheckId::User => format!("User {user} exists"),
+        CheckId::Home => format!("Home {} safe for sshd", state.home_path.display()),
+        CheckId::SshDir => format!("~/.ssh is 0700, owned by {user}"),
+        CheckId::AuthorizedKeys => format!("authorized_keys is 0600, owned by {user}"),
+        CheckId::KeyInstalled => "Vendor's key installed (one line)".into(),
+        CheckId::AccountUnlocked => "Account allows key login".into(),
+        _ => "Login shell exists".into(),
+    }
+}
+
+fn step(plan: &Plan, wanted: fn(&Action) -> bool) -> Option<&Step> {
+    plan.steps.iter().find(|s| wanted(&s.action))
+}
+
+/// A plan step as a check: done is ok; anything else fails, or warns where only root
+/// could have judged it.
+fn from_step(id: CheckId, title: String, step: &Step, is_root: bool) -> Check {
+    match step.state {
+        StepState::Done => check(id, Status::Ok, title, step.detail.clone(), None),
+        _ if !is_root => check(
+            id,
+            Status::Warn,
+            title,
+            format!("{} (run as root to check)", step.detail),
+            Some(step.command.clone()),
+        ),
+        _ => check(
+            id,
+            Status::Fail,
+            title,
+            step.detail.clone(),
+            Some(step.command.clone()),
+        ),
+    }
+}
+
+/// Home, ~/.ssh and authorized_keys: fail only where sshd refuses.
+fn path_check(id: CheckId, title: String, step: &Step, node: &Node, state: &HostState) -> Check {
+    if step.state == StepState::Done {
+        return check(id, Status::Ok, title, step.detail.clone(), None);
+    }
+    let fix = Some(step.command.clone());
+    match (node, &state.user) {
+        (Node::Unreadable(_), _) if !state.is_root => check(
+            id,
+            Status::Warn,
+            title,
+            format!("{} (run as root to check)", step.detail),
+            fix,
+        ),
+        (Node::Found(meta), Some(account)) if step.state == StepState::ToDo => {
+            let is_file = id == CheckId::AuthorizedKeys;
+            match sshd_refuses(meta, account, state, is_file) {
+                Some(why) => check(id, Status::Fail, title, why, fix),
+                None => check(
+                    id,
+                    Status::Warn,
+                    title,
+                    format!(
+                        "sshd accepts it as it is ({}); the guide asks for more: {}",
+                        describe(meta),
+                        step.detail
+                    ),
+                    fix,
+                ),
+            }
+        }
+        _ => check(id, Status::Fail, title, step.detail.clone(), fix),
+    }
+}
+
+fn describe(meta: &Meta) -> String {
+    format!("owner uid {}, mode {:04o}", meta.uid, meta.mode)
+}
+
+/// Why sshd would refuse this path (StrictModes, as this host's build applies it, and
+/// whether the user can read it at all), if it would.
+fn sshd_refuses(
+    meta: &Meta,
+    account: &Account,
+    state: &HostState,
+    is_file: bool,
+) -> Option<String> {
+    let strict = state
+        .sshd
+        .as_ref()
+        .ok()
+        .and_then(|c| c.first())
+        .is_none_or(|c| c.config.strict_modes());
+    if strict {
+        if meta.uid != account.uid && meta.uid != 0 {
+            return Some(format!(
+                "owned by uid {}: sshd refuses it (StrictModes: owner must be the user or root)",
+                meta.uid
+            ));
+        }
+        if meta.mode & 0o002 != 0 {
+            return Some(format!(
+                "mode {:04o} lets anyone write: sshd refuses it (StrictModes)",
+                meta.mode
+            ));
+        }
+        if meta.mode & 0o020 != 0 {
+            let private = state.sshd_debian
+                && state.private_group_alone
+                && meta.gid == account.gid
+                && meta.uid == account.uid;
+            if !private {
+                let build = if state.sshd_debian {
+                    "the group is not the user's own private group"
+                } else {
+                    "this sshd is an upstream build, which refuses any group write (Debian's and Ubuntu's accept a private group)"
+                };
+                return Some(format!(
+                    "mode {:04o} lets the group write: sshd refuses it (StrictModes; {build})",
+                    meta.mode
+                ));
+            }
+        }
+    }
+    // sshd reads the keys as the user: the user must be able to reach and read them.
+    let (owner_bits, group_bits, other_bits) =
+        (meta.mode >> 6 & 7, meta.mode >> 3 & 7, meta.mode & 7);
+    let needed = if is_file { 4 } else { 1 };
+    let bits = if meta.uid == account.uid {
+        owner_bits
+    } else if meta.gid == account.gid {
+        group_bits
+    } else {
+        other_bits
+    };
+    (bits & needed == 0).then(|| {
+        format!(
+            "{}: the user cannot {} it, and sshd reads it as the user",
+            describe(meta),
+            if is_file { "read" } else { "enter" }
+        )
+    })
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
+    let title = "Vendor's key installed (one line)";
+    let id = CheckId::KeyInstalled;
+    let fix_all = Some("sudo bastion-wizard apply --key-file KEY".to_string());
+    let Some(content) = &state.authorized_keys_content else {
+        return if !state.is_root && state.authorized_keys.meta().is_some() {
+            check(
+                id,
+                Status::Warn,
+                title,
+                "authorized_keys could not be read (run as root to check)",
+                None,
+            )
+        } else {
+            check(id, Status::Fail, title, "no authorized_keys file", fix_all)
+        };
+    };
+    let targets = request.db_targets();
+    let judge =
+        |options: &KeyOptions| options.tunnel_problem(&request.vendor_addrs, &targets, now());
+    let Some(key) = &request.key else {
+        let lines = authorized_keys::login_entries(content);
+        let usable = lines.iter().filter(|(_, o)| judge(o).is_none()).count();
+        return match (lines.len(), usable) {
+            (0, _) => check(id, Status::Fail, title, "authorized_keys holds no key", fix_all),
+            (n, 0) => check(
+                id,
+                Status::Fail,
+                title,
+                format!("{n} key line(s), none of which can open a tunnel: {}", judge(&lines[0].1).unwrap_or_default()),
+                fix_all,
+            ),
+            (n, k) => check(
+                id,
+                Status::Ok,
+                title,
+                format!("{k} of {n} key line(s) can open a tunnel; pass --key-file to check a particular key"),
+                None,
+            ),
+        };
+    };
+    let install = step(plan, |a| matches!(a, Action::InstallKey { .. }));
+    let fix = install.map(|s| s.command.clone());
+    let Some(entry) = authorized_keys::login_entry(content, &key.data) else {
+        return check(
+            id,
+            Status::Fail,
+            title,
+            "the key is not in authorized_keys",
+            fix,
+        );
+    };
+    let options = match KeyOptions::parse(entry.options.as_deref()) {
+        Ok(options) => options,
+        Err(why) => {
+            return check(
+                id,
+                Status::Fail,
+                title,
+                format!("sshd ignores its line: {why}"),
+                fix,
+            )
+        }
+    };
+    if let Some(problem) = judge(&options) {
+        return check(
+            id,
+            Status::Fail,
+            title,
+            format!("the key is installed, but {problem}"),
+            fix,
+        );
+    }
+    match install {
+        Some(s) if s.state != StepState::Done => check(
+            id,
+            Status::Warn,
+            title,
+            format!(
+                "installed with options {}: the tunnel works; apply with these flags would change the line to what the plan shows",
+                entry.options.as_deref().unwrap_or("none")
+            ),
+            None,
+        ),
+        _ => check(id, Status::Ok, title, "the key is installed with these options", None),
+    }
+}
+
+fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
+    let id = CheckId::AccountUnlocked;
+    let title = title_for(id, request, state);
+    if state.user.is_none() {
+        return check(
+            id,
+            Status::Fail,
+            title,
+            "the user does not exist yet",
+            Some("sudo bastion-wizard apply --key-file KEY".into()),
+        );
+    }
+    let uses_pam = state.uses_pam();
+    let problems = state.login.problems(&request.user, uses_pam);
+    if let Some((why, fix)) = problems.first() {
+        return check(id, Status::Fail, title, why.clone(), Some(fix.clone()));
+    }
+    let mut result = match step(plan, |a| matches!(a, Action::Unlock)) {
+        Some(s) => from_step(id, title.clone(), s, state.is_root),
+        None => check(id, Status::Warn, title.clone(), "not judged", None),
+    };
+    if result.status == Status::Fail && state.password == Password::Locked && uses_pam {
+        result.status = Status::Warn;
+        result.detail = "the password is locked (`!`), which key logins ignore while UsePAM is yes; apply sets `*` so it keeps working if UsePAM is turned off".into();
+    }
+    if result.status == Status::Ok {
+        if let Some(unsettled) = state.login.unsettled(uses_pam) {
+            result.status = Status::Warn;
+            result.detail = unsettled;
+        }
+    }
+    result
+}
+
+fn shell_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
+    let id = CheckId::Shell;
+    let title = title_for(id, request, state);
+    match (
+        &state.user,
+        step(plan, |a| matches!(a, Action::SetShell { .. })),
+    ) {
+        (None, _) => check(
+            id,
+            Status::Fail,
+            title,
+            "the user does not exist yet",
+            Some("sudo bastion-wizard apply --key-file KEY".into()),
+        ),
+        (Some(_), Some(s)) => {
+            let mut c = from_step(id, title, s, state.is_root);
+            // A working full shell is only too open for a tunnel-only setup: sshd still
+            // lets the user in, so it warns rather than fails.
+            if state.shell == Some(ShellState::Executable) {
+                c.status = Status::Warn;
+            }
+            c
+        }
+        (Some(account), None) => {
+            let shell = account.shell.display().to_string();
+            let detail = if plan::is_no_login(&account.shell) {
+                format!("{shell}: no commands can be run, tunnels still work")
+            } else {
+                format!("{shell}: a full shell, as --allow-shell asks")
+            };
+            check(id, Status::Ok, title, detail, None)
+        }
+    }
+}
