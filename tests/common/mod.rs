@@ -749,15 +749,16 @@ pub fn syslog_time() -> String {
     format!("{} {day:>2} {}", MONTHS[month - 1], &stamp[11..19])
 }
 
-/// The IPv4 addresses sshd's log says it listens on (`Server listening on A port P.`), with
-/// the wildcard as [`BASTION_ADDR`].
+/// The addresses sshd's log says it listens on (`Server listening on A port P.`), with the
+/// wildcards as [`BASTION_ADDR`] and `::1`.
 fn listening_on(log: &str) -> Vec<std::net::SocketAddr> {
     log.lines()
         .filter_map(|l| {
             let rest = l.split("Server listening on ").nth(1)?;
             let (addr, port) = rest.trim_end().trim_end_matches('.').split_once(" port ")?;
-            let addr: std::net::Ipv4Addr = match addr {
+            let addr: std::net::IpAddr = match addr {
                 "0.0.0.0" => BASTION_ADDR.parse().ok()?,
+                "::" => std::net::Ipv6Addr::LOCALHOST.into(),
                 a => a.parse().ok()?,
             };
             Some((addr, port.parse().ok()?).into())
@@ -1068,9 +1069,12 @@ pub fn try_tunnel_from(
                 &([127, 0, 0, 1], local).into(),
                 Duration::from_millis(200),
             ) {
-                drop(s);
-                listening = true;
-                break;
+                // A connect to a free port can land on itself (TCP simultaneous open when
+                // the kernel picks that very port as the source): that is not ssh listening.
+                if !self_connected(&s) {
+                    listening = true;
+                    break;
+                }
             }
             thread::sleep(Duration::from_millis(50));
         }
@@ -1135,6 +1139,11 @@ pub fn try_tunnel_from(
     }
 }
 
+/// A TCP connection whose two ends are the same address and port.
+fn self_connected(s: &TcpStream) -> bool {
+    matches!((s.local_addr(), s.peer_addr()), (Ok(a), Ok(b)) if a == b)
+}
+
 /// Connects to 127.0.0.1:port, sends `data`, reads until `data.len()` bytes, EOF or timeout.
 fn send_and_read(port: u16, data: &[u8], timeout: Duration) -> Vec<u8> {
     let mut got = Vec::new();
@@ -1143,6 +1152,10 @@ fn send_and_read(port: u16, data: &[u8], timeout: Duration) -> Vec<u8> {
     else {
         return got;
     };
+    if self_connected(&s) {
+        // Talking to itself, it would "echo" the marker with no tunnel at all.
+        return got;
+    }
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
     if s.write_all(data).is_err() {
