@@ -11,7 +11,7 @@ use nix::unistd::{Group, User};
 
 use crate::authorized_keys::{self, Merge};
 use crate::inspect::{self, Request};
-use crate::plan::{self, Action, Plan, StepState};
+use crate::plan::{self, Action, Plan, Refusal, StepState};
 use crate::safe_fs;
 use crate::sshd_repair;
 use crate::state_dir::StateDir;
@@ -32,15 +32,82 @@ pub enum Outcome {
         changed: usize,
     },
     /// Bad request for this host; nothing was changed.
-    Refused(String),
+    Refused(Refusal),
     /// A step cannot run as things stand (planted symlink, hard link…); nothing was changed.
-    Blocked(Vec<String>),
+    Blocked(Vec<BlockedStep>),
     /// A step failed after others ran. Every step is idempotent, so a rerun is safe.
     Failed {
         done: Vec<String>,
+        /// The step that failed; none when the run could not start (the lock).
+        step: Option<String>,
         error: String,
     },
     NotRoot,
+}
+
+/// A step that cannot run, and what to do about it by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockedStep {
+    pub title: String,
+    pub detail: String,
+}
+
+/// An outcome in words: the headline, then what follows it. The CLI and the wizard's
+/// Apply screen both say exactly this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub ok: bool,
+    pub headline: String,
+    pub lines: Vec<String>,
+}
+
+impl Outcome {
+    pub fn summary(&self) -> Summary {
+        let (ok, headline, lines) = match self {
+            Outcome::Done { changed: 0 } => (true, "Nothing needed changing.".to_string(), vec![]),
+            Outcome::Done { changed } => {
+                (true, format!("Done: {changed} step(s) applied."), vec![])
+            }
+            Outcome::Refused(why) => (
+                false,
+                format!("Refused, nothing was changed: {why}."),
+                vec![],
+            ),
+            Outcome::Blocked(steps) => (
+                false,
+                "Refused, nothing was changed: these steps cannot run as things stand:".to_string(),
+                steps
+                    .iter()
+                    .map(|s| format!("- {}: {}", s.title, s.detail))
+                    .collect(),
+            ),
+            Outcome::Failed { done, step, error } => (
+                false,
+                match step {
+                    Some(step) => format!("Failed at \"{step}\": {error}"),
+                    None => format!("Failed before any step: {error}"),
+                },
+                vec![
+                    if done.is_empty() {
+                        "Nothing was changed before the failure.".to_string()
+                    } else {
+                        format!("Done before the failure: {}.", done.join("; "))
+                    },
+                    "Rerunning is safe: finished steps are skipped.".to_string(),
+                ],
+            ),
+            Outcome::NotRoot => (
+                false,
+                "Applying needs root: run it again with sudo. Nothing was changed.".to_string(),
+                vec![],
+            ),
+        };
+        Summary {
+            ok,
+            headline,
+            lines,
+        }
+    }
 }
 
 pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(Event)) -> Outcome {
@@ -52,21 +119,24 @@ pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(E
         Err(e) => {
             return Outcome::Failed {
                 done: Vec::new(),
+                step: None,
                 error: format!("{e:#}"),
             }
         }
     };
     let state = inspect::inspect(request);
-    if let Err(why) = plan::validate(request, &state) {
-        return Outcome::Refused(why);
-    }
-    let plan = plan::plan(request, &state);
+    let plan = match plan::prepare(request, &state) {
+        Ok(plan) => plan,
+        Err(why) => return Outcome::Refused(why),
+    };
     on_event(Event::Planned(&plan));
-    let blocked: Vec<String> = plan
-        .blocked()
+    let blocked: Vec<BlockedStep> = plan
+        .blocking()
         .iter()
-        .filter(|s| !s.detail.starts_with("waits for"))
-        .map(|s| format!("{}: {}", s.title, s.detail))
+        .map(|s| BlockedStep {
+            title: s.title.clone(),
+            detail: s.detail.clone(),
+        })
         .collect();
     if !blocked.is_empty() {
         journal(state_dir, request, "blocked, nothing changed");
@@ -84,14 +154,18 @@ pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(E
                 done.push(step.title.clone());
             }
             Err(e) => {
-                let error = format!("{}: {e:#}", step.title);
+                let error = format!("{e:#}");
                 on_event(Event::StepFailed(index, error.clone()));
                 journal(
                     state_dir,
                     request,
                     &format!("failed at \"{}\": {error}", step.title),
                 );
-                return Outcome::Failed { done, error };
+                return Outcome::Failed {
+                    done,
+                    step: Some(step.title.clone()),
+                    error,
+                };
             }
         }
     }

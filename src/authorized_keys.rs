@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::key::{looks_like_key_type, split_options, Key};
+use crate::key::{self, looks_like_key_type, split_options, Key};
 
 /// One key line as sshd would see it. Lines that are not keys are never parsed further.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,14 +81,15 @@ pub enum Merge {
 /// byte for byte. Later duplicates of the same key are dropped: sshd would try them too,
 /// so a stale duplicate could grant what the updated line no longer does. A matching line
 /// that is not UTF-8 (a Latin-1 comment, say) is replaced like any other: sshd reads it.
+/// A `cert-authority` line holding the same key is a CA entry, never the vendor's line.
 pub fn merge(existing: &[u8], line: &str, data: &str) -> Merge {
     let mut out = Vec::with_capacity(existing.len() + line.len() + 1);
     let mut found = false;
     let mut changed = false;
     for raw in split_keep_terminator(existing) {
         let (content, terminator) = split_terminator(raw);
-        let is_match =
-            parse_line(&String::from_utf8_lossy(content)).is_some_and(|e| e.data == data);
+        let is_match = parse_line(&String::from_utf8_lossy(content))
+            .is_some_and(|e| same_key(&e.data, data) && !is_cert_authority(&e));
         if !is_match {
             out.extend_from_slice(raw);
             continue;
@@ -128,15 +129,30 @@ pub fn merge(existing: &[u8], line: &str, data: &str) -> Merge {
     Merge::Added(out)
 }
 
-/// Whether the file already grants this key (any options).
+/// Whether two key data words are the same key to sshd, which compares decoded keys: an
+/// RSA key written with redundant leading zeros is the same key.
+pub fn same_key(a: &str, b: &str) -> bool {
+    a == b
+        || match (key::identity(a), key::identity(b)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        }
+}
+
+fn is_cert_authority(entry: &Entry) -> bool {
+    KeyOptions::parse(entry.options.as_deref()).is_ok_and(|o| o.cert_authority)
+}
+
+/// Whether the file already grants this key (any options; a cert-authority entry for it
+/// grants no login).
 pub fn contains_key(existing: &[u8], data: &str) -> bool {
-    find_entry(existing, data).is_some()
+    login_entry(existing, data).is_some()
 }
 
 /// The first entry for the key, as sshd would find it (non-UTF-8 lines included; their
 /// odd bytes come back as U+FFFD).
 pub fn find_entry(existing: &[u8], data: &str) -> Option<Entry> {
-    entries(existing).find(|e| e.data == data)
+    entries(existing).find(|e| same_key(&e.data, data))
 }
 
 /// Number of key lines, for reports ("3 keys already installed").
@@ -463,9 +479,7 @@ pub fn expiry_seconds(text: &str) -> Option<u64> {
 /// The first line sshd would use for this key: the first whose key data matches and that
 /// is not a cert-authority entry.
 pub fn login_entry(existing: &[u8], data: &str) -> Option<Entry> {
-    entries(existing).find(|e| {
-        e.data == data && !KeyOptions::parse(e.options.as_deref()).is_ok_and(|o| o.cert_authority)
-    })
+    entries(existing).find(|e| same_key(&e.data, data) && !is_cert_authority(e))
 }
 
 /// Every key line sshd would use to log in (cert-authority entries and lines with options

@@ -35,19 +35,26 @@ pub struct Cli {
 pub enum Command {
     /// Read-only inspection of every step and known failure cause (exit 0 ready, 1 not)
     Status {
+        /// Print the report as JSON, for scripts (each check with its id and status)
         #[arg(long)]
         json: bool,
         /// Also check that this key is installed ("-" for standard input)
         #[arg(long, value_name = "F")]
         key_file: Option<String>,
+        #[command(flatten)]
+        setup: SetupArgs,
     },
     /// Print the planned changes with their shell commands; changes nothing
     Plan {
+        /// The vendor's public key, as they sent it ("-" for standard input)
         #[arg(long, value_name = "F")]
         key_file: String,
+        #[command(flatten)]
+        setup: SetupArgs,
     },
     /// Print the plan, then apply it (needs root)
     Apply {
+        /// The vendor's public key, as they sent it ("-" for standard input)
         #[arg(long, value_name = "F")]
         key_file: String,
         /// Apply without asking
@@ -56,45 +63,50 @@ pub enum Command {
         /// Also repair the sshd settings that block this user's tunnel (a Match User block)
         #[arg(long)]
         fix_sshd: bool,
+        #[command(flatten)]
+        setup: SetupArgs,
     },
     /// Prove the tunnel live through this host's sshd with a throwaway key (needs root)
+    /// The tunnel goes to the first --db target, else the first --permit-open one.
     Verify {
-        /// Forward to this database target (default: the first --permit-open / --db one)
-        #[arg(long, value_name = "HOST:PORT")]
-        db: Option<String>,
         /// Print the result as JSON
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        setup: SetupArgs,
     },
     /// Open a TCP connection from this host and report latency or the precise error
     CheckPort {
+        /// Where to connect, e.g. db.internal:5432 or [2001:db8::5]:5432
         #[arg(value_name = "HOST:PORT")]
         target: String,
+        /// Give up after this many milliseconds
         #[arg(long, default_value_t = 3000, value_name = "N")]
         timeout_ms: u64,
     },
 }
 
-/// Options shared by the wizard, status, plan and apply.
+/// Options shared by the wizard, status, plan, apply and verify. Given before the command
+/// or after it; after it wins.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SetupArgs {
     /// Tunnel user (default from the profile: whaly)
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
     /// Tunnel user's group (default from the profile: whaly)
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub group: Option<String>,
     /// Install the key without restrictions and with a login shell, as the guide does
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub allow_shell: bool,
     /// Limit forwarding to this target (repeatable)
-    #[arg(long, global = true, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT")]
     pub permit_open: Vec<String>,
     /// A database target to check and show, without restricting the key (repeatable)
-    #[arg(long = "db", global = true, value_name = "HOST:PORT")]
+    #[arg(long = "db", value_name = "HOST:PORT")]
     pub db: Vec<String>,
     /// Vendor profile (TOML); Whaly's is built in
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
 }
 
@@ -102,6 +114,26 @@ pub struct SetupArgs {
 pub struct BadInput(pub String);
 
 impl SetupArgs {
+    /// These options with `later`'s (given after the command) taking precedence.
+    pub fn merged(&self, later: &SetupArgs) -> SetupArgs {
+        let pick = |a: &Option<String>, b: &Option<String>| b.clone().or_else(|| a.clone());
+        let list = |a: &Vec<String>, b: &Vec<String>| {
+            if b.is_empty() {
+                a.clone()
+            } else {
+                b.clone()
+            }
+        };
+        SetupArgs {
+            user: pick(&self.user, &later.user),
+            group: pick(&self.group, &later.group),
+            allow_shell: self.allow_shell || later.allow_shell,
+            permit_open: list(&self.permit_open, &later.permit_open),
+            db: list(&self.db, &later.db),
+            profile: later.profile.clone().or_else(|| self.profile.clone()),
+        }
+    }
+
     pub fn profile(&self) -> Result<Profile, BadInput> {
         match &self.profile {
             Some(path) => Profile::load(path).map_err(|e| BadInput(format!("{e:#}"))),
@@ -153,20 +185,28 @@ pub fn read_key(source: &str) -> Result<Key, BadInput> {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    if !matches!(cli.command, None | Some(Command::CheckPort { .. })) {
-        verify::remove_leftover_probes_for(&cli.setup);
-    }
+    let root = cli.setup;
+    let with = |setup: &SetupArgs| {
+        let setup = root.merged(setup);
+        verify::remove_leftover_probes_for(&setup);
+        setup
+    };
     let result = match cli.command {
-        Some(Command::Status { json, key_file }) => status(&cli.setup, json, key_file.as_deref()),
-        Some(Command::Plan { key_file }) => show_plan(&cli.setup, &key_file),
+        Some(Command::Status {
+            json,
+            key_file,
+            setup,
+        }) => status(&with(&setup), json, key_file.as_deref()),
+        Some(Command::Plan { key_file, setup }) => show_plan(&with(&setup), &key_file),
         Some(Command::Apply {
             key_file,
             yes,
             fix_sshd,
-        }) => run_apply(&cli.setup, &key_file, yes, fix_sshd),
-        Some(Command::Verify { db, json }) => run_verify(&cli.setup, db.as_deref(), json),
+            setup,
+        }) => run_apply(&with(&setup), &key_file, yes, fix_sshd),
+        Some(Command::Verify { json, setup }) => run_verify(&with(&setup), json),
         Some(Command::CheckPort { target, timeout_ms }) => check_port(&target, timeout_ms),
-        None => crate::tui::run(&cli.setup),
+        None => crate::tui::run(&root),
     };
     result.unwrap_or_else(|BadInput(message)| {
         eprintln!("bastion-wizard: {message}");
@@ -224,8 +264,7 @@ pub fn status_label(status: Status) -> &'static str {
 fn show_plan(setup: &SetupArgs, key_file: &str) -> Result<ExitCode, BadInput> {
     let (_, request) = prepare(setup, Some(key_file))?;
     let state = inspect::inspect(&request);
-    plan::validate(&request, &state).map_err(BadInput)?;
-    let plan = plan::plan(&request, &state);
+    let plan = refused(plan::prepare(&request, &state))?;
     if !state.is_root {
         println!("Preview as a normal user: some steps can only be judged as root.\n");
     }
@@ -233,12 +272,41 @@ fn show_plan(setup: &SetupArgs, key_file: &str) -> Result<ExitCode, BadInput> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A refusal is bad input here: one sentence, exit 2, nothing changed.
+fn refused(plan: Result<Plan, plan::Refusal>) -> Result<Plan, BadInput> {
+    plan.map_err(|why| BadInput(format!("{why}. Nothing was changed.")))
+}
+
 pub fn step_label(state: StepState) -> &'static str {
     match state {
         StepState::Done => "done",
         StepState::ToDo => "to do",
         StepState::Blocked => "BLOCKED",
+        StepState::Waiting { .. } => "waiting",
     }
+}
+
+/// What a stopped step waits for, or its own detail.
+pub fn step_detail(plan: &Plan, step: &plan::Step) -> String {
+    match step.state {
+        StepState::Waiting { on } => format!(
+            "waits for \"{}\", which is blocked",
+            plan.steps
+                .get(on)
+                .map_or("an earlier step", |s| s.title.as_str())
+        ),
+        _ => step.detail.clone(),
+    }
+}
+
+/// Options pasted before the key, which the installed line replaces; said aloud because
+/// they can change what the vendor meant (`from=` limits where the key is used from).
+pub fn dropped_options(key: &Key) -> Option<String> {
+    key.pasted_options.as_ref().map(|options| {
+        format!(
+            "The options that came before the key ({options}) are not installed: the line gets this program's options instead (tunnel-only unless --allow-shell)."
+        )
+    })
 }
 
 pub fn render_plan(plan: &Plan, key: Option<&Key>) -> String {
@@ -256,7 +324,7 @@ pub fn render_plan(plan: &Plan, key: Option<&Key>) -> String {
             step.guide
         ));
         out.push_str(&format!("            $ {}\n", step.command));
-        out.push_str(&format!("            {}\n", step.detail));
+        out.push_str(&format!("            {}\n", step_detail(plan, step)));
     }
     if let Some(key) = key {
         out.push_str(&format!(
@@ -274,10 +342,13 @@ pub fn render_plan(plan: &Plan, key: Option<&Key>) -> String {
             }
         ));
     }
+    if let Some(note) = key.and_then(dropped_options) {
+        out.push_str(&format!("{note}\n"));
+    }
     if let Some(line) = &plan.key_line {
         out.push_str(&format!("Line: {line}\n"));
     }
-    let blocked = plan.blocked().len();
+    let blocked = plan.blocking().len();
     out.push_str(&match (plan.to_do(), blocked) {
         (_, b) if b > 0 => {
             format!("{b} step(s) blocked: nothing will be changed until they are resolved.\n")
@@ -308,8 +379,7 @@ fn run_apply(
             ));
         }
         let state = inspect::inspect(&request);
-        plan::validate(&request, &state).map_err(BadInput)?;
-        let plan = plan::plan(&request, &state);
+        let plan = refused(plan::prepare(&request, &state))?;
         print!("{}", render_plan(&plan, request.key.as_ref()));
         if plan.to_do() == 0 {
             return Ok(verdict_after_apply(&request, &profile));
@@ -342,32 +412,26 @@ fn run_apply(
         Event::StepDone(i) => println!("  ✓ {}", steps[i]),
         Event::StepFailed(i, error) => println!("  ✗ {}: {error}", steps[i]),
     });
+    let summary = outcome.summary();
     Ok(match outcome {
         // The plan printed above already says there was nothing to do.
         Outcome::Done { changed: 0 } => verdict_after_apply(&request, &profile),
-        Outcome::Done { changed } => {
-            println!("Done: {changed} step(s) applied.");
+        Outcome::Done { .. } => {
+            println!("{}", summary.headline);
             verdict_after_apply(&request, &profile)
         }
         Outcome::Refused(why) => return Err(BadInput(format!("{why}. Nothing was changed."))),
-        Outcome::Blocked(reasons) => {
-            eprintln!("bastion-wizard: refusing to apply; nothing was changed:");
-            for reason in reasons {
-                eprintln!("  - {reason}");
+        Outcome::Blocked(_) | Outcome::Failed { .. } | Outcome::NotRoot => {
+            eprintln!("bastion-wizard: {}", summary.headline);
+            for line in &summary.lines {
+                eprintln!("  {line}");
             }
-            ExitCode::from(1)
-        }
-        Outcome::Failed { done, error } => {
-            eprintln!("bastion-wizard: failed: {error}");
-            if done.is_empty() {
-                eprintln!("Nothing was changed before the failure.");
+            ExitCode::from(if matches!(outcome, Outcome::NotRoot) {
+                3
             } else {
-                eprintln!("Done before the failure: {}.", done.join("; "));
-            }
-            eprintln!("Rerunning is safe: finished steps are skipped.");
-            ExitCode::from(1)
+                1
+            })
         }
-        Outcome::NotRoot => ExitCode::from(3),
     })
 }
 
@@ -391,14 +455,12 @@ fn verdict_after_apply(request: &Request, profile: &Profile) -> ExitCode {
     ExitCode::from(5)
 }
 
-fn run_verify(setup: &SetupArgs, db: Option<&str>, json: bool) -> Result<ExitCode, BadInput> {
+fn run_verify(setup: &SetupArgs, json: bool) -> Result<ExitCode, BadInput> {
     let (_, request) = prepare(setup, None)?;
-    let db = db
-        .map(|t| {
-            t.parse::<PermitOpen>()
-                .map_err(|e| BadInput(format!("--db: {e}")))
-        })
-        .transpose()?
+    let db = request
+        .db
+        .first()
+        .cloned()
         .or_else(|| request.db_targets().into_iter().next());
     if !inspect::is_root() {
         eprintln!("bastion-wizard: verify needs root: run `sudo bastion-wizard verify`.");
@@ -433,4 +495,61 @@ fn check_port(target: &str, timeout_ms: u64) -> Result<ExitCode, BadInput> {
     let result = port::check(&host, port_number, Duration::from_millis(timeout_ms));
     println!("{}", result.summary(target));
     Ok(ExitCode::from(if result.is_reachable() { 0 } else { 1 }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_option_and_argument_says_what_it_is_for() {
+        let root = Cli::command();
+        let mut missing = Vec::new();
+        for command in std::iter::once(&root).chain(root.get_subcommands()) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() {
+                    missing.push(format!("{} {id}", command.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
+
+    #[test]
+    fn check_port_lists_only_its_own_options() {
+        let mut root = Cli::command();
+        let help = root
+            .find_subcommand_mut("check-port")
+            .expect("check-port")
+            .render_long_help()
+            .to_string();
+        for foreign in [
+            "--user",
+            "--group",
+            "--allow-shell",
+            "--permit-open",
+            "--db",
+            "--profile",
+        ] {
+            assert!(!help.contains(foreign), "{foreign} in:\n{help}");
+        }
+        assert!(help.contains("--timeout-ms"), "{help}");
+    }
+
+    #[test]
+    fn setup_options_work_before_and_after_the_command() {
+        let cli = Cli::try_parse_from(["bw", "--user", "a", "status", "--group", "b"]).unwrap();
+        let Some(Command::Status { setup, .. }) = &cli.command else {
+            panic!("status");
+        };
+        let merged = cli.setup.merged(setup);
+        assert_eq!(merged.user.as_deref(), Some("a"));
+        assert_eq!(merged.group.as_deref(), Some("b"));
+        assert!(Cli::try_parse_from(["bw", "check-port", "db:5432", "--user", "x"]).is_err());
+    }
 }

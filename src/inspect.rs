@@ -216,19 +216,41 @@ pub fn is_root() -> bool {
 /// The slow readers (sshd -T per address, the log, the firewall tools) run concurrently.
 pub fn inspect(request: &Request) -> HostState {
     let is_root = is_root();
-    let (sshd, firewall, fail2ban, attempts) = std::thread::scope(|scope| {
-        let sshd = scope.spawn(|| sshd::query_all(&request.user, &request.vendor_addrs, is_root));
-        let firewall = scope.spawn(|| firewall::read(is_root));
-        let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
-        let attempts = scope.spawn(|| logs::read(&request.user, is_root));
-        (
-            sshd.join()
-                .unwrap_or_else(|_| Err("sshd -T could not be run".into())),
-            firewall.join().unwrap_or_default(),
-            fail2ban.join().unwrap_or_default(),
-            attempts.join().unwrap_or_default(),
-        )
+    let mut sshd_files = sshd_repair::read_tree(is_root);
+    // Without a Match block on the address, every vendor address gets the same answer:
+    // one `sshd -T` stands for all of them.
+    let asked: &[IpAddr] = if sshd_files.depends_on_address() {
+        &request.vendor_addrs
+    } else {
+        &request.vendor_addrs[..request.vendor_addrs.len().min(1)]
+    };
+    let (sshd, firewall, fail2ban, attempts, listeners, sshd_debian) =
+        std::thread::scope(|scope| {
+            let sshd = scope.spawn(|| sshd::query_all(&request.user, asked, is_root));
+            let firewall = scope.spawn(|| firewall::read(is_root));
+            let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
+            let attempts = scope.spawn(|| logs::read(&request.user, is_root));
+            let listeners = scope.spawn(sshd::listeners);
+            let debian = scope.spawn(sshd::is_debian_build);
+            (
+                sshd.join()
+                    .unwrap_or_else(|_| Err("sshd -T could not be run".into())),
+                firewall.join().unwrap_or_default(),
+                fail2ban.join().unwrap_or_default(),
+                attempts.join().unwrap_or_default(),
+                listeners.join().unwrap_or_default(),
+                debian.join().unwrap_or(false),
+            )
+        });
+    let sshd = sshd.map(|configs| match configs.as_slice() {
+        [one] if asked.len() < request.vendor_addrs.len() => {
+            sshd::same_everywhere(&one.config, &request.vendor_addrs)
+        }
+        _ => configs,
     });
+    if sshd.is_err() && is_root {
+        sshd_files.rejected = sshd_files.paths.test().err();
+    }
     let group = Group::from_name(&request.group)
         .ok()
         .flatten()
@@ -334,12 +356,12 @@ pub fn inspect(request: &Request) -> HostState {
         fail2ban,
         attempts,
         host_keys: connection::read_host_keys(&host_key_paths),
-        sshd_files: sshd_repair::read_files(is_root),
-        listeners: sshd::listeners(),
+        sshd_files,
+        listeners,
         login,
         chroots,
         revoked,
-        sshd_debian: sshd::is_debian_build(),
+        sshd_debian,
         user_groups,
         private_group_alone,
         facts: host_facts(),

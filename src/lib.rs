@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod key;
 pub mod login;
 pub mod logs;
+pub mod pam_access;
 pub mod patterns;
 pub mod plan;
 pub mod port;

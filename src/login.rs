@@ -2,7 +2,10 @@
 //! account, a password change PAM forces (sshd then refuses forwarding), `/etc/nologin`,
 //! and `pam_access` rules.
 
+use std::net::IpAddr;
 use std::path::Path;
+
+use crate::pam_access;
 
 /// The account's dates from /etc/shadow, in days since 1970-01-01.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,8 +26,8 @@ pub struct LoginGate {
     pub today: i64,
     /// `/etc/nologin` exists.
     pub nologin_file: bool,
-    /// sshd's PAM stack uses pam_access (its rules are not judged here).
-    pub pam_access: bool,
+    /// sshd's PAM stack uses pam_access: its rules (/etc/security/access.conf), when read.
+    pub pam_access: Option<String>,
     /// sshd's PAM stack uses pam_nologin.
     pub pam_nologin: bool,
 }
@@ -54,7 +57,8 @@ pub fn read(user: &str, shadow: Option<&str>) -> LoginGate {
             .unwrap_or_default(),
         today: today(),
         nologin_file: Path::new("/etc/nologin").exists(),
-        pam_access: uses_module(&pam, "pam_access.so"),
+        pam_access: uses_module(&pam, "pam_access.so")
+            .then(|| std::fs::read_to_string("/etc/security/access.conf").unwrap_or_default()),
         pam_nologin: uses_module(&pam, "pam_nologin.so"),
     }
 }
@@ -100,8 +104,15 @@ fn uses_module(stack: &str, module: &str) -> bool {
 }
 
 impl LoginGate {
-    /// Why the login or its tunnel is refused, with the fix; `uses_pam` is sshd's UsePAM.
-    pub fn problems(&self, user: &str, uses_pam: bool) -> Vec<(String, String)> {
+    /// Why the login or its tunnel is refused from one of `addrs`, with the fix;
+    /// `uses_pam` is sshd's UsePAM.
+    pub fn problems(
+        &self,
+        user: &str,
+        groups: &[String],
+        addrs: &[IpAddr],
+        uses_pam: bool,
+    ) -> Vec<(String, String)> {
         let mut found = Vec::new();
         if let Some(expire) = self.dates.expire.filter(|e| *e <= self.today) {
             found.push((
@@ -126,6 +137,28 @@ impl LoginGate {
                     format!("chage -d \"$(date +%F)\" -M -1 {user}"),
                 ));
             }
+            if let Some(rules) = &self.pam_access {
+                let refused: Vec<(IpAddr, usize, String)> = addrs
+                    .iter()
+                    .filter_map(|a| match pam_access::judge(rules, user, groups, *a) {
+                        pam_access::Verdict::Refused { line, text } => Some((*a, line, text)),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some((_, line, text)) = refused.first() {
+                    let shown: Vec<String> = refused.iter().map(|(a, ..)| a.to_string()).collect();
+                    found.push((
+                        format!(
+                            "pam_access refuses {user} from {} (/etc/security/access.conf line {line}: `{text}`): sshd closes the connection",
+                            shown.join(", ")
+                        ),
+                        format!(
+                            "in /etc/security/access.conf, above line {line}, add `+:{user}:{}`",
+                            shown.join(" ")
+                        ),
+                    ));
+                }
+            }
             if self.nologin_file && self.pam_nologin {
                 found.push((
                     "/etc/nologin exists: pam_nologin refuses every login but root's".into(),
@@ -137,9 +170,19 @@ impl LoginGate {
     }
 
     /// What the configuration alone cannot settle; `verify` settles it.
-    pub fn unsettled(&self, uses_pam: bool) -> Option<String> {
-        (uses_pam && self.pam_access).then(|| {
-            "sshd's PAM stack uses pam_access: its rules in /etc/security/access.conf may refuse the vendor's address (run `bastion-wizard verify` from the host; Match Address rules are judged above)".into()
+    pub fn unsettled(
+        &self,
+        user: &str,
+        groups: &[String],
+        addrs: &[IpAddr],
+        uses_pam: bool,
+    ) -> Option<String> {
+        let rules = self.pam_access.as_ref().filter(|_| uses_pam)?;
+        addrs.iter().find_map(|a| match pam_access::judge(rules, user, groups, *a) {
+            pam_access::Verdict::Unknown { line, text } => Some(format!(
+                "pam_access's /etc/security/access.conf line {line} (`{text}`) names a netgroup or host name, which cannot be judged from here: `sudo bastion-wizard verify` settles it"
+            )),
+            _ => None,
         })
     }
 }
@@ -163,10 +206,10 @@ mod tests {
             today: 20001,
             ..LoginGate::default()
         };
-        let problems = gate.problems("whaly", true);
+        let problems = gate.problems("whaly", &[], &[], true);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].0.contains("expired"));
         // Without PAM no password change is asked for.
-        assert_eq!(gate.problems("whaly", false).len(), 1);
+        assert_eq!(gate.problems("whaly", &[], &[], false).len(), 1);
     }
 }

@@ -1,6 +1,7 @@
 //! The plan: the guide's steps as data, computed purely from what inspect saw.
 //! `plan`, `apply` and the wizard's review screen all show this one list.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -15,7 +16,19 @@ use crate::sshd_repair::{self, Repair};
 pub enum StepState {
     Done,
     ToDo,
+    /// Cannot run as things stand; `detail` says what to do by hand.
     Blocked,
+    /// Would run, but an earlier step (`on`, its index in the plan) is blocked.
+    Waiting {
+        on: usize,
+    },
+}
+
+impl StepState {
+    /// Blocked itself, or waiting for a blocked step: either way nothing will run.
+    pub fn is_stopped(self) -> bool {
+        matches!(self, StepState::Blocked | StepState::Waiting { .. })
+    }
 }
 
 /// What a step changes when applied. The executor in `apply` matches on this.
@@ -37,7 +50,7 @@ pub enum Action {
 pub struct Step {
     pub action: Action,
     pub title: String,
-    /// Which step of the setup guide this is, e.g. "guide 4-5".
+    /// Which step of the vendor's setup guide this is, e.g. "guide steps 4-5".
     pub guide: &'static str,
     /// The shell command a person would type to do the same by hand.
     pub command: String,
@@ -57,7 +70,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The steps that stop the plan: blocked ones and those waiting for them.
     pub fn blocked(&self) -> Vec<&Step> {
+        self.steps.iter().filter(|s| s.state.is_stopped()).collect()
+    }
+
+    /// Only the steps blocked themselves: what the person must resolve by hand.
+    pub fn blocking(&self) -> Vec<&Step> {
         self.steps
             .iter()
             .filter(|s| s.state == StepState::Blocked)
@@ -72,49 +91,146 @@ impl Plan {
     }
 }
 
+/// Why a request cannot be planned for this host at all: the request itself is wrong
+/// here. Every front end shows it as it is; its words name no command-line flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    BadName(NameError),
+    Root,
+    /// An existing account below UID_MIN (sshd, daemon, ...).
+    SystemAccount {
+        user: String,
+        uid: u32,
+        uid_min: u32,
+    },
+    /// nobody/nogroup (65534): shared by unprivileged daemons, never a login.
+    Nobody {
+        name: String,
+        what: &'static str,
+    },
+    /// An existing user keeps its primary group; another one would be shown but not used.
+    OtherPrimaryGroup {
+        user: String,
+        current: String,
+        asked: String,
+    },
+    SystemGroup {
+        group: String,
+        gid: u32,
+        gid_min: u32,
+    },
+}
+
+/// The id the kernel and NFS use for "nobody": `nobody` and `nogroup` hold it.
+pub const OVERFLOW_ID: u32 = 65534;
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::BadName(e) => e.fmt(f),
+            Refusal::Root => write!(f, "root cannot be the tunnel user: choose a dedicated account such as whaly"),
+            Refusal::SystemAccount { user, uid, uid_min } => write!(
+                f,
+                "{user} (uid {uid}) is a system account (uid below {uid_min}) that a service runs as: choose a dedicated account such as whaly"
+            ),
+            Refusal::Nobody { name, what } => write!(
+                f,
+                "{name} is the {what} every unprivileged service shares: choose a dedicated account such as whaly"
+            ),
+            Refusal::OtherPrimaryGroup { user, current, asked } => write!(
+                f,
+                "user {user} already exists with primary group {current}, not {asked}: choose group {current}, or another user name"
+            ),
+            Refusal::SystemGroup { group, gid, gid_min } => write!(
+                f,
+                "{group} (gid {gid}) is a system group (gid below {gid_min}) and would give the vendor its rights: choose a dedicated group"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// A user or group name that useradd would not take everywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    pub name: String,
+    pub what: &'static str,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "\"{}\" is not a valid {} name: use lower-case letters, digits, _ or -, starting with a letter or _ (at most 32)",
+            self.name, self.what
+        )
+    }
+}
+
+/// The one gate every front end passes before showing or applying a plan: the request
+/// must make sense for this host, then the plan is made.
+pub fn prepare(request: &Request, state: &HostState) -> Result<Plan, Refusal> {
+    validate(request, state)?;
+    Ok(plan(request, state))
+}
+
 /// Refusals that no plan can fix: the request itself is wrong for this host.
-pub fn validate(request: &Request, state: &HostState) -> Result<(), String> {
-    check_name(&request.user, "user")?;
-    check_name(&request.group, "group")?;
+pub fn validate(request: &Request, state: &HostState) -> Result<(), Refusal> {
+    check_name(&request.user, "user").map_err(Refusal::BadName)?;
+    check_name(&request.group, "group").map_err(Refusal::BadName)?;
     if request.user == "root" {
-        return Err(
-            "refusing to use root as the tunnel user: choose a dedicated account such as whaly"
-                .into(),
-        );
+        return Err(Refusal::Root);
     }
     if let Some(account) = &state.user {
+        if account.uid == OVERFLOW_ID {
+            return Err(Refusal::Nobody {
+                name: request.user.clone(),
+                what: "account",
+            });
+        }
         if account.uid < state.uid_min {
-            return Err(format!(
-                "refusing to use {} (uid {}) as the tunnel user: it is a system account (uid below UID_MIN {}); choose a dedicated account",
-                request.user, account.uid, state.uid_min
-            ));
+            return Err(Refusal::SystemAccount {
+                user: request.user.clone(),
+                uid: account.uid,
+                uid_min: state.uid_min,
+            });
         }
         // An existing user keeps its primary group: files are given to that group, so a
-        // different --group would be shown but not used.
+        // different group would be shown but not used.
         if state.group != Some(account.gid) {
             let current = account
                 .group_name
                 .clone()
                 .unwrap_or_else(|| format!("gid {}", account.gid));
-            return Err(format!(
-                "user {} already exists with primary group {current}, not {}: rerun with --group {current}",
-                request.user, request.group
-            ));
+            return Err(Refusal::OtherPrimaryGroup {
+                user: request.user.clone(),
+                current,
+                asked: request.group.clone(),
+            });
         }
     }
     if let Some(gid) = state.group {
+        if gid == OVERFLOW_ID {
+            return Err(Refusal::Nobody {
+                name: request.group.clone(),
+                what: "group",
+            });
+        }
         if gid < state.gid_min {
-            return Err(format!(
-                "refusing group {} (gid {gid}): it is a system group (gid below GID_MIN {}) and would give the vendor its rights; choose a dedicated group",
-                request.group, state.gid_min
-            ));
+            return Err(Refusal::SystemGroup {
+                group: request.group.clone(),
+                gid,
+                gid_min: state.gid_min,
+            });
         }
     }
     Ok(())
 }
 
-/// Names useradd accepts everywhere: lower case, digits, `_` and `-`, not starting with `-`.
-pub fn check_name(name: &str, what: &str) -> Result<(), String> {
+/// Names useradd accepts everywhere: lower case, digits, `_` and `-`, starting with a
+/// letter or `_`.
+pub fn check_name(name: &str, what: &'static str) -> Result<(), NameError> {
     let ok = !name.is_empty()
         && name.len() <= 32
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
@@ -124,9 +240,10 @@ pub fn check_name(name: &str, what: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "\"{name}\" is not a valid {what} name: use lower-case letters, digits, _ or -, starting with a letter (at most 32)"
-        ))
+        Err(NameError {
+            name: name.to_string(),
+            what,
+        })
     }
 }
 
@@ -142,7 +259,7 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
     steps.push(Step {
         action: Action::CreateGroup,
         title: format!("Create group {group}"),
-        guide: "guide 1",
+        guide: "guide step 1",
         command: format!("groupadd {group}"),
         state: done_if(state.group.is_some()),
         detail: match state.group {
@@ -159,7 +276,7 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
     steps.push(Step {
         action: Action::CreateUser { shell: new_shell },
         title: format!("Create user {user} with home {home}"),
-        guide: "guide 2",
+        guide: "guide step 2",
         command: format!("useradd -m -g {group}{shell_flag} -p '*' {user}"),
         state: done_if(state.user.is_some()),
         detail: match &state.user {
@@ -168,21 +285,25 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
                 a.uid,
                 a.home.display()
             ),
-            None if tunnel_only => "new account, no password, no login shell (tunnel only)".into(),
-            None => "new account, no password, the system's default shell".into(),
+            None if tunnel_only => format!("user {user} does not exist yet: it is created with no password and no login shell (tunnel only)"),
+            None => format!("user {user} does not exist yet: it is created with no password and the system's default shell"),
         },
     });
 
     if let Some(account) = &state.user {
         let (unlock_state, detail) = match &state.password {
             Password::Usable => (StepState::Done, "the account is not locked".to_string()),
+            Password::Locked if state.uses_pam() => (
+                StepState::ToDo,
+                "the password is locked (`!` in /etc/shadow); key logins work while sshd's UsePAM is yes, but would be refused if it were turned off".into(),
+            ),
             Password::Locked => (
                 StepState::ToDo,
-                "locked (`!` in /etc/shadow): sshd refuses every login when UsePAM is no".into(),
+                "the password is locked (`!` in /etc/shadow), and with UsePAM no sshd refuses every login of a locked account, keys included".into(),
             ),
             Password::Empty => (
                 StepState::ToDo,
-                "the password is empty: set `*` so no password login is possible".into(),
+                "the password is empty: anyone could log in without one; `*` means no password can ever work, while keys still do".into(),
             ),
             Password::Unknown(why) => (StepState::ToDo, format!("{why}; applying checks it")),
             Password::NotLocal => (
@@ -192,8 +313,8 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
         };
         steps.push(Step {
             action: Action::Unlock,
-            title: "Allow key login (password field `*`)".into(),
-            guide: "guide 2",
+            title: "Allow key login, never a password".into(),
+            guide: "guide step 2",
             command: format!("usermod -p '*' {user}"),
             state: unlock_state,
             detail,
@@ -202,7 +323,9 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
         // `restrict` does not stop remote commands: a tunnel-only user needs a shell that
         // runs none.
         let too_open = tunnel_only && !broken && !is_no_login(&account.shell);
-        if broken || too_open {
+        // Without tunnel-only the key is promised a normal login shell.
+        let too_closed = !tunnel_only && !broken && is_no_login(&account.shell);
+        if broken || too_open || too_closed {
             let shell = if tunnel_only {
                 state.nologin.clone()
             } else {
@@ -213,6 +336,11 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
                     "{} does not exist or is not executable: sshd refuses the user",
                     account.shell.display()
                 )
+            } else if too_closed {
+                format!(
+                    "{} runs no commands, and tunnel-only is off: the key is to get a normal login shell",
+                    account.shell.display()
+                )
             } else {
                 format!(
                     "{} is a full shell: the vendor's key could run commands (tunnel-only asked)",
@@ -221,7 +349,7 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
             };
             steps.push(Step {
                 title: format!("Set the login shell to {}", shell.display()),
-                guide: "guide 2",
+                guide: "guide step 2",
                 command: format!("usermod -s {} {user}", shell.display()),
                 state: StepState::ToDo,
                 detail,
@@ -235,7 +363,7 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
     steps.push(owned_step(
         Action::SshDir,
         format!("Create {ssh_dir} (0700)"),
-        "guide 4-5",
+        "guide steps 4-5",
         format!("install -d -m 700 -o {user} -g {group} {ssh_dir}"),
         Expect {
             node: &state.ssh_dir,
@@ -248,7 +376,7 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
     steps.push(owned_step(
         Action::AuthorizedKeys,
         format!("Create {keys_file} (0600)"),
-        "guide 7-8",
+        "guide steps 7-8",
         format!("touch {keys_file} && chown {user}:{group} {keys_file} && chmod 600 {keys_file}"),
         Expect {
             node: &state.authorized_keys,
@@ -269,7 +397,7 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
         steps.push(Step {
             action: Action::RestoreLabels,
             title: "Restore SELinux labels on ~/.ssh".into(),
-            guide: "guide 4-9",
+            guide: "guide steps 4-9",
             command: format!("restorecon -R {ssh_dir}"),
             state: if !state.restorecon_available {
                 StepState::Blocked
@@ -299,8 +427,7 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
             .unwrap_or(0);
         for step in steps.iter_mut().skip(first + 1) {
             if step.state == StepState::ToDo {
-                step.state = StepState::Blocked;
-                step.detail = format!("waits for an earlier step: {}", step.detail);
+                step.state = StepState::Waiting { on: first };
             }
         }
     }
@@ -350,7 +477,7 @@ fn home_step(
     let mut step = Step {
         action: Action::SecureHome,
         title: format!("Secure home {home} (owner, no group/other write)"),
-        guide: "guide 2",
+        guide: "guide step 2",
         command: format!("chown {user}:{group} {home} && chmod go-w {home}"),
         state: StepState::Done,
         detail: String::new(),
@@ -398,11 +525,14 @@ fn home_step(
                 step.state = StepState::ToDo;
                 step.detail = if owner_ok {
                     format!(
-                        "mode {:04o} lets group/other write: sshd refuses (StrictModes)",
+                        "mode {:04o} lets group/other write: sshd ignores keys under a home others can change (StrictModes)",
                         meta.mode
                     )
                 } else {
-                    format!("owned by uid {}: sshd refuses (StrictModes)", meta.uid)
+                    format!(
+                        "owned by uid {}: sshd ignores keys under a home another user owns (StrictModes)",
+                        meta.uid
+                    )
                 };
             }
         }
@@ -428,7 +558,7 @@ fn owned_step(
 ) -> Step {
     let owner = state.user.as_ref().map(|a| (a.uid, a.gid));
     let (step_state, detail) = match expect.node {
-        Node::Missing => (StepState::ToDo, "missing".to_string()),
+        Node::Missing => (StepState::ToDo, "does not exist yet".to_string()),
         Node::Unreadable(why) => (
             StepState::ToDo,
             format!("could not look at it ({why}); applying checks it"),
@@ -490,8 +620,6 @@ fn kind_phrase(kind: Kind) -> &'static str {
     }
 }
 
-/// `echo 'LINE' >> FILE`, exact whatever the line holds (a key comment may contain `'`
-/// or `\`): quoted for sh, and printf where dash's echo would expand backslashes.
 /// Quotes a word for the shown commands only where the shell would misread it.
 pub fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
@@ -505,6 +633,8 @@ pub fn shell_word(word: &str) -> String {
     }
 }
 
+/// `echo 'LINE' >> FILE`, exact whatever the line holds (a key comment may contain `'`
+/// or `\`): quoted for sh, and printf where dash's echo would expand backslashes.
 fn append_command(line: &str, file: &str) -> String {
     let quoted = format!("'{}'", line.replace('\'', r"'\''"));
     if line.contains('\\') {
@@ -514,6 +644,18 @@ fn append_command(line: &str, file: &str) -> String {
     }
 }
 
+/// Replaces, in place, the first line holding the key's data with the new line and drops
+/// later ones, as the merge does; every other line stays. Values go through the
+/// environment, so no quoting rule of sed or awk can change them.
+fn replace_command(line: &str, data: &str, file: &str) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    format!(
+        "K={} L={} awk '{{ n = split($0, w, /[ \t]+/); hit = 0; for (i = 1; i <= n; i++) if (w[i] == ENVIRON[\"K\"]) hit = 1; if (!hit) print; else if (!done++) print ENVIRON[\"L\"] }}' {file} > {file}.new && cat {file}.new > {file} && rm {file}.new",
+        quote(data),
+        quote(line)
+    )
+}
+
 fn key_step(state: &HostState, line: &str, data: &str, keys_file: &str) -> Step {
     let mut step = Step {
         action: Action::InstallKey {
@@ -521,7 +663,7 @@ fn key_step(state: &HostState, line: &str, data: &str, keys_file: &str) -> Step 
             data: data.to_string(),
         },
         title: "Add the vendor's key (one line)".into(),
-        guide: "guide 9",
+        guide: "guide step 9",
         command: append_command(line, keys_file),
         state: StepState::ToDo,
         detail: String::new(),
@@ -548,6 +690,7 @@ fn key_step(state: &HostState, line: &str, data: &str, keys_file: &str) -> Step 
         }
         Merge::Updated(_) => {
             step.title = "Update the vendor's key line (other options or comment)".into();
+            step.command = replace_command(line, data, keys_file);
             step.detail =
                 "the key is there with other options: its line is replaced, other lines are kept"
                     .into();

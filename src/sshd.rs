@@ -137,22 +137,26 @@ impl SshdConfig {
     }
 
     /// The ports the vendor can connect to: those of listen addresses that are not
-    /// loopback (`sshd -T` prints each as `address:port`), else the `Port` lines, else 22.
+    /// loopback (`sshd -T` prints each as `address:port`); failing those, every listen
+    /// address's port, then the `Port` lines, then 22. Never empty.
     pub fn ports(&self) -> Vec<u16> {
-        let mut ports: Vec<u16> = self
-            .listen_addresses()
-            .into_iter()
+        let listen = self.listen_addresses();
+        let mut ports: Vec<u16> = listen
+            .iter()
             .filter(|(addr, _)| !is_loopback(addr))
-            .map(|(_, port)| port)
+            .map(|(_, port)| *port)
             .collect();
-        if ports.is_empty() && self.listen_addresses().is_empty() {
+        if ports.is_empty() {
+            ports = listen.iter().map(|(_, port)| *port).collect();
+        }
+        if ports.is_empty() {
             ports = self
                 .all("port")
                 .iter()
                 .filter_map(|p| p.parse().ok())
                 .collect();
         }
-        if ports.is_empty() && self.listen_addresses().is_empty() {
+        if ports.is_empty() {
             ports.push(22);
         }
         let mut seen = Vec::new();
@@ -609,9 +613,13 @@ mod tests {
             SshdConfig::parse("listenaddress 127.0.0.1:2222\nlistenaddress 0.0.0.0:2200\n").ports(),
             vec![2200]
         );
-        assert!(SshdConfig::parse("listenaddress 127.0.0.1:22\n")
-            .listen_problem()
-            .is_some());
+        let loopback = SshdConfig::parse("listenaddress 127.0.0.1:22\n");
+        assert!(loopback.listen_problem().is_some());
+        assert_eq!(
+            loopback.ports(),
+            vec![22],
+            "never empty: the form still needs a port"
+        );
         assert_eq!(
             SshdConfig::parse("port 2222\nport 22\n").ports(),
             vec![2222, 22]

@@ -118,11 +118,6 @@ impl Want {
     }
 }
 
-/// Reads the configuration tree and asks `sshd -t` about it (inspect calls this).
-pub fn read_files(is_root: bool) -> SshdFiles {
-    read_files_at(SshdPaths::default(), is_root)
-}
-
 pub fn read_files_at(paths: SshdPaths, is_root: bool) -> SshdFiles {
     if !is_root {
         return SshdFiles {
@@ -148,6 +143,47 @@ pub fn read_files_at(paths: SshdPaths, is_root: bool) -> SshdFiles {
             paths,
             tree: None,
         },
+    }
+}
+
+/// Reads the configuration tree without asking `sshd -t`: inspect asks it only when
+/// `sshd -T` fails, since both parse the same files.
+pub fn read_tree(is_root: bool) -> SshdFiles {
+    let paths = SshdPaths::default();
+    if !is_root {
+        return SshdFiles {
+            unreadable: Some("run as root to read sshd's configuration".into()),
+            paths,
+            ..SshdFiles::default()
+        };
+    }
+    match Tree::read(&paths) {
+        Ok(tree) => SshdFiles {
+            tree: Some(tree),
+            paths,
+            ..SshdFiles::default()
+        },
+        Err(why) => SshdFiles {
+            unreadable: Some(why),
+            paths,
+            ..SshdFiles::default()
+        },
+    }
+}
+
+impl SshdFiles {
+    /// Whether sshd's answer can differ between vendor addresses: some Match block tests
+    /// the address, host name or local end. Files that could not be read count as yes.
+    pub fn depends_on_address(&self) -> bool {
+        const CRITERIA: [&str; 5] = ["address", "host", "localaddress", "localport", "rdomain"];
+        let Some(tree) = &self.tree else {
+            return true;
+        };
+        tree.lines.iter().filter_map(|l| l.under.as_ref()).any(|m| {
+            m.criteria
+                .iter()
+                .any(|w| CRITERIA.iter().any(|c| w.eq_ignore_ascii_case(c)))
+        })
     }
 }
 

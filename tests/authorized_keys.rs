@@ -686,3 +686,59 @@ fn permit_open_bad_targets() {
     let msg = "db:70000".parse::<PermitOpen>().unwrap_err();
     assert!(msg.contains("65535"), "{msg}");
 }
+
+/// sshd reads a `cert-authority` line as a CA entry: it is not the vendor's login line,
+/// so installing the vendor's key appends a login line and keeps the CA entry as it is.
+#[test]
+fn merge_keeps_a_cert_authority_line_with_the_same_key() {
+    let k = test_key();
+    let line = Access::default().line_for(&k);
+    let ca = format!("cert-authority,principals=\"ops\" ssh-ed25519 {ED_DATA} ca\n");
+    let out = added(merge(ca.as_bytes(), &line, &k.data));
+    assert_eq!(out, format!("{ca}{line}\n").into_bytes());
+    assert!(!contains_key(ca.as_bytes(), &k.data));
+    // Upper case is the same option to sshd.
+    let ca = format!("CERT-AUTHORITY ssh-ed25519 {ED_DATA} ca\n");
+    let out = added(merge(ca.as_bytes(), &line, &k.data));
+    assert!(out.starts_with(ca.as_bytes()));
+    // After the login line, a later CA entry for the key is not a stale duplicate.
+    let file = format!("{line}\ncert-authority ssh-ed25519 {ED_DATA} ca\n");
+    assert_eq!(merge(file.as_bytes(), &line, &k.data), Merge::Unchanged);
+}
+
+/// An RSA key whose integers carry a redundant leading zero: ssh-keygen reads it as the
+/// same key (same fingerprint), and so does sshd, so it is the vendor's line to update.
+#[test]
+fn merge_finds_an_rsa_key_written_with_leading_zeros() {
+    use base64ct::Encoding;
+    let g = generate("rsa", Some(2048));
+    let blob = base64ct::Base64::decode_vec(&g.key.data).unwrap();
+    // Rebuild: type, e, then n with one more zero byte in front.
+    let mut fields = Vec::new();
+    let mut rest = &blob[..];
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        fields.push(rest[4..4 + len].to_vec());
+        rest = &rest[4 + len..];
+    }
+    fields[2].insert(0, 0);
+    let mut padded = Vec::new();
+    for f in &fields {
+        padded.extend_from_slice(&(f.len() as u32).to_be_bytes());
+        padded.extend_from_slice(f);
+    }
+    let padded = base64ct::Base64::encode_string(&padded);
+    let old = format!("restrict ssh-rsa {padded} old\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("authorized_keys");
+    std::fs::write(&file, &old).unwrap();
+    assert_eq!(keygen_fingerprints(&file), vec![g.fingerprint.clone()]);
+    assert!(contains_key(old.as_bytes(), &g.key.data));
+    let line = Access::default().line_for(&g.key);
+    let out = updated(merge(old.as_bytes(), &line, &g.key.data));
+    assert_eq!(out, format!("{line}\n").into_bytes());
+    // Pasted that way, it is accepted with ssh-keygen's fingerprint and written as given.
+    let k = key::parse(&format!("ssh-rsa {padded} v")).unwrap();
+    assert_eq!(k.fingerprint, g.fingerprint);
+    assert_eq!(k.data, padded);
+}

@@ -360,14 +360,18 @@ fn ssh_dir_symlink_blocks_it_and_everything_after() {
     let ssh = ssh_dir_step(&p);
     assert_eq!(ssh.state, StepState::Blocked);
     assert!(ssh.detail.contains("symbolic link"), "{}", ssh.detail);
+    let blocked_at = p.steps.iter().position(|s| s.state == StepState::Blocked);
     for later in [keys_file_step(&p), key_step(&p)] {
-        assert_eq!(later.state, StepState::Blocked, "{later:?}");
-        assert!(later.detail.contains("waits for"), "{}", later.detail);
+        // Typed: the step it waits for, not a sentence to match.
+        assert_eq!(
+            Some(later.state),
+            blocked_at.map(|on| StepState::Waiting { on }),
+            "{later:?}"
+        );
     }
     // Earlier steps are not affected: done stays done, to do stays to do.
     assert_eq!(group_step(&p).state, StepState::Done);
     assert_eq!(unlock_step(&p).state, StepState::ToDo);
-    assert!(!unlock_step(&p).detail.contains("waits for"));
     assert_eq!(p.blocked().len(), 3, "{:?}", states(&p));
     assert_eq!(p.to_do(), 1);
 }
@@ -382,8 +386,8 @@ fn ssh_dir_symlink_on_a_fresh_host_blocks_only_what_follows() {
     assert_eq!(user_step(&p).state, StepState::ToDo);
     assert_eq!(home_step(&p).state, StepState::ToDo);
     assert_eq!(ssh_dir_step(&p).state, StepState::Blocked);
-    assert_eq!(keys_file_step(&p).state, StepState::Blocked);
-    assert_eq!(key_step(&p).state, StepState::Blocked);
+    assert!(keys_file_step(&p).state.is_stopped());
+    assert!(key_step(&p).state.is_stopped());
 }
 
 #[test]
@@ -412,8 +416,10 @@ fn authorized_keys_with_two_links_or_not_a_file_is_blocked() {
         assert_eq!(file.state, StepState::Blocked, "{node:?}");
         assert!(file.detail.contains(words), "{}", file.detail);
         let key = key_step(&p);
-        assert_eq!(key.state, StepState::Blocked, "{node:?}");
-        assert!(key.detail.contains("waits for"), "{}", key.detail);
+        assert!(
+            matches!(key.state, StepState::Waiting { on } if p.steps[on].state == StepState::Blocked),
+            "{node:?}: {key:?}"
+        );
         assert_eq!(p.to_do(), 0);
     }
 }
@@ -623,7 +629,7 @@ fn validate_accepts_a_normal_request() {
 fn validate_refuses_root() {
     let mut req = tunnel_only();
     req.user = "root".into();
-    let err = plan::validate(&req, &fresh_host()).unwrap_err();
+    let err = plan::validate(&req, &fresh_host()).unwrap_err().to_string();
     assert!(err.contains("root"), "{err}");
     // Also when the host says root exists with uid 0.
     let mut state = ready_host("");
@@ -638,7 +644,7 @@ fn validate_refuses_an_existing_system_account() {
     for uid in [1, 999] {
         let mut state = ready_host("");
         state.user.as_mut().unwrap().uid = uid;
-        let err = plan::validate(&req, &state).unwrap_err();
+        let err = plan::validate(&req, &state).unwrap_err().to_string();
         assert!(err.contains(&uid.to_string()), "{err}");
         assert!(err.contains("1000"), "names UID_MIN: {err}");
     }
@@ -666,12 +672,12 @@ fn validate_refuses_bad_names() {
     ] {
         let mut req = tunnel_only();
         req.user = name.to_string();
-        let err = plan::validate(&req, &fresh_host()).unwrap_err();
+        let err = plan::validate(&req, &fresh_host()).unwrap_err().to_string();
         assert!(err.contains("user"), "{name:?}: {err}");
 
         let mut req = tunnel_only();
         req.group = name.to_string();
-        let err = plan::validate(&req, &fresh_host()).unwrap_err();
+        let err = plan::validate(&req, &fresh_host()).unwrap_err().to_string();
         assert!(err.contains("group"), "{name:?}: {err}");
     }
 }
@@ -731,12 +737,16 @@ fn paths_of_another_living_account_are_never_taken_over() {
 fn validate_refuses_a_group_that_is_not_the_users_or_a_system_group() {
     let mut state = ready_host(&ready_content());
     state.group = Some(50);
-    let err = plan::validate(&tunnel_only(), &state).unwrap_err();
-    assert!(err.contains("--group whaly"), "{err}");
+    let err = plan::validate(&tunnel_only(), &state)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("choose group whaly"), "{err}");
 
     let mut state = fresh_host();
     state.group = Some(27);
-    let err = plan::validate(&tunnel_only(), &state).unwrap_err();
+    let err = plan::validate(&tunnel_only(), &state)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("system group"), "{err}");
     state.group = Some(1000);
     assert!(plan::validate(&tunnel_only(), &state).is_ok());
@@ -752,4 +762,144 @@ fn a_directory_account_is_not_unlocked_on_every_run() {
         StepState::Done
     );
     assert_eq!(p.to_do(), 0);
+}
+
+/// Done by hand, the update's command must give the file the merge gives it: the old
+/// line replaced where it stood, a later duplicate dropped, every other line kept.
+#[test]
+fn the_update_command_replaces_the_line_in_place_as_the_merge_does() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".ssh")).unwrap();
+    let file = dir.path().join(".ssh/authorized_keys");
+    for comment in [
+        "vendor@example.com",
+        r"it's a back\slash \n",
+        "$(touch pwned)",
+    ] {
+        let old = format!(
+            "# keys\nssh-ed25519 {DATA} old-comment\nssh-ed25519 {OTHER} admin@corp\nno-pty ssh-ed25519 {DATA} dup\n"
+        );
+        let key = key::parse(&format!("ssh-ed25519 {DATA} {comment}")).unwrap();
+        let mut req = tunnel_only();
+        req.key = Some(key);
+        let mut state = ready_host(&old);
+        state.home_path = dir.path().to_path_buf();
+        let p = plan::plan(&req, &state);
+        let step = key_step(&p);
+        assert!(step.title.starts_with("Update"), "{}", step.title);
+        assert!(
+            !step.command.contains(">>"),
+            "not an append: {}",
+            step.command
+        );
+        std::fs::write(&file, &old).unwrap();
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(&step.command)
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{}", step.command);
+        let bastion_wizard::authorized_keys::Merge::Updated(merged) =
+            bastion_wizard::authorized_keys::merge(
+                old.as_bytes(),
+                p.key_line.as_ref().unwrap(),
+                DATA,
+            )
+        else {
+            panic!("the merge updates");
+        };
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            String::from_utf8(merged).unwrap(),
+            "{}",
+            step.command
+        );
+        assert!(!dir.path().join("pwned").exists());
+    }
+}
+
+#[test]
+fn turning_tunnel_only_off_gives_an_existing_user_a_login_shell() {
+    let state = ready_host(&ready_content());
+    assert!(plan::is_no_login(&state.user.as_ref().unwrap().shell));
+    let mut req = tunnel_only();
+    req.access.allow_shell = true;
+    let p = plan::plan(&req, &state);
+    let set = step(&p, |a| matches!(a, Action::SetShell { .. }));
+    assert_eq!(set.state, StepState::ToDo);
+    assert_eq!(set.command, "usermod -s /bin/sh whaly");
+}
+
+#[test]
+fn nobody_and_nogroup_are_refused_by_the_gate() {
+    let mut req = tunnel_only();
+    req.user = "nobody".into();
+    req.group = "nogroup".into();
+    let mut state = ready_host("");
+    state.user.as_mut().unwrap().uid = plan::OVERFLOW_ID;
+    state.user.as_mut().unwrap().gid = plan::OVERFLOW_ID;
+    state.group = Some(plan::OVERFLOW_ID);
+    let err = plan::prepare(&req, &state).unwrap_err();
+    assert!(matches!(err, plan::Refusal::Nobody { .. }), "{err:?}");
+    assert!(err.to_string().contains("nobody"), "{err}");
+    // A group alone that is nogroup is refused too.
+    let mut req = tunnel_only();
+    req.group = "nogroup".into();
+    let mut state = fresh_host();
+    state.group = Some(plan::OVERFLOW_ID);
+    assert!(matches!(
+        plan::prepare(&req, &state),
+        Err(plan::Refusal::Nobody { .. })
+    ));
+}
+
+#[test]
+fn refusals_name_no_command_line_flag() {
+    let mut state = ready_host(&ready_content());
+    state.group = Some(50);
+    let err = plan::prepare(&tunnel_only(), &state)
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("--"), "{err}");
+    let name = plan::check_name("Bad", "user").unwrap_err().to_string();
+    assert!(name.contains("starting with a letter or _"), "{name}");
+}
+
+#[test]
+fn details_say_where_the_host_stands_not_what_the_plan_does() {
+    let p = plan::plan(&tunnel_only(), &fresh_host());
+    let user = step(&p, |a| matches!(a, Action::CreateUser { .. }));
+    assert!(
+        user.detail.starts_with("user whaly does not exist yet"),
+        "{}",
+        user.detail
+    );
+    // A locked password under UsePAM yes: key logins work today; the detail says so.
+    let mut state = ready_host(&ready_content());
+    state.password = Password::Locked;
+    let p = plan::plan(&tunnel_only(), &state);
+    let unlock = unlock_step(&p);
+    assert!(
+        state.uses_pam() == unlock.detail.contains("work while"),
+        "{}",
+        unlock.detail
+    );
+    assert!(!unlock.title.contains('`'), "{}", unlock.title);
+}
+
+#[test]
+fn plan_says_when_pasted_options_are_not_installed() {
+    let key = key::parse(&format!(
+        "from=\"10.0.0.0/8\",command=\"/bin/false\" ssh-ed25519 {DATA} vendor"
+    ))
+    .unwrap();
+    let mut req = tunnel_only();
+    req.key = Some(key.clone());
+    let p = plan::plan(&req, &fresh_host());
+    let text = bastion_wizard::cli::render_plan(&p, Some(&key));
+    assert!(
+        text.contains("from=\"10.0.0.0/8\",command=\"/bin/false\") are not installed"),
+        "{text}"
+    );
 }

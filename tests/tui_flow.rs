@@ -300,6 +300,7 @@ fn a_failed_apply_goes_back_to_review_for_a_rerun() {
     press(&mut app, KeyCode::Char('y'));
     app.on_message(Message::Applied(Outcome::Failed {
         done: vec!["Create group whaly".into()],
+        step: Some("Create user whaly".into()),
         error: "useradd failed".into(),
     }));
     press(&mut app, KeyCode::Enter);
@@ -454,8 +455,8 @@ fn welcome_list_moves_and_opens_the_focused_checks_detail() {
 fn welcome_legend_says_what_the_marks_mean() {
     let app = app(preview_host());
     let text = text_of(&app);
-    assert!(text.contains("! warning or could not check"), "{text}");
-    assert!(screens::help(Screen::Welcome).contains("! warning or could not check"));
+    assert!(text.contains("! warning, or not read"), "{text}");
+    assert!(screens::help(Screen::Welcome).contains("! a warning (it may work) or not read here"));
 }
 
 #[test]
@@ -505,7 +506,7 @@ fn account_done_but_sshd_failing_is_not_ready_on_every_screen() {
     assert!(!app.run.reinspecting);
     let apply = text_of(&app);
     assert_not_called_ready(&apply);
-    assert!(apply.contains("✓ Done: 6 step(s) changed."), "{apply}");
+    assert!(apply.contains("✓ Done: 6 step(s) applied."), "{apply}");
     assert!(
         apply.contains("Not ready: the account is set up"),
         "{apply}"
@@ -724,5 +725,433 @@ fn finish_shows_the_form_fields_from_the_report() {
         "ECDSA   SHA256:lbQ3piW4zjuijQnKopupANp0YVrE5jtHVvMv3HMOPis",
     ] {
         assert!(text.contains(part), "{part:?} missing:\n{text}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Input that arrives as keystrokes (issue 7)
+// ---------------------------------------------------------------------------------------
+
+fn key_event(c: char) -> Event {
+    let code = match c {
+        '\r' | '\n' => KeyCode::Enter,
+        c => KeyCode::Char(c),
+    };
+    Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+/// Text as a terminal without bracketed paste types it: one burst of key events.
+fn burst(app: &mut App, text: &str) -> Vec<Effect> {
+    app.burst(text.chars().map(key_event).collect())
+}
+
+/// No body line of the private key, not even its start, is anywhere on screen.
+fn assert_no_private_material(app: &App) {
+    let text = text_of(app);
+    for line in PRIVATE_BODY {
+        assert!(
+            !text.contains(&line[..10]),
+            "private key material on screen:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_private_key_typed_key_by_key_is_never_drawn() {
+    let mut app = app(fresh_host());
+    to_paste_screen(&mut app);
+    for c in private_key_text("\r").chars() {
+        app.update(key_event(c));
+        assert_no_private_material(&app);
+        assert_eq!(app.screen, Screen::Paste);
+    }
+    assert_eq!(
+        app.intake,
+        Some(Err(bastion_wizard::key::KeyError::PrivateKey))
+    );
+    assert!(app.swallowing.is_none(), "the END line ends the discarding");
+    // What comes after the private key is read again.
+    app.update(Event::Paste(ED25519.into()));
+    assert!(app.key().is_some());
+}
+
+#[test]
+fn a_private_key_typed_in_bursts_that_split_anywhere_is_never_drawn() {
+    let text = private_key_text("\r");
+    for cut in [5, 36, 40, 90, text.len() - 10] {
+        let mut app = app(fresh_host());
+        to_paste_screen(&mut app);
+        burst(&mut app, &text[..cut]);
+        assert_no_private_material(&app);
+        burst(&mut app, &text[cut..]);
+        assert_no_private_material(&app);
+        assert_eq!(app.screen, Screen::Paste, "cut at {cut}");
+        assert_eq!(
+            app.intake,
+            Some(Err(bastion_wizard::key::KeyError::PrivateKey)),
+            "cut at {cut}"
+        );
+        assert!(app.swallowing.is_none(), "cut at {cut}");
+    }
+    // A PEM body pasted without its armour is not drawn either.
+    let mut app = app(fresh_host());
+    to_paste_screen(&mut app);
+    burst(&mut app, "MIIEowIBAAKCAQEAx3kV9Lq2b8Rt0WZ\r");
+    assert!(!text_of(&app).contains("MIIEowIBAA"));
+}
+
+#[test]
+fn a_wrapped_key_typed_as_keystrokes_never_leaves_the_paste_screen() {
+    let mut app = app(fresh_host());
+    to_paste_screen(&mut app);
+    // The first line is a whole key; the comment wraps onto the next line, then an
+    // Enter and a y follow, as the rest of the typed text.
+    let (key_part, comment) = ED25519.rsplit_once(' ').unwrap();
+    let typed = format!("{key_part} whaly\rrsakey\ry\r");
+    let effects = burst(&mut app, &typed);
+    assert!(effects.is_empty());
+    assert_eq!(app.screen, Screen::Paste, "a burst never presses Enter");
+    assert!(!app.confirm_apply);
+    assert!(app.key().is_none() || app.key().unwrap().comment != comment);
+    // The same text with no stray y: the person's own Enter then moves on.
+    let mut app = fixtures::app(fresh_host());
+    to_paste_screen(&mut app);
+    burst(
+        &mut app,
+        &format!("{}\r{}\r", &ED25519[..50], &ED25519[50..]),
+    );
+    assert_eq!(app.screen, Screen::Paste);
+    assert_eq!(app.key().unwrap().canonical(), ED25519);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Review);
+    // On Review a burst answers nothing, not even the apply prompt.
+    press(&mut app, KeyCode::Enter);
+    assert!(app.confirm_apply);
+    assert!(burst(&mut app, "yy\r").is_empty());
+    assert_eq!(app.screen, Screen::Review);
+    assert!(app.notice.as_deref().unwrap_or_default().contains("faster"));
+}
+
+#[test]
+fn an_arrow_held_down_still_scrolls() {
+    let mut app = app(fresh_host());
+    let down = Event::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+    app.burst(vec![down.clone(), down.clone(), down]);
+    assert_eq!(app.checks.focus, 3);
+}
+
+#[test]
+fn a_new_paste_replaces_a_complete_key() {
+    let other =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtQ2lDb2zV8sUhvdDpcyd2IUVxKUB8eMN1FrRckhmqW second";
+    let mut app = app(fresh_host());
+    to_paste_screen(&mut app);
+    app.update(Event::Paste(ED25519.into()));
+    app.update(Event::Paste(other.into()));
+    assert_eq!(app.key().unwrap().canonical(), other, "{:?}", app.intake);
+    // As keystrokes too, and the rest of a wrapped comment still joins its key.
+    burst(&mut app, ED25519);
+    assert_eq!(app.key().unwrap().canonical(), ED25519, "{:?}", app.intake);
+}
+
+#[test]
+fn a_crlf_paste_counts_its_lines_as_the_cli_does() {
+    let twelve: Vec<String> = ED25519
+        .chars()
+        .collect::<Vec<_>>()
+        .chunks(8)
+        .take(11)
+        .map(|c| c.iter().collect())
+        .chain(std::iter::once(ED25519.chars().skip(88).collect()))
+        .collect();
+    // A terminal pastes a CRLF file's line ends as CR CR.
+    let mut app = app(fresh_host());
+    to_paste_screen(&mut app);
+    app.update(Event::Paste(twelve.join("\r\r")));
+    let key = app.key().expect("accepted").clone();
+    assert_eq!(key.line_breaks_removed, 11);
+    let cli = bastion_wizard::key::parse(&twelve.join("\r\n")).unwrap();
+    assert_eq!(key.line_breaks_removed, cli.line_breaks_removed);
+    assert!(
+        !app.paste.lines().iter().any(|l| l.is_empty()),
+        "no blank line between wrapped lines: {:?}",
+        app.paste.lines()
+    );
+    // Typed: a CR then an LF (Ctrl-J in raw mode) is one break too.
+    let mut app = fixtures::app(fresh_host());
+    to_paste_screen(&mut app);
+    let mut events = Vec::new();
+    for (i, part) in twelve.iter().enumerate() {
+        events.extend(part.chars().map(key_event));
+        if i + 1 < twelve.len() {
+            events.push(key_event('\r'));
+            events.push(Event::Key(KeyEvent::new(
+                KeyCode::Char('j'),
+                KeyModifiers::CONTROL,
+            )));
+        }
+    }
+    app.burst(events);
+    assert_eq!(app.key().expect("accepted").line_breaks_removed, 11);
+}
+
+#[test]
+fn the_paste_screen_speaks_plainly() {
+    let mut app = app(fresh_host());
+    to_paste_screen(&mut app);
+    app.update(Event::Paste(ED25519.into()));
+    let text = text_of(&app);
+    assert!(!text.contains("line break"), "no zero count:\n{text}");
+    let help = screens::help(Screen::Paste);
+    assert!(
+        !help.contains("CRLF") && !help.contains("RFC4716"),
+        "{help}"
+    );
+    app.update(Event::Paste("A".repeat(200 * 1024)));
+    let text = text_of(&app);
+    assert!(!text.contains("file"), "{text}");
+    assert!(text.contains("paste"), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The gate, the account form, the checklist (issue 7)
+// ---------------------------------------------------------------------------------------
+
+fn system_account(uid: u32) -> bastion_wizard::inspect::HostState {
+    let mut state = set_up_host("");
+    let account = state.user.as_mut().unwrap();
+    account.uid = uid;
+    account.home = "/run/sshd".into();
+    state.home_path = "/run/sshd".into();
+    state
+}
+
+#[test]
+fn a_system_account_is_refused_on_the_account_screen() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "sshd");
+    let effects = press(&mut app, KeyCode::Enter);
+    assert!(matches!(effects.as_slice(), [Effect::Inspect(r)] if r.user == "sshd"));
+    assert_eq!(app.screen, Screen::Account, "waits for the host to be read");
+    app.on_message(Message::Inspected(Box::new(system_account(102))));
+    assert_eq!(
+        app.screen,
+        Screen::Account,
+        "refused before the key is asked for"
+    );
+    let text = text_of(&app);
+    assert!(text.contains("system account"), "{text}");
+    assert!(
+        !text.contains("--"),
+        "no command-line flags on screen:\n{text}"
+    );
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Account);
+    // nobody (uid 65534) too.
+    let mut app = fixtures::app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "nobody");
+    press(&mut app, KeyCode::Enter);
+    app.on_message(Message::Inspected(Box::new(system_account(65534))));
+    assert_eq!(app.screen, Screen::Account);
+    assert!(app.refusal.is_some());
+}
+
+#[test]
+fn account_fields_have_the_usual_line_editing_keys() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    ctrl(&mut app, 'u');
+    assert_eq!(app.account.user, "");
+    type_text(&mut app, "data vendor");
+    ctrl(&mut app, 'w');
+    assert_eq!(app.account.user, "data ");
+    ctrl(&mut app, 'a');
+    ctrl(&mut app, 'k');
+    assert_eq!(app.account.user, "");
+    type_text(&mut app, "haly");
+    ctrl(&mut app, 'a');
+    type_text(&mut app, "w");
+    assert_eq!(app.account.user, "whaly");
+}
+
+#[test]
+fn names_starting_with_underscore_are_allowed_and_said_to_be() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "_svc");
+    assert_eq!(app.account.user_error(), None);
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "1svc");
+    assert!(app.account.user_error().unwrap().contains("letter or _"));
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Tab);
+    }
+    assert!(text_of(&app).contains("several separated by spaces"));
+}
+
+#[test]
+fn a_database_typed_on_account_reaches_the_checklist_and_finish() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Tab);
+    }
+    type_text(&mut app, "db.internal:5432");
+    let effects = press(&mut app, KeyCode::Enter);
+    assert!(
+        effects.contains(&Effect::SaveTarget("db.internal:5432".into())),
+        "kept for the next run: {effects:?}"
+    );
+    app.screen = Screen::Ports;
+    let ports = text_of(&app);
+    assert!(ports.contains("db.internal:5432"), "{ports}");
+    assert!(!ports.contains("none yet"), "{ports}");
+    assert_eq!(
+        app.report().connection.db,
+        vec!["db.internal:5432".to_string()]
+    );
+}
+
+#[test]
+fn a_changed_target_hides_the_old_port_result() {
+    let mut app = app(fresh_host());
+    app.screen = Screen::Ports;
+    press(&mut app, KeyCode::Char('e'));
+    type_text(&mut app, "db:99999");
+    press(&mut app, KeyCode::Enter);
+    app.on_message(Message::PortChecked(
+        "db:99999".into(),
+        PortCheck::Unreachable("invalid port".into()),
+    ));
+    assert!(text_of(&app).contains("invalid port"));
+    press(&mut app, KeyCode::Char('e'));
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "127.0.0.1:5432");
+    let effects = press(&mut app, KeyCode::Enter);
+    assert_eq!(effects, vec![Effect::SaveTarget("127.0.0.1:5432".into())]);
+    let text = text_of(&app);
+    assert!(!text.contains("invalid port"), "{text}");
+    assert!(!text.contains("db:99999"), "{text}");
+}
+
+#[test]
+fn a_preview_of_a_set_up_host_does_not_read_as_set_up() {
+    let mut state = set_up_host(&installed());
+    state.is_root = false;
+    let mut app = app(state);
+    app.screen = Screen::Finish;
+    let text = text_of(&app);
+    assert!(!text.contains("Enter these in"), "{text}");
+}
+
+#[test]
+fn a_ticked_vendor_ip_item_shows_on_welcome() {
+    let mut app = app(fresh_host());
+    let vendor = |app: &App| {
+        app.report()
+            .checks
+            .into_iter()
+            .find(|c| c.id == bastion_wizard::checks::CheckId::PortVendorToSsh)
+            .unwrap()
+    };
+    assert_eq!(vendor(&app).status, bastion_wizard::checks::Status::Manual);
+    app.screen = Screen::Ports;
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.screen, Screen::Welcome);
+    let ticked = vendor(&app);
+    assert_eq!(ticked.status, bastion_wizard::checks::Status::Ok);
+    assert!(ticked.detail.contains("you ticked it"), "{}", ticked.detail);
+}
+
+#[test]
+fn the_aws_click_path_shows_only_on_aws() {
+    let mut app = app(fresh_host());
+    app.screen = Screen::Ports;
+    let text = text_of(&app);
+    assert!(!text.contains("EC2"), "{text}");
+    assert!(text.contains("load balancer or proxy in between would hide"));
+    app.state.facts.cloud = Some(bastion_wizard::cloud::Cloud::Aws);
+    assert!(text_of(&app).contains("EC2"));
+}
+
+#[test]
+fn apply_does_not_tick_what_was_already_there_and_review_knows_it_ran() {
+    let mut state = set_up_host("");
+    state.authorized_keys_content = Some(Vec::new());
+    let mut app = app(state);
+    to_review_with_key(&mut app);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    let plan = app.plan();
+    app.on_message(Message::Planned(plan.clone()));
+    let key_index = plan
+        .steps
+        .iter()
+        .position(|s| matches!(s.action, Action::InstallKey { .. }))
+        .unwrap();
+    app.on_message(Message::StepRunning(key_index));
+    app.on_message(Message::StepDone(key_index));
+    app.on_message(Message::Applied(Outcome::Done { changed: 1 }));
+    let text = text_of(&app);
+    assert!(!text.contains("✓ Create group"), "{text}");
+    assert!(text.contains("Create group whaly (already done)"), "{text}");
+    assert!(text.contains("✓ Add the vendor's key"), "{text}");
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.screen, Screen::Review);
+    let review = text_of(&app);
+    assert!(!review.contains("Nothing has changed yet"), "{review}");
+    assert!(review.contains("Done: 1 step(s) applied."), "{review}");
+}
+
+#[test]
+fn no_jargon_without_its_meaning() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    let account = text_of(&app);
+    assert!(!account.contains("restrict,port-forwarding"), "{account}");
+    assert!(!screens::help(Screen::Account).contains("permitopen"));
+    press(&mut app, KeyCode::Enter);
+    app.update(Event::Paste(ED25519.into()));
+    press(&mut app, KeyCode::Enter);
+    let review = text_of(&app);
+    assert!(!review.contains("(guide "), "{review}");
+    assert!(review.contains("Whaly guide, step 1"), "{review}");
+    let mut state = set_up_host(&installed());
+    if let bastion_wizard::inspect::Node::Found(meta) = &mut state.home {
+        meta.mode = 0o775;
+    }
+    let p = bastion_wizard::plan::plan(&app.request(), &state);
+    let home = p
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::SecureHome))
+        .unwrap();
+    assert!(home.detail.contains("ignores keys"), "{}", home.detail);
+    assert!(p.steps.iter().all(|s| !s.title.contains("password field")));
+}
+
+#[test]
+fn help_hides_the_screen_beside_it() {
+    let mut app = app(set_up_host(&installed()));
+    app.screen = Screen::Finish;
+    press(&mut app, KeyCode::Char('?'));
+    let text = text_of(&app);
+    for line in text.lines().filter(|l| l.contains('│')) {
+        let outside: String = line
+            .split('│')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 0)
+            .map(|(_, part)| part)
+            .collect();
+        assert!(
+            outside.trim().is_empty(),
+            "text beside the pop-up: {line:?}"
+        );
     }
 }

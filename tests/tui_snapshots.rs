@@ -210,6 +210,7 @@ fn apply_failed_part_way() {
     ));
     app.on_message(Message::Applied(Outcome::Failed {
         done: vec!["Create group whaly".into()],
+        step: Some("Create user whaly with home /home/whaly".into()),
         error: "`useradd` failed (exit 12): cannot create directory /home/whaly".into(),
     }));
     insta::assert_snapshot!(screen(&app).backend());

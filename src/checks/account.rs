@@ -286,7 +286,8 @@ fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         );
     }
     let uses_pam = state.uses_pam();
-    let problems = state.login.problems(&request.user, uses_pam);
+    let (user, groups, addrs) = (&request.user, &state.user_groups, &request.vendor_addrs);
+    let problems = state.login.problems(user, groups, addrs, uses_pam);
     if let Some((why, fix)) = problems.first() {
         return check(id, Status::Fail, title, why.clone(), Some(fix.clone()));
     }
@@ -299,7 +300,7 @@ fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         result.detail = "the password is locked (`!`), which key logins ignore while UsePAM is yes; apply sets `*` so it keeps working if UsePAM is turned off".into();
     }
     if result.status == Status::Ok {
-        if let Some(unsettled) = state.login.unsettled(uses_pam) {
+        if let Some(unsettled) = state.login.unsettled(user, groups, addrs, uses_pam) {
             result.status = Status::Warn;
             result.detail = unsettled;
         }

@@ -279,3 +279,28 @@ fn split_line_reads_as_sshd_does() {
     );
     assert_eq!(split_line("# comment"), None);
 }
+
+#[test]
+fn only_match_blocks_on_the_address_make_addresses_differ() {
+    let by_user = files(&[(
+        "/etc/ssh/sshd_config",
+        "AllowTcpForwarding yes\nMatch User whaly\n  AllowTcpForwarding no\n",
+    )]);
+    assert!(!by_user.depends_on_address());
+    let by_address = files(&[
+        (
+            "/etc/ssh/sshd_config",
+            "Include /etc/ssh/sshd_config.d/*.conf\n",
+        ),
+        (
+            "/etc/ssh/sshd_config.d/x.conf",
+            "Match User whaly Address 34.22.141.3\n  AllowTcpForwarding no\n",
+        ),
+    ]);
+    assert!(by_address.depends_on_address());
+    let unread = SshdFiles {
+        unreadable: Some("no".into()),
+        ..SshdFiles::default()
+    };
+    assert!(unread.depends_on_address());
+}

@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_textarea::TextArea;
 
+use super::line_edit;
+
 use crate::apply::Outcome;
 use crate::authorized_keys::{Access, PermitOpen};
-use crate::checks::{self, Report, Status, Verdict};
+use crate::checks::{self, CheckId, Report, Status, Verdict};
 use crate::inspect::{HostState, Request};
-use crate::key::{self, Key, KeyError};
+use crate::key::{Key, KeyError};
 use crate::plan::{self, Action, Plan, Step, StepState};
-use crate::port::{self, PortCheck};
+use crate::port::PortCheck;
 use crate::profile::Profile;
 use crate::verify::Proof;
 
@@ -68,6 +70,8 @@ pub enum Effect {
     Apply(Box<Request>),
     CheckPort(String),
     SaveTicks(String),
+    /// The database target typed on Account or Port access, kept for the next run.
+    SaveTarget(String),
     /// The live proof through this host's sshd (`verify`).
     Verify(Box<Request>),
 }
@@ -101,7 +105,7 @@ impl AccountField {
         AccountField::Targets,
     ];
 
-    fn step(self, forward: bool) -> AccountField {
+    pub(crate) fn step(self, forward: bool) -> AccountField {
         let i = Self::ORDER.iter().position(|f| *f == self).unwrap_or(0);
         let n = Self::ORDER.len();
         Self::ORDER[if forward {
@@ -124,14 +128,17 @@ pub struct AccountForm {
 
 impl AccountForm {
     pub fn user_error(&self) -> Option<String> {
-        plan::check_name(&self.user, "user").err().or_else(|| {
-            (self.user == "root")
-                .then(|| "root cannot be the tunnel user: choose a dedicated account".to_string())
-        })
+        match plan::check_name(&self.user, "user") {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if self.user == "root" => Some(plan::Refusal::Root.to_string()),
+            Ok(()) => None,
+        }
     }
 
     pub fn group_error(&self) -> Option<String> {
-        plan::check_name(&self.group, "group").err()
+        plan::check_name(&self.group, "group")
+            .err()
+            .map(|e| e.to_string())
     }
 
     pub fn parsed_targets(&self) -> Result<Vec<PermitOpen>, String> {
@@ -149,6 +156,8 @@ impl AccountForm {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepProgress {
+    /// Done before this run began: nothing was done to it now.
+    AlreadyDone,
     Pending,
     Running,
     Done,
@@ -252,6 +261,14 @@ pub struct App {
     pub tick: usize,
     /// Whether the account in `state` matches the form (else a fresh inspect is due).
     pub inspected_for: (String, String),
+    /// Account's Enter waits for the host to be read for the new account, then the gate.
+    pub awaiting_gate: bool,
+    /// Why the gate refused the account, shown on the Account screen.
+    pub refusal: Option<plan::Refusal>,
+    /// The cursor in the text field being edited (`None`: at its end).
+    pub edit_cursor: Option<usize>,
+    /// A private key typed in pieces is being discarded until its END line.
+    pub swallowing: Option<super::screens::paste::Swallow>,
 }
 
 impl App {
@@ -296,6 +313,10 @@ impl App {
             should_quit: false,
             notice: None,
             tick: 0,
+            awaiting_gate: false,
+            refusal: None,
+            edit_cursor: None,
+            swallowing: None,
         }
     }
 
@@ -348,14 +369,37 @@ impl App {
 
     pub fn report(&self) -> Report {
         let request = self.request();
-        let results: Vec<(String, PortCheck)> = self.checklist.result.iter().cloned().collect();
-        checks::report(
+        // A result for a target that is no longer the one asked about says nothing.
+        let results: Vec<(String, PortCheck)> = self
+            .checklist
+            .result
+            .iter()
+            .filter(|(t, _)| *t == self.checklist.target)
+            .cloned()
+            .collect();
+        let mut report = checks::report(
             &request,
             &self.state,
             &plan::plan(&request, &self.state),
             &self.profile,
             &results,
-        )
+        );
+        // What the person ticked on the checklist is what they checked by hand.
+        for check in &mut report.checks {
+            let ticked = match check.id {
+                CheckId::PortVendorToSsh => self.checklist.ticked(TICKED_ITEMS[0]),
+                _ => false,
+            };
+            if ticked && check.status == Status::Manual {
+                check.status = Status::Ok;
+                check.detail = format!(
+                    "you ticked it on the port checklist (it cannot be seen from inside the host): {}",
+                    check.detail
+                );
+                check.fix = None;
+            }
+        }
+        report
     }
 
     /// The one sentence every screen says about the host: the report's verdict, except
@@ -378,6 +422,7 @@ impl App {
         self.key().is_some() && self.run.outcome.is_none() && self.plan().to_do() > 0
     }
 
+    /// One deliberate key or paste, as a person gives it.
     pub fn update(&mut self, event: Event) -> Vec<Effect> {
         match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
@@ -386,19 +431,106 @@ impl App {
         }
     }
 
+    /// Input as the runtime saw it arrive: `run` came faster than a person types (or
+    /// `continued` an earlier such run) unless it is one event alone.
+    pub fn input(&mut self, run: Vec<Event>, continued: bool) -> Vec<Effect> {
+        if run.len() == 1 && !continued {
+            let event = run.into_iter().next().expect("one event");
+            return self.update(event);
+        }
+        self.burst(run)
+    }
+
+    /// Keys that arrived together, faster than anyone types: a paste typed as keystrokes
+    /// by a terminal, a console or a serial link. Text in it is only ever text: it never
+    /// presses Enter on a screen, answers a prompt or takes a shortcut. A burst without
+    /// text (an arrow held down) is applied key by key.
+    pub fn burst(&mut self, events: Vec<Event>) -> Vec<Effect> {
+        let mut text = String::new();
+        let mut other = Vec::new();
+        for event in events {
+            match event {
+                Event::Key(key) if key.kind == KeyEventKind::Release => {}
+                Event::Key(key) => {
+                    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+                    let alt = key.modifiers.contains(KeyModifiers::ALT);
+                    match key.code {
+                        KeyCode::Char('c') if ctrl => {
+                            self.should_quit = true;
+                            return Vec::new();
+                        }
+                        // In raw mode a line feed reads as Ctrl-J and a carriage return
+                        // as Enter (or Ctrl-M).
+                        KeyCode::Char('j' | 'm') if ctrl => text.push('\n'),
+                        KeyCode::Char(c) if !ctrl && !alt => text.push(c),
+                        KeyCode::Enter => text.push('\n'),
+                        KeyCode::Tab => text.push('\t'),
+                        _ => other.push(key),
+                    }
+                }
+                Event::Paste(pasted) => text.push_str(&pasted),
+                _ => {}
+            }
+        }
+        if text.is_empty() {
+            return other.into_iter().flat_map(|key| self.on_key(key)).collect();
+        }
+        self.typed_text(&text, true)
+    }
+
+    /// Text that arrived as a burst of keystrokes or a bracketed paste.
+    fn typed_text(&mut self, text: &str, burst: bool) -> Vec<Effect> {
+        if self.help || self.confirm_quit {
+            return Vec::new();
+        }
+        match self.screen {
+            Screen::Paste => return self.paste_text(text, burst),
+            Screen::Account => {
+                self.refusal = None;
+                let cursor = &mut self.edit_cursor;
+                if let Some(field) = focused_text(&mut self.account) {
+                    line_edit::insert(field, cursor, text, |_| true);
+                }
+            }
+            Screen::Ports if self.checklist.editing_target => {
+                line_edit::insert(
+                    &mut self.checklist.target,
+                    &mut self.edit_cursor,
+                    text,
+                    |c| !c.is_whitespace(),
+                );
+            }
+            _ if burst => {
+                self.notice = Some(
+                    "Ignored keys that came faster than anyone types (a paste?): here keys are commands, so press them one at a time.".into(),
+                );
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
     pub fn on_message(&mut self, message: Message) -> Vec<Effect> {
         match message {
             Message::Inspected(state) => {
                 self.state = *state;
                 self.run.reinspecting = false;
-            }
-            Message::Planned(plan) => {
-                self.run.progress = vec![StepProgress::Pending; plan.steps.len()];
-                for (i, step) in plan.steps.iter().enumerate() {
-                    if step.state == StepState::Done {
-                        self.run.progress[i] = StepProgress::Done;
+                if self.awaiting_gate {
+                    self.awaiting_gate = false;
+                    if self.screen == Screen::Account {
+                        return self.pass_gate();
                     }
                 }
+            }
+            Message::Planned(plan) => {
+                self.run.progress = plan
+                    .steps
+                    .iter()
+                    .map(|step| match step.state {
+                        StepState::Done => StepProgress::AlreadyDone,
+                        _ => StepProgress::Pending,
+                    })
+                    .collect();
                 self.run.plan = Some(plan);
             }
             Message::StepRunning(i) => self.set_progress(i, StepProgress::Running),
@@ -470,303 +602,44 @@ impl App {
         }
     }
 
+    fn on_paste(&mut self, text: &str) -> Vec<Effect> {
+        self.typed_text(text, false)
+    }
+
     /// Whether keystrokes are text right now (so `q` is a letter, not quit).
     pub fn typing(&self) -> bool {
         self.screen.takes_text() || self.checklist.editing_target && self.screen == Screen::Ports
     }
 
-    fn go(&mut self, screen: Screen) -> Vec<Effect> {
+    pub(crate) fn go(&mut self, screen: Screen) -> Vec<Effect> {
         self.screen = screen;
         self.confirm_apply = false;
         self.scroll = 0;
+        self.edit_cursor = None;
         Vec::new()
     }
 
-    fn on_welcome(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let last = self.report().checks.len().saturating_sub(1);
-        let list = &mut self.checks;
-        match key.code {
-            KeyCode::Enter => return self.go(Screen::Account),
-            KeyCode::Char('c') => return self.go(Screen::Ports),
-            KeyCode::Up | KeyCode::Char('k') => list.focus = list.focus.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => list.focus = (list.focus + 1).min(last),
-            KeyCode::Home => list.focus = 0,
-            KeyCode::End => list.focus = last,
-            KeyCode::Char(' ') => list.detail = !list.detail,
-            KeyCode::Right => list.detail = true,
-            KeyCode::Esc | KeyCode::Left => list.detail = false,
-            _ => {}
+    /// The one gate into a plan (`plan::prepare`), passed before the key is asked for:
+    /// a request this host must refuse is refused here, not after y.
+    pub(crate) fn pass_gate(&mut self) -> Vec<Effect> {
+        match plan::prepare(&self.request(), &self.state) {
+            Ok(_) => {
+                self.refusal = None;
+                self.go(Screen::Paste)
+            }
+            Err(why) => {
+                self.refusal = Some(why);
+                Vec::new()
+            }
         }
-        Vec::new()
     }
 
     /// ↑↓ on the screens that show more than fits (Apply and Finish).
-    fn scroll_keys(&mut self, code: KeyCode) {
+    pub(crate) fn scroll_keys(&mut self, code: KeyCode) {
         match code {
             KeyCode::Up => self.scroll = self.scroll.saturating_sub(1),
             KeyCode::Down => self.scroll = self.scroll.saturating_add(1).min(200),
             _ => {}
-        }
-    }
-
-    fn on_account(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let form = &mut self.account;
-        match key.code {
-            KeyCode::Esc => return self.go(Screen::Welcome),
-            KeyCode::Tab | KeyCode::Down => form.focus = form.focus.step(true),
-            KeyCode::BackTab | KeyCode::Up => form.focus = form.focus.step(false),
-            KeyCode::Enter => {
-                if !form.is_valid() {
-                    self.notice = Some("Fix the fields marked in red first.".into());
-                    return Vec::new();
-                }
-                let account = (form.user.clone(), form.group.clone());
-                self.screen = Screen::Paste;
-                if account != self.inspected_for {
-                    self.inspected_for = account;
-                    return vec![Effect::Inspect(Box::new(self.request()))];
-                }
-            }
-            KeyCode::Char(' ') if form.focus == AccountField::TunnelOnly => {
-                form.tunnel_only = !form.tunnel_only
-            }
-            KeyCode::Char(c) => {
-                if let Some(field) = focused_text(form) {
-                    field.push(c);
-                }
-            }
-            KeyCode::Backspace => {
-                if let Some(field) = focused_text(form) {
-                    field.pop();
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn on_paste_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Esc => return self.go(Screen::Account),
-            // A complete key moves on; otherwise Enter is a line break (terminals without
-            // bracketed paste type a pasted key as keystrokes).
-            KeyCode::Enter if self.key().is_some() => return self.go(Screen::Review),
-            KeyCode::Char('u') if ctrl => {
-                self.paste = fresh_textarea();
-                self.intake = None;
-            }
-            _ => {
-                if self.paste.input(key) {
-                    self.run_intake();
-                }
-            }
-        }
-        Vec::new()
-    }
-
-    fn on_paste(&mut self, text: &str) -> Vec<Effect> {
-        match self.screen {
-            Screen::Paste => {
-                // Too much to be a key: refused without holding it in the box.
-                let held: usize = self.paste.lines().iter().map(|l| l.len() + 1).sum();
-                if held + text.len() > key::MAX_INPUT {
-                    self.intake = Some(Err(KeyError::TooLarge));
-                    return Vec::new();
-                }
-                // Terminals send \r between pasted lines; the text area only breaks on \n.
-                let text = text.replace("\r\n", "\n").replace('\r', "\n");
-                self.paste.insert_str(text);
-                self.run_intake();
-            }
-            Screen::Account => {
-                if let Some(field) = focused_text(&mut self.account) {
-                    field.extend(text.chars().filter(|c| !c.is_control()));
-                }
-            }
-            Screen::Ports if self.checklist.editing_target => {
-                self.checklist
-                    .target
-                    .extend(text.chars().filter(|c| !c.is_whitespace()));
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    /// Runs the engine's intake on what is in the box. A private key is wiped at once,
-    /// so it is never drawn.
-    fn run_intake(&mut self) {
-        let text = self.paste.lines().join("\n");
-        if text.trim().is_empty() {
-            self.intake = None;
-            return;
-        }
-        let result = key::parse(&text);
-        if result == Err(KeyError::PrivateKey) {
-            self.paste = fresh_textarea();
-        }
-        self.intake = Some(result);
-    }
-
-    fn on_review(&mut self, key: KeyEvent) -> Vec<Effect> {
-        if self.confirm_apply {
-            self.confirm_apply = false;
-            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                self.screen = Screen::Apply;
-                self.run = ApplyRun {
-                    running: true,
-                    ..ApplyRun::default()
-                };
-                return vec![Effect::Apply(Box::new(self.request()))];
-            }
-            self.notice = Some("Not applied. Nothing has changed.".into());
-            return Vec::new();
-        }
-        match key.code {
-            KeyCode::Esc => self.go(Screen::Paste),
-            KeyCode::Up => {
-                self.review_scroll = self.review_scroll.saturating_sub(1);
-                Vec::new()
-            }
-            KeyCode::Down => {
-                self.review_scroll = self.review_scroll.saturating_add(1).min(40);
-                Vec::new()
-            }
-            KeyCode::Char('s') => {
-                if self.sshd_repair().is_none() {
-                    self.notice = Some(if self.is_root() {
-                        "No sshd setting blocks this user: there is nothing to repair.".into()
-                    } else {
-                        "Preview: the sshd repair needs root (sudo bastion-wizard).".into()
-                    });
-                } else {
-                    self.fix_sshd = !self.fix_sshd;
-                    self.notice = Some(if self.fix_sshd {
-                        "The sshd repair is on: it is part of the plan.".into()
-                    } else {
-                        "The sshd repair is off: sshd is left as it is, and the host stays not ready.".into()
-                    });
-                }
-                Vec::new()
-            }
-            KeyCode::Enter => {
-                let plan = self.plan();
-                if !self.is_root() {
-                    self.notice = Some("Preview: applying needs root. Run `sudo bastion-wizard` to make these changes.".into());
-                } else if !plan.blocked().is_empty() {
-                    self.notice = Some(
-                        "Blocked steps must be resolved by hand first; nothing will be changed."
-                            .into(),
-                    );
-                } else if plan.to_do() == 0 {
-                    let report = self.report();
-                    self.notice = Some(match report.verdict() {
-                        Verdict::Ready => "Nothing to change, and no check fails.".into(),
-                        Verdict::NotReady { failing, .. } => format!(
-                            "Nothing to change here, but {failing} check(s) still fail: Finish lists each fix."
-                        ),
-                    });
-                    self.go(Screen::Ports);
-                } else {
-                    self.confirm_apply = true;
-                }
-                Vec::new()
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    fn on_apply(&mut self, key: KeyEvent) -> Vec<Effect> {
-        if self.run.running {
-            return Vec::new();
-        }
-        match key.code {
-            KeyCode::Enter if matches!(self.run.outcome, Some(Outcome::Done { .. })) => {
-                self.go(Screen::Ports)
-            }
-            KeyCode::Esc | KeyCode::Enter => self.go(Screen::Review),
-            code => {
-                self.scroll_keys(code);
-                Vec::new()
-            }
-        }
-    }
-
-    fn on_ports(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let list = &mut self.checklist;
-        if list.editing_target {
-            match key.code {
-                KeyCode::Enter | KeyCode::Esc => list.editing_target = false,
-                KeyCode::Backspace => {
-                    list.target.pop();
-                }
-                KeyCode::Char(c) if !c.is_whitespace() => list.target.push(c),
-                _ => {}
-            }
-            return Vec::new();
-        }
-        match key.code {
-            KeyCode::Esc => return self.go(Screen::Welcome),
-            KeyCode::Enter => return self.go(Screen::Finish),
-            KeyCode::Up => list.focus = list.focus.saturating_sub(1),
-            KeyCode::Down | KeyCode::Tab => list.focus = (list.focus + 1).min(CHECKLIST_ROWS - 1),
-            KeyCode::Char(' ') | KeyCode::Char('x') => {
-                if let Some(id) = Checklist::row_item(list.focus) {
-                    let ticked = !list.ticked(id);
-                    list.ticks.insert(id.to_string(), ticked);
-                    return vec![Effect::SaveTicks(list.to_json())];
-                }
-            }
-            KeyCode::Char('e') => {
-                list.focus = TARGET_ROW;
-                list.editing_target = true;
-            }
-            KeyCode::Char('p') => {
-                if list.checking {
-                    return Vec::new();
-                }
-                match port::parse_target(&list.target) {
-                    Ok(_) => {
-                        list.checking = true;
-                        return vec![Effect::CheckPort(list.target.clone())];
-                    }
-                    Err(why) => {
-                        self.notice = Some(if list.target.is_empty() {
-                            "Press e and type the database's HOST:PORT first.".into()
-                        } else {
-                            why
-                        })
-                    }
-                }
-            }
-            _ => {}
-        }
-        Vec::new()
-    }
-
-    fn on_finish(&mut self, key: KeyEvent) -> Vec<Effect> {
-        match key.code {
-            KeyCode::Esc => self.go(Screen::Ports),
-            KeyCode::Enter => {
-                self.should_quit = true;
-                Vec::new()
-            }
-            KeyCode::Char('p') => {
-                if !self.is_root() {
-                    self.notice = Some(PROOF_NEEDS_ROOT.into());
-                    return Vec::new();
-                }
-                if self.proof.running {
-                    return Vec::new();
-                }
-                self.proof.running = true;
-                vec![Effect::Verify(Box::new(self.request()))]
-            }
-            code => {
-                self.scroll_keys(code);
-                Vec::new()
-            }
         }
     }
 }
@@ -775,7 +648,7 @@ impl App {
 pub const PROOF_NEEDS_ROOT: &str =
     "The live proof needs root: it adds a probe key for a moment. Run sudo bastion-wizard.";
 
-fn focused_text(form: &mut AccountForm) -> Option<&mut String> {
+pub(crate) fn focused_text(form: &mut AccountForm) -> Option<&mut String> {
     match form.focus {
         AccountField::User => Some(&mut form.user),
         AccountField::Group => Some(&mut form.group),

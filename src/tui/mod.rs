@@ -2,6 +2,7 @@
 //! `runtime` performs the effects, and this module owns the terminal.
 
 pub mod app;
+pub mod line_edit;
 pub mod runtime;
 pub mod screens;
 pub mod theme;
@@ -9,9 +10,11 @@ pub mod view;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste};
+use crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
 use crossterm::execute;
 
 use crate::cli::{BadInput, SetupArgs};
@@ -23,7 +26,27 @@ use theme::Theme;
 
 /// How long the loop waits for input before redrawing (spinners, worker messages).
 const FRAME: Duration = Duration::from_millis(100);
+/// Keys closer together than this came from a machine, not a person: a paste that a
+/// terminal, console or serial link types as keystrokes. Such a run is text only.
+const BURST_GAP: Duration = Duration::from_millis(30);
+/// A run this long is handed over before it ends, so a flood cannot hold the screen.
+const MAX_RUN: usize = 4096;
 const TICKS_FILE: &str = "checklist.json";
+const TARGET_FILE: &str = "database-target";
+/// Signals that end the wizard with the terminal restored: kill's default, the SSH
+/// session to the bastion dropping, and an interrupt from outside the terminal.
+const ENDING_SIGNALS: [i32; 3] = [
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGINT,
+];
+
+/// Why the loop ended other than the person quitting.
+enum Ending {
+    Quit,
+    Signal(usize),
+    WorkerFailed(String),
+}
 
 pub fn run(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -48,16 +71,42 @@ pub fn run(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
         .unwrap_or_default();
     let state = inspect::inspect(&request);
     let mut app = App::new(profile, account, state, ticks);
+    if app.checklist.target.is_empty() {
+        let saved = setup
+            .db
+            .first()
+            .cloned()
+            .or_else(|| state_dir.read(TARGET_FILE));
+        app.checklist.target = saved.unwrap_or_default().trim().to_string();
+    }
     let theme = Theme::from_env();
 
+    let signal = Arc::new(AtomicUsize::new(0));
+    for number in ENDING_SIGNALS {
+        // Without the handler the signal's default still ends the program; only the
+        // terminal would stay raw, as before.
+        let _ = signal_hook::flag::register_usize(number, signal.clone(), number as usize);
+    }
     let mut terminal = ratatui::init();
-    install_paste_restore_on_panic();
+    install_panic_hook();
     let _ = execute!(std::io::stdout(), EnableBracketedPaste);
-    let result = event_loop(&mut terminal, &mut app, &theme, Runtime::new(state_dir));
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        &theme,
+        Runtime::new(state_dir),
+        &signal,
+    );
     let _ = execute!(std::io::stdout(), DisableBracketedPaste);
     ratatui::restore();
     match result {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+        Ok(Ending::Quit) => Ok(ExitCode::SUCCESS),
+        Ok(Ending::Signal(number)) => Ok(ExitCode::from(128 + number as u8)),
+        Ok(Ending::WorkerFailed(why)) => {
+            eprintln!("bastion-wizard: internal error in a background task: {why}");
+            eprintln!("The wizard stopped. Run `sudo bastion-wizard status` to see where the host stands.");
+            Ok(ExitCode::from(1))
+        }
         Err(e) => {
             eprintln!("bastion-wizard: terminal error: {e}");
             Ok(ExitCode::from(1))
@@ -65,10 +114,15 @@ pub fn run(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
     }
 }
 
-/// ratatui's own hook restores the screen on panic but leaves bracketed paste on.
-fn install_paste_restore_on_panic() {
+/// ratatui's own hook restores the screen on panic but leaves bracketed paste on. A
+/// worker's panic is reported by the runtime to the loop, which ends the wizard and
+/// restores the terminal itself: printing it here would land inside the wizard's screen.
+fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        if runtime::is_worker() {
+            return;
+        }
         let _ = execute!(std::io::stdout(), DisableBracketedPaste);
         previous(info);
     }));
@@ -79,12 +133,39 @@ fn event_loop(
     app: &mut App,
     theme: &Theme,
     mut runtime: Runtime,
-) -> std::io::Result<()> {
+    signal: &AtomicUsize,
+) -> std::io::Result<Ending> {
+    let mut run: Vec<Event> = Vec::new();
+    let mut continued = false;
+    let mut last_input = Instant::now();
     while !app.should_quit {
-        terminal.draw(|frame| view::render(app, theme, frame))?;
+        match signal.load(Ordering::Relaxed) {
+            0 => {}
+            number => return Ok(Ending::Signal(number)),
+        }
+        if let Some(why) = runtime.failure() {
+            return Ok(Ending::WorkerFailed(why));
+        }
+        // While keys stream in, nothing changes on screen until the run ends.
+        if run.is_empty() {
+            terminal.draw(|frame| view::render(app, theme, frame))?;
+        }
+        let wait = if run.is_empty() {
+            FRAME
+        } else {
+            BURST_GAP.saturating_sub(last_input.elapsed())
+        };
         let mut effects = Vec::new();
-        if event::poll(FRAME)? {
-            effects.extend(app.update(event::read()?));
+        if event::poll(wait)? {
+            run.push(event::read()?);
+            last_input = Instant::now();
+            if run.len() >= MAX_RUN {
+                effects.extend(app.input(std::mem::take(&mut run), continued));
+                continued = true;
+            }
+        } else if !run.is_empty() {
+            effects.extend(app.input(std::mem::take(&mut run), continued));
+            continued = false;
         }
         while let Some(message) = runtime.next_message() {
             effects.extend(app.on_message(message));
@@ -94,5 +175,5 @@ fn event_loop(
         }
         app.tick = app.tick.wrapping_add(1);
     }
-    Ok(())
+    Ok(Ending::Quit)
 }

@@ -1,7 +1,9 @@
 //! Performs the wizard's effects. Slow ones (apply, port checks, the proof) run on worker threads
 //! and report back through a channel, so the screen never stops answering keys.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::app::{Effect, Message};
@@ -12,11 +14,20 @@ use crate::state_dir::StateDir;
 use crate::verify;
 
 const PORT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The name of every worker thread, so the panic hook can tell them from the UI thread.
+const WORKER: &str = "bastion-worker";
+
+/// Whether the current thread is one of the wizard's workers.
+pub fn is_worker() -> bool {
+    std::thread::current().name() == Some(WORKER)
+}
 
 pub struct Runtime {
     state_dir: StateDir,
     sender: Sender<Message>,
     receiver: Receiver<Message>,
+    /// A worker that panicked: its message would never come, so the wizard must end.
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl Runtime {
@@ -26,6 +37,36 @@ impl Runtime {
             state_dir,
             sender,
             receiver,
+            failed: Arc::default(),
+        }
+    }
+
+    /// What a worker that panicked said, once one has.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().ok()?.clone()
+    }
+
+    /// Runs `work` on a worker thread; a panic there is recorded for the loop to see.
+    pub fn spawn(&self, work: impl FnOnce() + Send + 'static) {
+        let failed = self.failed.clone();
+        let started = std::thread::Builder::new()
+            .name(WORKER.into())
+            .spawn(move || {
+                if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(work)) {
+                    let why = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a worker thread panicked".into());
+                    if let Ok(mut slot) = failed.lock() {
+                        slot.get_or_insert(why);
+                    }
+                }
+            });
+        if let Err(e) = started {
+            if let Ok(mut slot) = self.failed.lock() {
+                slot.get_or_insert(format!("cannot start a worker thread: {e}"));
+            }
         }
     }
 
@@ -38,14 +79,14 @@ impl Runtime {
         match effect {
             Effect::Inspect(request) => {
                 // sshd -T and restorecon are processes: keep them off the UI thread too.
-                std::thread::spawn(move || {
+                self.spawn(move || {
                     let state = inspect::inspect(&request);
                     let _ = sender.send(Message::Inspected(Box::new(state)));
                 });
             }
             Effect::Apply(request) => {
                 let state_dir = self.state_dir.clone();
-                std::thread::spawn(move || {
+                self.spawn(move || {
                     let outcome = apply::apply(&request, &state_dir, &mut |event| {
                         let message = match event {
                             Event::Planned(plan) => Message::Planned(plan.clone()),
@@ -59,7 +100,7 @@ impl Runtime {
                 });
             }
             Effect::CheckPort(target) => {
-                std::thread::spawn(move || {
+                self.spawn(move || {
                     let result = match port::parse_target(&target) {
                         Ok((host, number)) => port::check(&host, number, PORT_TIMEOUT),
                         Err(why) => port::PortCheck::Unreachable(why),
@@ -69,7 +110,7 @@ impl Runtime {
             }
             Effect::Verify(request) => {
                 let state_dir = self.state_dir.clone();
-                std::thread::spawn(move || {
+                self.spawn(move || {
                     // As `verify` does without --db: the first database target, if any.
                     let db = request.db_targets().into_iter().next();
                     let proof = verify::run(&request, db.as_ref(), &state_dir);
@@ -80,6 +121,29 @@ impl Runtime {
                 // Ticks are a convenience; a read-only state dir must not stop the wizard.
                 let _ = self.state_dir.write(super::TICKS_FILE, &json);
             }
+            Effect::SaveTarget(target) => {
+                let _ = self.state_dir.write(super::TARGET_FILE, &target);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_worker_that_panics_is_reported_to_the_loop() {
+        let runtime = Runtime::new(StateDir {
+            path: std::env::temp_dir().join("bw-runtime-test"),
+        });
+        assert_eq!(runtime.failure(), None);
+        runtime.spawn(|| panic!("boom in a worker"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while runtime.failure().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(runtime.failure().as_deref(), Some("boom in a worker"));
     }
 }

@@ -123,7 +123,16 @@ fn render_popup(theme: &Theme, frame: &mut Frame, area: Rect, title: &str, text:
         width,
         height,
     };
-    frame.render_widget(Clear, popup);
+    // The whole band of rows under the pop-up is cleared, so no text beneath shows
+    // beside it and reads as part of it.
+    frame.render_widget(
+        Clear,
+        Rect {
+            x: area.x,
+            width: area.width,
+            ..popup
+        },
+    );
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(format!(" {title} "), theme.title()))

@@ -529,11 +529,32 @@ impl Sandbox {
         }
     }
 
+    /// Installs host keys made once elsewhere (`ssh_host_*_key` and `.pub` in `dir`, a path
+    /// the namespace sees) instead of making new ones: saves the key generation where a test
+    /// makes many sandboxes. Still never the host's own keys.
+    pub fn install_host_keys(&self, dir: &Path) {
+        if !self.host_keys_made.swap(true, Ordering::SeqCst) {
+            self.sh(&format!(
+                "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && cp -p {}/ssh_host_* /etc/ssh/",
+                shell_quote(&dir.to_string_lossy())
+            ));
+        }
+    }
+
     /// Writes the sandbox's /etc/ssh/sshd_config in Debian's layout (the drop-in Include at
     /// the top), with `extra_config` lines before the defaults (sshd keeps the first value
     /// of a keyword) except a trailing part from a `Match` line on, which goes last; then
     /// starts the sandbox's sshd from it. See [`Sandbox::start_sshd_as_configured`].
     pub fn start_sshd(&self, extra_config: &str) -> Sshd {
+        let config = self.write_sshd_config(extra_config);
+        let mut sshd = self.start_sshd_as_configured();
+        sshd.config = config;
+        sshd
+    }
+
+    /// Writes the sandbox's /etc/ssh/sshd_config as [`Sandbox::start_sshd`] does, without
+    /// starting sshd; returns the text written.
+    pub fn write_sshd_config(&self, extra_config: &str) -> String {
         let (pre, matches) = split_at_match(extra_config);
         let config = format!(
             "Include /etc/ssh/sshd_config.d/*.conf\n\
@@ -549,9 +570,7 @@ impl Sandbox {
              {matches}"
         );
         self.write_file("/etc/ssh/sshd_config", config.as_bytes());
-        let mut sshd = self.start_sshd_as_configured();
-        sshd.config = config;
-        sshd
+        config
     }
 
     /// Starts `sshd -D -e` inside the sandbox from its /etc/ssh/sshd_config as it stands
@@ -578,18 +597,15 @@ impl Sandbox {
         thread::spawn(move || write_syslog(stderr, pid, &raw, &syslog));
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            // Both: sshd says it listens (so the port is not someone else's) and it accepts.
-            if fs::read_to_string(&log_path)
-                .unwrap_or_default()
-                .contains("Server listening on")
-                && TcpStream::connect_timeout(
-                    &(BASTION_ADDR.parse::<std::net::IpAddr>().unwrap(), 22).into(),
-                    Duration::from_millis(200),
-                )
-                .is_ok()
-            {
+            // Both: sshd says it listens (so the port is not someone else's) and it accepts
+            // there (a configured ListenAddress may be loopback only, or carry its own port).
+            let log = fs::read_to_string(&log_path).unwrap_or_default();
+            let accepting = listening_on(&log)
+                .into_iter()
+                .find(|addr| TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok());
+            if let Some(addr) = accepting {
                 return Sshd {
-                    port: 22,
+                    port: addr.port(),
                     log_path,
                     config: String::new(),
                     child: guard,
@@ -731,6 +747,23 @@ pub fn syslog_time() -> String {
     let month: usize = stamp[5..7].parse().unwrap_or(1);
     let day: u32 = stamp[8..10].parse().unwrap_or(1);
     format!("{} {day:>2} {}", MONTHS[month - 1], &stamp[11..19])
+}
+
+/// The addresses sshd's log says it listens on (`Server listening on A port P.`), with the
+/// wildcards as [`BASTION_ADDR`] and `::1`.
+fn listening_on(log: &str) -> Vec<std::net::SocketAddr> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = l.split("Server listening on ").nth(1)?;
+            let (addr, port) = rest.trim_end().trim_end_matches('.').split_once(" port ")?;
+            let addr: std::net::IpAddr = match addr {
+                "0.0.0.0" => BASTION_ADDR.parse().ok()?,
+                "::" => std::net::Ipv6Addr::LOCALHOST.into(),
+                a => a.parse().ok()?,
+            };
+            Some((addr, port.parse().ok()?).into())
+        })
+        .collect()
 }
 
 /// Splits sshd config text into (lines before the first `Match`, the `Match` part).
@@ -1036,9 +1069,12 @@ pub fn try_tunnel_from(
                 &([127, 0, 0, 1], local).into(),
                 Duration::from_millis(200),
             ) {
-                drop(s);
-                listening = true;
-                break;
+                // A connect to a free port can land on itself (TCP simultaneous open when
+                // the kernel picks that very port as the source): that is not ssh listening.
+                if !self_connected(&s) {
+                    listening = true;
+                    break;
+                }
             }
             thread::sleep(Duration::from_millis(50));
         }
@@ -1103,6 +1139,11 @@ pub fn try_tunnel_from(
     }
 }
 
+/// A TCP connection whose two ends are the same address and port.
+fn self_connected(s: &TcpStream) -> bool {
+    matches!((s.local_addr(), s.peer_addr()), (Ok(a), Ok(b)) if a == b)
+}
+
 /// Connects to 127.0.0.1:port, sends `data`, reads until `data.len()` bytes, EOF or timeout.
 fn send_and_read(port: u16, data: &[u8], timeout: Duration) -> Vec<u8> {
     let mut got = Vec::new();
@@ -1111,6 +1152,10 @@ fn send_and_read(port: u16, data: &[u8], timeout: Duration) -> Vec<u8> {
     else {
         return got;
     };
+    if self_connected(&s) {
+        // Talking to itself, it would "echo" the marker with no tunnel at all.
+        return got;
+    }
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
     if s.write_all(data).is_err() {

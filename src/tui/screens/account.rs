@@ -6,7 +6,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::tui::app::{AccountField, App};
+use crossterm::event::{KeyCode, KeyEvent};
+
+use crate::tui::app::{focused_text, AccountField, App, Effect, Screen};
+use crate::tui::line_edit;
 use crate::tui::theme::Theme;
 use crate::tui::view::wrap_indented;
 
@@ -25,11 +28,19 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     };
     let label = |text: &str| Span::styled(format!("{text:<w$}", w = LABEL), theme.strong());
     let input = |name: &str, value: &str, field: AccountField| {
-        let cursor = if form.focus == field { "▏" } else { " " };
         let pad = 30usize.saturating_sub(value.chars().count());
+        let (before, after) = if form.focus == field {
+            line_edit::split(value, app.edit_cursor)
+        } else {
+            (value, "")
+        };
+        let cursor = if form.focus == field { "▏" } else { " " };
         Line::from(vec![
             label(name),
-            Span::styled(format!("{value}{cursor}{:pad$}", ""), field_style(field)),
+            Span::styled(
+                format!("{before}{cursor}{after}{:pad$}", ""),
+                field_style(field),
+            ),
         ])
     };
     let note = |text: &str, style: Style| -> Vec<Line> {
@@ -64,7 +75,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     ]));
     lines.extend(note(
         if form.tunnel_only {
-            "The key can only forward ports: no shell, no commands (restrict,port-forwarding)."
+            "The key can only open the tunnel: no shell, no commands."
         } else {
             "As the guide does: the key gets a normal login shell and can run commands."
         },
@@ -75,9 +86,97 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     lines.extend(match form.parsed_targets() {
         Err(why) => note(&format!("✗ {why}"), theme.error()),
         Ok(_) => note(
-            "Optional HOST:PORT targets, e.g. db.internal:5432: forwarding is limited to these.",
+            "Optional: the database as HOST:PORT, e.g. db.internal:5432; several separated by spaces. The tunnel can then reach only these.",
             theme.dim(),
         ),
     });
+    if let Some(why) = &app.refusal {
+        lines.push(Line::raw(""));
+        lines.extend(
+            wrap_indented("✗ ", &format!("{why}."), 2, width)
+                .into_iter()
+                .map(|l| Line::styled(l, theme.error())),
+        );
+    } else if app.awaiting_gate {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            "Reading this host for that account…",
+            theme.dim(),
+        ));
+    }
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// The footer: the keys `on_account` handles.
+pub fn keys(_app: &App) -> &'static str {
+    "Tab/↑↓ move · Space toggle · Enter next · Esc back"
+}
+
+impl App {
+    pub(crate) fn on_account(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if self.awaiting_gate {
+            // The host is being read for the new account; Esc still goes back.
+            if key.code == KeyCode::Esc {
+                self.awaiting_gate = false;
+                return self.go(Screen::Welcome);
+            }
+            return Vec::new();
+        }
+        let form = &mut self.account;
+        match key.code {
+            KeyCode::Esc => return self.go(Screen::Welcome),
+            KeyCode::Tab | KeyCode::Down => {
+                form.focus = form.focus.step(true);
+                self.edit_cursor = None;
+            }
+            KeyCode::BackTab | KeyCode::Up => {
+                form.focus = form.focus.step(false);
+                self.edit_cursor = None;
+            }
+            KeyCode::Enter => {
+                if !form.is_valid() {
+                    self.notice = Some("Fix the fields marked in red first.".into());
+                    return Vec::new();
+                }
+                let mut effects = self.take_account_target();
+                let account = (self.account.user.clone(), self.account.group.clone());
+                if account != self.inspected_for {
+                    self.inspected_for = account;
+                    self.awaiting_gate = true;
+                    self.refusal = None;
+                    effects.push(Effect::Inspect(Box::new(self.request())));
+                    return effects;
+                }
+                effects.extend(self.pass_gate());
+                return effects;
+            }
+            KeyCode::Char(' ') if form.focus == AccountField::TunnelOnly => {
+                form.tunnel_only = !form.tunnel_only
+            }
+            _ => {
+                let cursor = &mut self.edit_cursor;
+                if let Some(field) = focused_text(form) {
+                    if line_edit::edit(field, cursor, &key) {
+                        self.refusal = None;
+                    }
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// A database target typed here is the one Port access checks and Finish shows.
+    fn take_account_target(&mut self) -> Vec<Effect> {
+        let targets = self.account.parsed_targets().unwrap_or_default();
+        let Some(first) = targets.first() else {
+            return Vec::new();
+        };
+        let current = self.checklist.target.parse().ok();
+        if current.is_some_and(|t| targets.contains(&t)) {
+            return Vec::new();
+        }
+        self.checklist.target = first.to_string();
+        self.checklist.result = None;
+        vec![Effect::SaveTarget(self.checklist.target.clone())]
+    }
 }

@@ -7,7 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
 use crate::connection::HostKey;
-use crate::tui::app::{App, PROOF_NEEDS_ROOT};
+use crossterm::event::{KeyCode, KeyEvent};
+
+use crate::tui::app::{App, Effect, PROOF_NEEDS_ROOT};
 use crate::tui::screens::failing_lines;
 use crate::tui::theme::Theme;
 use crate::tui::view::{render_scrolled, spinner, wrap_indented};
@@ -186,6 +188,44 @@ fn proof_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
         lines.extend(wrapped("  not proven from here: ", gap, 4, theme.dim()));
     }
     lines
+}
+
+/// The footer: the keys `on_finish` handles.
+pub fn keys(app: &App) -> &'static str {
+    if !app.is_root() {
+        "↑↓ scroll · Enter quit · Esc back"
+    } else if app.proof.running {
+        "proving… · ↑↓ scroll · Enter quit · Esc back"
+    } else {
+        "↑↓ scroll · p prove it · Enter quit · Esc back"
+    }
+}
+
+impl App {
+    pub(crate) fn on_finish(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Esc => self.go(crate::tui::app::Screen::Ports),
+            KeyCode::Enter => {
+                self.should_quit = true;
+                Vec::new()
+            }
+            KeyCode::Char('p') => {
+                if !self.is_root() {
+                    self.notice = Some(PROOF_NEEDS_ROOT.into());
+                    return Vec::new();
+                }
+                if self.proof.running {
+                    return Vec::new();
+                }
+                self.proof.running = true;
+                vec![Effect::Verify(Box::new(self.request()))]
+            }
+            code => {
+                self.scroll_keys(code);
+                Vec::new()
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use crate::port::PortCheck;
-use crate::tui::app::{App, Checklist, TARGET_ROW, TICKED_ITEMS};
+use crossterm::event::{KeyCode, KeyEvent};
+
+use crate::port::{self, PortCheck};
+use crate::tui::app::{App, Checklist, Effect, Screen, CHECKLIST_ROWS, TARGET_ROW, TICKED_ITEMS};
+use crate::tui::line_edit;
 use crate::tui::theme::Theme;
 use crate::tui::view::{spinner, wrap_indented};
 
@@ -93,6 +96,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         list.target.clone()
     };
+    let (before, after) = if list.editing_target {
+        line_edit::split(&target, app.edit_cursor)
+    } else {
+        (target.as_str(), "")
+    };
     let cursor = if list.editing_target { "▏" } else { "" };
     let target_style = if list.editing_target {
         theme.focus()
@@ -101,9 +109,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     };
     lines.push(Line::from(vec![
         Span::styled("DB  2. This host → the database ", row_style(TARGET_ROW)),
-        Span::styled(format!("{target}{cursor}"), target_style),
+        Span::styled(format!("{before}{cursor}{after}"), target_style),
     ]));
-    let (result, style) = match (&list.result, list.checking) {
+    // Only a result for the target shown now: an older one would answer another question.
+    let result = list.result.as_ref().filter(|(t, _)| *t == list.target);
+    let (result, style) = match (result, list.checking) {
         (_, true) => (
             format!("{} checking {}…", spinner(app.tick), list.target),
             Style::new(),
@@ -116,10 +126,20 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     };
     lines.extend(wrapped("       ", &result, 9, style));
 
-    let aws = format!(
-        "On AWS: EC2 → Running Instances → this instance → Security groups → Inbound → Edit → Add rule: SSH (port {ports_text}), source each IP above as /32. No load balancer."
+    let mut firewall = format!(
+        "The firewall in front of this host (cloud security group, network firewall) lets each IP above in on port {ports_text}, straight to this host: a load balancer or proxy in between would hide the vendor's IPs from sshd."
     );
-    lines.extend(wrapped(&format!("{} 3. ", tick(2)), &aws, 7, row_style(2)));
+    if app.state.facts.cloud == Some(crate::cloud::Cloud::Aws) {
+        firewall.push_str(&format!(
+            " On AWS: EC2 → Instances → this instance → Security → Security groups → Inbound rules → Edit → Add rule: SSH (port {ports_text}), source each IP above as /32."
+        ));
+    }
+    lines.extend(wrapped(
+        &format!("{} 3. ", tick(2)),
+        &firewall,
+        7,
+        row_style(2),
+    ));
     lines.extend(wrapped(
         &format!("{} 4. ", tick(3)),
         "The database's firewall / security group lets this host in on its port.",
@@ -136,4 +156,74 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         theme.strong(),
     ));
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// The footer: the keys `on_ports` handles.
+pub fn keys(app: &App) -> &'static str {
+    if app.checklist.editing_target {
+        "type HOST:PORT · Enter done"
+    } else {
+        "↑↓ · Space tick · e edit · p check · Enter next · Esc back"
+    }
+}
+
+impl App {
+    pub(crate) fn on_ports(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let list = &mut self.checklist;
+        if list.editing_target {
+            match key.code {
+                KeyCode::Enter | KeyCode::Esc => {
+                    list.editing_target = false;
+                    self.edit_cursor = None;
+                    if list.result.as_ref().is_some_and(|(t, _)| *t != list.target) {
+                        list.result = None;
+                    }
+                    return vec![Effect::SaveTarget(list.target.clone())];
+                }
+                KeyCode::Char(c) if c.is_whitespace() => {}
+                _ => {
+                    line_edit::edit(&mut list.target, &mut self.edit_cursor, &key);
+                }
+            }
+            return Vec::new();
+        }
+        match key.code {
+            KeyCode::Esc => return self.go(Screen::Welcome),
+            KeyCode::Enter => return self.go(Screen::Finish),
+            KeyCode::Up => list.focus = list.focus.saturating_sub(1),
+            KeyCode::Down | KeyCode::Tab => list.focus = (list.focus + 1).min(CHECKLIST_ROWS - 1),
+            KeyCode::Char(' ') | KeyCode::Char('x') => {
+                if let Some(id) = Checklist::row_item(list.focus) {
+                    let ticked = !list.ticked(id);
+                    list.ticks.insert(id.to_string(), ticked);
+                    return vec![Effect::SaveTicks(list.to_json())];
+                }
+            }
+            KeyCode::Char('e') => {
+                list.focus = TARGET_ROW;
+                list.editing_target = true;
+                self.edit_cursor = None;
+            }
+            KeyCode::Char('p') => {
+                if list.checking {
+                    return Vec::new();
+                }
+                match port::parse_target(&list.target) {
+                    Ok(_) => {
+                        list.checking = true;
+                        return vec![Effect::CheckPort(list.target.clone())];
+                    }
+                    Err(why) => {
+                        self.notice = Some(if list.target.is_empty() {
+                            "Press e and type the database's HOST:PORT first.".into()
+                        } else {
+                            why
+                        })
+                    }
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
 }

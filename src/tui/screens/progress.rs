@@ -6,7 +6,9 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use crate::apply::Outcome;
-use crate::tui::app::{App, StepProgress};
+use crossterm::event::{KeyCode, KeyEvent};
+
+use crate::tui::app::{App, Effect, Screen, StepProgress};
 use crate::tui::screens::failing_lines;
 use crate::tui::theme::Theme;
 use crate::tui::view::{render_scrolled, spinner, truncate, wrap_indented};
@@ -27,23 +29,42 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             lines.push(Line::raw(format!("Applying the plan for {}:", plan.user)));
             for (step, progress) in plan.steps.iter().zip(&app.run.progress) {
                 let (mark, style) = match progress {
+                    StepProgress::AlreadyDone => ("=".to_string(), theme.dim()),
                     StepProgress::Pending => ("·".to_string(), theme.dim()),
                     StepProgress::Running => (spinner(app.tick).to_string(), theme.strong()),
                     StepProgress::Done => ("✓".to_string(), theme.ok()),
                     StepProgress::Failed => ("✗".to_string(), theme.error()),
                 };
+                let title = if *progress == StepProgress::AlreadyDone {
+                    format!("{} (already done)", step.title)
+                } else {
+                    step.title.clone()
+                };
                 lines.push(Line::styled(
-                    format!("{mark} {}", truncate(&step.title, width.saturating_sub(2))),
+                    format!("{mark} {}", truncate(&title, width.saturating_sub(2))),
                     style,
                 ));
             }
         }
     }
     lines.push(Line::raw(""));
-    match &app.run.outcome {
-        None => {}
-        Some(Outcome::Done { changed }) => {
-            lines.push(Line::raw(format!("✓ Done: {changed} step(s) changed.")));
+    if let Some(outcome) = &app.run.outcome {
+        // The same sentences the CLI prints for this outcome.
+        let summary = outcome.summary();
+        let (mark, style) = if summary.ok {
+            ("✓ ", theme.ok())
+        } else {
+            ("✗ ", theme.error())
+        };
+        lines.extend(
+            wrapped(mark, &summary.headline, 2)
+                .into_iter()
+                .map(|l| Line::styled(l, style)),
+        );
+        for line in &summary.lines {
+            lines.extend(wrapped("", line, 2).into_iter().map(Line::raw));
+        }
+        if let Outcome::Done { .. } = outcome {
             if app.run.reinspecting {
                 lines.push(Line::raw(format!(
                     "{} Checking the whole host again…",
@@ -67,54 +88,36 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 "Enter: the port access checklist",
                 theme.strong(),
             ));
+        } else {
+            lines.push(Line::styled("Enter: back to the review", theme.strong()));
         }
-        Some(Outcome::Failed { done, error }) => {
-            lines.extend(
-                wrapped("✗ Failed: ", error, 2)
-                    .into_iter()
-                    .map(|l| Line::styled(l, theme.error())),
-            );
-            lines.extend(
-                wrapped(
-                    "",
-                    &if done.is_empty() {
-                        "Nothing was changed before the failure.".to_string()
-                    } else {
-                        format!("Done before the failure: {}.", done.join("; "))
-                    },
-                    0,
-                )
-                .into_iter()
-                .map(Line::raw),
-            );
-            lines.extend(
-                wrapped(
-                    "",
-                    "Rerunning is safe: finished steps are skipped. Enter: back to the review.",
-                    0,
-                )
-                .into_iter()
-                .map(|l| Line::styled(l, theme.strong())),
-            );
-        }
-        Some(Outcome::Blocked(reasons)) => {
-            lines.push(Line::styled(
-                "✗ Refused, nothing was changed:",
-                theme.error(),
-            ));
-            for reason in reasons {
-                lines.extend(wrapped("  - ", reason, 4).into_iter().map(Line::raw));
-            }
-        }
-        Some(Outcome::Refused(why)) => lines.extend(
-            wrapped("✗ Refused, nothing was changed: ", why, 2)
-                .into_iter()
-                .map(|l| Line::styled(l, theme.error())),
-        ),
-        Some(Outcome::NotRoot) => lines.push(Line::styled(
-            "✗ Applying needs root: run sudo bastion-wizard. Nothing was changed.",
-            theme.error(),
-        )),
     }
     render_scrolled(lines, app.scroll, theme, frame, area);
+}
+
+/// The footer: the keys `on_apply` handles.
+pub fn keys(app: &App) -> &'static str {
+    if app.run.running {
+        "applying…"
+    } else {
+        "↑↓ scroll · Enter next · Esc back"
+    }
+}
+
+impl App {
+    pub(crate) fn on_apply(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if self.run.running {
+            return Vec::new();
+        }
+        match key.code {
+            KeyCode::Enter if matches!(self.run.outcome, Some(Outcome::Done { .. })) => {
+                self.go(Screen::Ports)
+            }
+            KeyCode::Esc | KeyCode::Enter => self.go(Screen::Review),
+            code => {
+                self.scroll_keys(code);
+                Vec::new()
+            }
+        }
+    }
 }

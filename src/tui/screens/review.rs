@@ -7,9 +7,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
+use crossterm::event::{KeyCode, KeyEvent};
+
 use crate::checks::Verdict;
-use crate::plan::{Action, Step, StepState};
-use crate::tui::app::App;
+use crate::plan::{Action, Plan, Step, StepState};
+use crate::tui::app::{App, ApplyRun, Effect, Screen};
 use crate::tui::screens::failing_lines;
 use crate::tui::theme::Theme;
 use crate::tui::view::{elide_middle, truncate, wrap_indented};
@@ -27,7 +29,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .map(|l| Line::styled(l, style))
             .collect()
     };
-    let blocked = plan.blocked().len();
+    let blocked = plan.blocking().len();
     let nothing_to_do = blocked == 0 && plan.to_do() == 0;
     let summary_lines: Vec<Line> = if app.confirm_apply {
         vec![Line::styled("Apply these changes? y/n", theme.focus())]
@@ -69,11 +71,19 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Constraint::Length(summary_lines.len() as u16),
     ])
     .areas(area);
-    frame.render_widget(
-        Line::raw(format!(
+    let intro_text = match &app.run.outcome {
+        None => format!(
             "Nothing has changed yet. Applying does this for {}:",
             plan.user
-        )),
+        ),
+        Some(outcome) => format!(
+            "Last run: {} Applying again does this for {}:",
+            outcome.summary().headline,
+            plan.user
+        ),
+    };
+    frame.render_widget(
+        Line::raw(truncate(&intro_text, intro.width as usize)),
         intro,
     );
     let width = steps.width as usize;
@@ -87,15 +97,19 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             StepState::Done => ("✓ done   ", theme.ok()),
             StepState::ToDo => ("• to do  ", theme.strong()),
             StepState::Blocked => ("✗ blocked", theme.error()),
+            StepState::Waiting { .. } => ("… waits  ", theme.warn()),
         };
+        // The guide's step where it fits beside the title; the title always comes first.
+        let guide = format!("  ({})", guide_words(step.guide, &app.profile.name));
+        let title_room = width.saturating_sub(10);
+        let fits = step.title.chars().count() + guide.chars().count() <= title_room;
         lines.push(Line::from(vec![
             Span::styled(label, style),
             Span::raw(" "),
-            Span::styled(truncate(&step.title, width.saturating_sub(24)), style),
-            Span::styled(format!("  ({})", step.guide), theme.dim()),
+            Span::styled(truncate(&step.title, title_room), style),
+            Span::styled(if fits { guide } else { String::new() }, theme.dim()),
         ]));
-        // Done steps take one line; what will run shows its command and, where it
-        // says more than "missing", why.
+        // Done steps take one line; what will run shows its command and why.
         if step.state == StepState::Done {
             continue;
         }
@@ -106,12 +120,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ),
             theme.dim(),
         ));
-        if step.detail != "missing" {
-            lines.push(Line::raw(format!(
-                "             {}",
-                truncate(&step.detail, width.saturating_sub(13))
-            )));
-        }
+        // Why, in full: it is what the person decides on.
+        lines.extend(
+            wrap_indented("             ", &detail_of(&plan, step), 13, width)
+                .into_iter()
+                .map(Line::raw),
+        );
     }
     if !app.fix_sshd {
         if let Some(step) = app.sshd_repair() {
@@ -178,6 +192,7 @@ fn sshd_step(step: &Step, on: bool, theme: &Theme, width: usize) -> Vec<Line<'st
         (true, StepState::Done) => ("✓ done   ", theme.ok()),
         (true, StepState::ToDo) => ("• to do  ", theme.strong()),
         (true, StepState::Blocked) => ("✗ blocked", theme.error()),
+        (true, StepState::Waiting { .. }) => ("… waits  ", theme.warn()),
     };
     let pad = " ".repeat(INDENT + 2);
     let detail = |first: &str, text: &str, style: Style| -> Vec<Line<'static>> {
@@ -218,4 +233,119 @@ fn sshd_step(step: &Step, on: bool, theme: &Theme, width: usize) -> Vec<Line<'st
         theme.dim(),
     ));
     lines
+}
+
+/// A step's detail, or for one that waits, the blocked step it waits for.
+fn detail_of(plan: &Plan, step: &Step) -> String {
+    match step.state {
+        StepState::Waiting { on } => format!(
+            "waits for \"{}\", which is blocked",
+            plan.steps
+                .get(on)
+                .map_or("an earlier step", |s| s.title.as_str())
+        ),
+        _ => step.detail.clone(),
+    }
+}
+
+/// The footer: the keys `on_review` handles. `s` only where there is an sshd repair to
+/// switch, and Enter says what it will do.
+pub fn keys(app: &App) -> String {
+    if app.confirm_apply {
+        return "y apply · n cancel".into();
+    }
+    let mut keys = vec!["↑↓ scroll"];
+    if app.sshd_repair().is_some() {
+        keys.push(if app.fix_sshd {
+            "s sshd repair off"
+        } else {
+            "s sshd repair on"
+        });
+    }
+    let plan = app.plan();
+    keys.push(if plan.to_do() == 0 && plan.blocked().is_empty() {
+        "Enter next"
+    } else {
+        "Enter apply"
+    });
+    keys.push("Esc back");
+    keys.join(" · ")
+}
+
+impl App {
+    pub(crate) fn on_review(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if self.confirm_apply {
+            self.confirm_apply = false;
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                self.screen = Screen::Apply;
+                self.run = ApplyRun {
+                    running: true,
+                    ..ApplyRun::default()
+                };
+                return vec![Effect::Apply(Box::new(self.request()))];
+            }
+            self.notice = Some("Not applied. Nothing has changed.".into());
+            return Vec::new();
+        }
+        match key.code {
+            KeyCode::Esc => self.go(Screen::Paste),
+            KeyCode::Up => {
+                self.review_scroll = self.review_scroll.saturating_sub(1);
+                Vec::new()
+            }
+            KeyCode::Down => {
+                self.review_scroll = self.review_scroll.saturating_add(1).min(40);
+                Vec::new()
+            }
+            KeyCode::Char('s') => {
+                if self.sshd_repair().is_none() {
+                    self.notice = Some(if self.is_root() {
+                        "No sshd setting blocks this user: there is nothing to repair.".into()
+                    } else {
+                        "Preview: the sshd repair needs root (sudo bastion-wizard).".into()
+                    });
+                } else {
+                    self.fix_sshd = !self.fix_sshd;
+                    self.notice = Some(if self.fix_sshd {
+                        "The sshd repair is on: it is part of the plan.".into()
+                    } else {
+                        "The sshd repair is off: sshd is left as it is, and the host stays not ready.".into()
+                    });
+                }
+                Vec::new()
+            }
+            KeyCode::Enter => {
+                let plan = self.plan();
+                if !self.is_root() {
+                    self.notice = Some("Preview: applying needs root. Run `sudo bastion-wizard` to make these changes.".into());
+                } else if !plan.blocked().is_empty() {
+                    self.notice = Some(
+                        "Blocked steps must be resolved by hand first; nothing will be changed."
+                            .into(),
+                    );
+                } else if plan.to_do() == 0 {
+                    let report = self.report();
+                    self.notice = Some(match report.verdict() {
+                        Verdict::Ready => "Nothing to change, and no check fails.".into(),
+                        Verdict::NotReady { failing, .. } => format!(
+                            "Nothing to change here, but {failing} check(s) still fail: Finish lists each fix."
+                        ),
+                    });
+                    self.go(Screen::Ports);
+                } else {
+                    self.confirm_apply = true;
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// "guide step 2" as a newcomer reads it: a step of the vendor's setup guide.
+fn guide_words(guide: &str, vendor: &str) -> String {
+    match guide.strip_prefix("guide ") {
+        Some(steps) => format!("{vendor} guide, {steps}"),
+        None => guide.to_string(),
+    }
 }

@@ -7,8 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph};
 use ratatui::Frame;
 
+use crossterm::event::{KeyCode, KeyEvent};
+
 use crate::checks::{Check, Status, Verdict};
-use crate::tui::app::App;
+use crate::tui::app::{App, Effect, Screen};
 use crate::tui::theme::Theme;
 use crate::tui::view::{truncate, wrap_indented};
 
@@ -22,13 +24,13 @@ pub fn symbol(status: Status) -> &'static str {
 }
 
 /// The legend under the list: what each mark means, in the words `status` uses.
-pub const LEGEND: &str = "✓ ok  ✗ fails  ! warning or could not check  ? outside this host";
+pub const LEGEND: &str = "✓ ok  ✗ fails  ! warning, or not read  ? outside this host";
 
 fn status_words(status: Status) -> &'static str {
     match status {
         Status::Ok => "✓ ok",
         Status::Fail => "✗ fails: the vendor's tunnel will not work until it is fixed",
-        Status::Warn => "! a warning, or it could not be checked here",
+        Status::Warn => "! a warning: it may work, or it could not be read here",
         Status::Manual => "? outside this host: check it by hand",
     }
 }
@@ -195,4 +197,33 @@ fn render_detail(check: &Check, theme: &Theme, frame: &mut Frame, area: Rect) {
     };
     lines.extend(field("Fix", &fix, theme.strong()));
     frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// The footer: the keys `on_welcome` handles.
+pub fn keys(app: &App) -> &'static str {
+    if app.checks.detail {
+        "↑↓ other checks · Esc close · Enter set up · c checklist"
+    } else {
+        "↑↓ · Space details · Enter set up · c checklist"
+    }
+}
+
+impl App {
+    pub(crate) fn on_welcome(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let last = self.report().checks.len().saturating_sub(1);
+        let list = &mut self.checks;
+        match key.code {
+            KeyCode::Enter => return self.go(Screen::Account),
+            KeyCode::Char('c') => return self.go(Screen::Ports),
+            KeyCode::Up | KeyCode::Char('k') => list.focus = list.focus.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => list.focus = (list.focus + 1).min(last),
+            KeyCode::Home => list.focus = 0,
+            KeyCode::End => list.focus = last,
+            KeyCode::Char(' ') => list.detail = !list.detail,
+            KeyCode::Right => list.detail = true,
+            KeyCode::Esc | KeyCode::Left => list.detail = false,
+            _ => {}
+        }
+        Vec::new()
+    }
 }
