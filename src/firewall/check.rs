@@ -10,32 +10,29 @@ use crate::checks::{Check, CheckId, Status};
 
 const FIREWALL_TITLE: &str = "This host's firewall lets the vendor in";
 
-fn backend_name(t: &Table) -> String {
-    let fam = match t.family {
+/// The family as nft spells it.
+fn nft_family(family: Family) -> &'static str {
+    match family {
         Family::V4 => "ip",
         Family::V6 => "ip6",
         Family::Inet => "inet",
-    };
+    }
+}
+
+/// `iptables` or `ip6tables`, without the variant.
+fn iptables_stem(family: Family) -> &'static str {
+    if family == Family::V6 {
+        "ip6tables"
+    } else {
+        "iptables"
+    }
+}
+
+fn backend_name(t: &Table) -> String {
     match t.backend {
-        Backend::Nftables => format!("nftables, table {fam} {}", t.name),
-        Backend::IptablesLegacy => format!(
-            "{}-legacy, table {}",
-            if t.family == Family::V6 {
-                "ip6tables"
-            } else {
-                "iptables"
-            },
-            t.name
-        ),
-        Backend::IptablesNft => format!(
-            "{}-nft, table {}",
-            if t.family == Family::V6 {
-                "ip6tables"
-            } else {
-                "iptables"
-            },
-            t.name
-        ),
+        Backend::Nftables => format!("nftables, table {} {}", nft_family(t.family), t.name),
+        Backend::IptablesLegacy => format!("{}-legacy, table {}", iptables_stem(t.family), t.name),
+        Backend::IptablesNft => format!("{}-nft, table {}", iptables_stem(t.family), t.name),
     }
 }
 
@@ -115,11 +112,7 @@ fn fix_commands(
             out.push("firewall-cmd --reload".into());
         }
         Manager::Plain(t) if t.backend == Backend::Nftables => {
-            let fam = match t.family {
-                Family::V4 => "ip",
-                Family::V6 => "ip6",
-                Family::Inet => "inet",
-            };
+            let fam = nft_family(t.family);
             let port_expr = if ports.len() == 1 {
                 ports_csv[0].clone()
             } else {
@@ -146,8 +139,7 @@ fn fix_commands(
             }
         }
         Manager::Plain(t) => {
-            let v6 = t.family == Family::V6;
-            let stem = if v6 { "ip6tables" } else { "iptables" };
+            let stem = iptables_stem(t.family);
             let bin = match (fw.iptables_default, t.backend) {
                 (Some(d), b) if d != b => format!(
                     "{stem}-{}",
