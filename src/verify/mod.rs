@@ -2,10 +2,6 @@
 //! expiring probe line beside the vendor's, a real `ssh -N -L`, bytes moved, then the probe
 //! removed and the file left byte-identical.
 //!
-//! The probe line goes at the very start of authorized_keys, so removing it (with its line
-//! end) gives back the original bytes even when the original lacks a final newline: a run
-//! killed midway can be undone exactly by whoever runs next.
-//!
 //! `probe` is the probe line and its place in authorized_keys, `throwaway_key` the key
 //! pair, `endpoint` where sshd is reached, `tunnel` the `ssh -N -L` run, `sshd_log` sshd's
 //! side of it, and `leftovers` what a killed run leaves. This file runs the proof.
@@ -43,6 +39,7 @@ use tunnel::tunnel;
 const PROBE_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// Test hook: hold this many milliseconds with the probe line in place (the kill -9 test).
 const HOLD_ENV: &str = "BASTION_WIZARD_VERIFY_HOLD_MS";
+
 /// What the proof found.
 #[derive(Default, Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Proof {

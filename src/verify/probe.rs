@@ -3,7 +3,8 @@
 //! out of the user's authorized_keys, through safe_fs only.
 //!
 //! It goes at the very start of the file, so removing it (with its line end) gives back
-//! the original bytes even when the original lacks a final newline.
+//! the original bytes even when the original lacks a final newline: a run killed midway
+//! can be undone exactly by whoever runs next.
 
 use std::ffi::OsStr;
 use std::io;

@@ -4,11 +4,15 @@
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::probe::MARKER;
 use crate::state_dir::StateDir;
+use crate::tool;
+
+/// ssh-keygen makes an ed25519 pair in milliseconds; a hung one must not hang the proof.
+const KEYGEN_LIMIT: Duration = Duration::from_secs(10);
 
 /// A fresh 0700 directory in root's state dir holding the key pair; removed on drop, so
 /// every path out of `prove` removes the key.
@@ -34,17 +38,19 @@ impl ProbeDir {
 
     pub(super) fn keygen(&self) -> anyhow::Result<(PathBuf, crate::key::Key)> {
         let private = self.path.join("id_ed25519");
-        let output = Command::new("ssh-keygen")
+        let mut command = Command::new("ssh-keygen");
+        command
             .args(["-q", "-t", "ed25519", "-N", "", "-C", MARKER, "-f"])
-            .arg(&private)
-            .stdin(Stdio::null())
-            .output()
+            .arg(&private);
+        let ran = tool::run(command, KEYGEN_LIMIT, 64 << 10)
             .map_err(|e| anyhow::anyhow!("cannot run ssh-keygen: {e}"))?;
-        if !output.status.success() {
-            anyhow::bail!(
-                "ssh-keygen failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+        match ran.status {
+            Some(status) if status.success() => {}
+            Some(_) => anyhow::bail!("ssh-keygen failed: {}", ran.stderr.trim()),
+            None => anyhow::bail!(
+                "ssh-keygen did not finish within {} s",
+                KEYGEN_LIMIT.as_secs()
+            ),
         }
         let public = fs::read_to_string(self.path.join("id_ed25519.pub"))?;
         let key = crate::key::parse(&public).map_err(|e| anyhow::anyhow!("{e}"))?;
