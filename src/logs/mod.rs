@@ -305,3 +305,25 @@ pub fn check(attempts: &Attempts, still_fails: &dyn Fn(CheckId) -> bool) -> Chec
     };
     Check::new(CheckId::VendorAttempts, status, TITLE, detail, fix)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_reads_from_a_mark_from_whole_lines_and_after_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.log");
+        std::fs::write(&path, "one\ntwo\nthree\n").unwrap();
+        // From a mark: what was written since.
+        assert_eq!(tail(&path, 4, 1 << 20).unwrap(), "two\nthree\n");
+        // Cut by the cap inside a line: that line's end is dropped.
+        assert_eq!(tail(&path, 0, 8).unwrap(), "three\n");
+        // Shrunk below the mark (rotated): its end is what was written since.
+        assert_eq!(tail(&path, 100, 1 << 20).unwrap(), "one\ntwo\nthree\n");
+        // Never through a link.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(tail(&link, 0, 1 << 20).is_err());
+    }
+}
