@@ -175,15 +175,41 @@ impl SshdFiles {
     /// Whether sshd's answer can differ between vendor addresses: some Match block tests
     /// the address, host name or local end. Files that could not be read count as yes.
     pub fn depends_on_address(&self) -> bool {
-        const CRITERIA: [&str; 5] = ["address", "host", "localaddress", "localport", "rdomain"];
+        ["address", "host", "localaddress", "localport", "rdomain"]
+            .iter()
+            .any(|c| self.matches_on(c))
+    }
+
+    /// Whether a Match block that sets something tests `criterion` (unknown: yes).
+    pub fn matches_on(&self, criterion: &str) -> bool {
         let Some(tree) = &self.tree else {
             return true;
         };
-        tree.lines.iter().filter_map(|l| l.under.as_ref()).any(|m| {
-            m.criteria
-                .iter()
-                .any(|w| CRITERIA.iter().any(|c| w.eq_ignore_ascii_case(c)))
-        })
+        tree.lines
+            .iter()
+            .filter_map(|l| l.under.as_ref())
+            .any(|m| m.criteria.iter().any(|w| w.eq_ignore_ascii_case(criterion)))
+    }
+
+    /// The ports of `Port` and `ListenAddress` lines (22 when none).
+    pub fn configured_ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .tree
+            .iter()
+            .flat_map(|t| &t.lines)
+            .filter(|l| l.under.is_none())
+            .filter_map(|l| match l.keyword.as_str() {
+                "port" => l.args.first()?.parse().ok(),
+                "listenaddress" => l.args.first()?.rsplit_once(':')?.1.parse().ok(),
+                _ => None,
+            })
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        if ports.is_empty() {
+            ports.push(22);
+        }
+        ports
     }
 }
 
@@ -593,9 +619,10 @@ pub fn effective_all(
         .iter()
         .map(|addr| {
             paths
-                .effective(user, &addr.to_string())
+                .effective(user, *addr)
                 .map(|text| Effective {
                     addr: *addr,
+                    local: None,
                     config: SshdConfig::parse(&text),
                 })
         })
