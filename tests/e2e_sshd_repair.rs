@@ -13,11 +13,16 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-use common::{describe, keygen, EchoServer, Sandbox, Sshd};
+use common::{describe, keygen, ChildGuard, EchoServer, Sandbox, Sshd};
 
 const USER: &str = "whaly";
 /// Another account that exists on the host, whose effective configuration must not change.
@@ -170,12 +175,11 @@ struct Host {
 impl Host {
     fn new(sb: Sandbox, cause: &Cause, place: Place) -> Host {
         let echo = EchoServer::start();
-        let kind: &[&str] = if cause.rsa {
-            &["rsa", "-b", "3072"]
+        let (key, public) = if cause.rsa {
+            rsa_key(&sb.keys_dir())
         } else {
-            &["ed25519"]
+            keygen(&sb.keys_dir(), "vendor", &["ed25519"])
         };
-        let (key, public) = keygen(&sb.keys_dir(), "vendor", kind);
         let key_file = sb.keys_dir().join("vendor.pub");
         fs::write(&key_file, format!("{public}\n")).unwrap();
         let mut args = vec![
@@ -258,6 +262,73 @@ impl Host {
     }
 }
 
+/// A vendor's `ssh -N -L` and one connection through it, kept open.
+struct OpenTunnel {
+    _ssh: ChildGuard,
+    stream: TcpStream,
+}
+
+impl OpenTunnel {
+    fn start(host: &Host) -> OpenTunnel {
+        let local = common::free_port();
+        let forward = format!("{local}:127.0.0.1:{}", host.echo.port());
+        let ssh = common::ssh_from(
+            &common::vendor_ips()[1],
+            &host.key,
+            USER,
+            host.sshd.port,
+            &["-N", "-o", "ExitOnForwardFailure=yes", "-L", &forward],
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let ssh = ChildGuard(ssh);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            match TcpStream::connect(("127.0.0.1", local)) {
+                Ok(stream) => break stream,
+                Err(e) if Instant::now() > deadline => panic!("no tunnel on {local}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut open = OpenTunnel { _ssh: ssh, stream };
+        open.carries("the session before the repair");
+        open
+    }
+
+    /// A line sent through the connection comes back.
+    fn carries(&mut self, what: &str) {
+        let line = format!("{}\n", common::unique("open-session"));
+        self.stream.write_all(line.as_bytes()).unwrap();
+        let mut got = vec![0; line.len()];
+        let read = self.stream.read_exact(&mut got);
+        assert!(
+            read.is_ok() && got == line.as_bytes(),
+            "{what} no longer carries bytes: {read:?}"
+        );
+    }
+}
+
+/// The vendor's RSA key pair, made once per test process (an RSA key costs about a
+/// second of CPU) and copied into `dir`.
+fn rsa_key(dir: &Path) -> (PathBuf, String) {
+    static PAIR: OnceLock<(Vec<u8>, String)> = OnceLock::new();
+    let (private, public) = PAIR.get_or_init(|| {
+        let made = tempfile::tempdir().unwrap();
+        let (private, public) = keygen(made.path(), "vendor", &["rsa", "-b", "3072"]);
+        (fs::read(private).unwrap(), public)
+    });
+    let path = dir.join("vendor");
+    fs::write(&path, private).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    (path, public.clone())
+}
+
 /// The whole story for one cause at one place.
 fn repairs(cause: &Cause, place: Place) {
     let sb = sandbox_or_skip!();
@@ -297,6 +368,8 @@ fn repairs(cause: &Cause, place: Place) {
         assert!(!r.ok, "{what}: the tunnel worked before the repair: {r:?}");
     }
     assert!(!host.sshd.log().contains(SIGHUP), "{what}: reloaded early");
+    // Where the tunnel already works, a session open across the repair must survive it.
+    let open = (!cause.blocks_tunnel).then(|| OpenTunnel::start(&host));
 
     // apply --fix-sshd repairs it, reloads this sshd, and the host is ready.
     let out = host.apply(true);
@@ -317,6 +390,9 @@ fn repairs(cause: &Cause, place: Place) {
         "{what}: sshd does not listen again after the reload: {}",
         host.sshd.log()
     );
+    if let Some(mut open) = open {
+        open.carries(&format!("{what}: the session opened before the reload"));
+    }
     let report = host.status();
     assert_eq!(check(&report, cause.check)["status"], "ok", "{what}");
     assert_eq!(report["ready"], true, "{what}: {report}");
@@ -369,6 +445,21 @@ fn repairs(cause: &Cause, place: Place) {
             }
             None => assert_eq!(path, ours, "{what}: unexpected new file"),
         }
+    }
+    // A rerun has nothing left to do: no file written, no second reload.
+    if matches!(place, Place::Main) {
+        let out = host.apply(true);
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", describe(&out));
+        assert!(
+            changed(&after, &ssh_tree(sb)).is_empty(),
+            "{what}: the rerun changed /etc/ssh"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            host.sshd.log().matches(SIGHUP).count(),
+            1,
+            "{what}: the rerun reloaded sshd"
+        );
     }
     if widened {
         let edited = match place {
