@@ -666,6 +666,9 @@ fn e2e_fix_sshd_leaves_a_rejected_config_alone() {
         all.contains("Bogus") && all.contains(SITE_DROPIN),
         "sshd's error is not shown: {all}"
     );
+    // Said once, not once for `sshd -T` and again for `sshd -t`.
+    let error = "50-site.conf: line 1: Bad configuration option: Bogus";
+    assert_eq!(stderr(&out).matches(error).count(), 1, "{}", stderr(&out));
     assert!(changed(&before, &ssh_tree(&sb)).is_empty());
     assert!(!sshd.log().contains(SIGHUP), "{}", sshd.log());
 }
