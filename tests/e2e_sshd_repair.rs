@@ -385,6 +385,13 @@ fn repairs(cause: &Cause, place: Place) {
         "{what}: the reload did not reach the sandbox's sshd: {}",
         host.sshd.log()
     );
+    // Reloaded, not restarted: SIGHUP re-executes sshd in the same process.
+    assert_eq!(
+        sb.read_string("/run/sshd.pid")
+            .map(|p| p.trim().to_string()),
+        Some(host.sshd.pid().to_string()),
+        "{what}: sshd's pid changed"
+    );
     assert!(
         host.sshd.log().matches(LISTENING).count() >= 2,
         "{what}: sshd does not listen again after the reload: {}",
