@@ -218,12 +218,13 @@ pub fn plan(request: &Request, state: &HostState) -> Option<Repair> {
     let want = Want::of(request, state);
     match &state.sshd {
         Ok(configs) => plan_with(&state.sshd_files, configs, &want),
-        // sshd -T fails when the configuration is broken: never touched, the error shown.
-        Err(why) => state.sshd_files.rejected.as_ref().map(|rejected| {
+        // sshd -T fails when the configuration is broken: never touched, the error shown
+        // once (sshd -T's error is sshd -t's).
+        Err(_) => state.sshd_files.rejected.as_ref().map(|rejected| {
             blocked_repair(
                 &state.sshd_files,
                 &want,
-                vec![why.clone()],
+                vec!["sshd cannot read its configuration as it stands".into()],
                 format!("{rejected}: fix it by hand first (sshd would not start with it); nothing is touched"),
             )
         }),
