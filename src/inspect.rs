@@ -16,7 +16,7 @@ use crate::key::Key;
 use crate::login::{self, LoginGate};
 use crate::logs::{self, Attempts};
 use crate::safe_fs::{self, Meta};
-use crate::sshd::{self, Effective, Listener};
+use crate::sshd::{self, Effective, Listener, Local};
 use crate::sshd_paths::{self, Revocation};
 use crate::sshd_repair::{self, SshdFiles};
 
@@ -224,9 +224,11 @@ pub fn inspect(request: &Request) -> HostState {
     } else {
         &request.vendor_addrs[..request.vendor_addrs.len().min(1)]
     };
+    let addresses = local_addresses();
+    let locals = local_ends(&sshd_files, &addresses, &request.vendor_addrs);
     let (sshd, firewall, fail2ban, attempts, listeners, sshd_debian) =
         std::thread::scope(|scope| {
-            let sshd = scope.spawn(|| sshd::query_all(&request.user, asked, is_root));
+            let sshd = scope.spawn(|| sshd::query_all(&request.user, asked, &locals, is_root));
             let firewall = scope.spawn(|| firewall::read(is_root));
             let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
             let attempts = scope.spawn(|| logs::read(&request.user, is_root));
@@ -364,7 +366,7 @@ pub fn inspect(request: &Request) -> HostState {
         sshd_debian,
         user_groups,
         private_group_alone,
-        facts: host_facts(),
+        facts: host_facts(addresses),
     }
 }
 
@@ -566,7 +568,40 @@ fn restorecon_would_change(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn host_facts() -> HostFacts {
+/// The local ends a vendor's connection may arrive at, where Match blocks look at them:
+/// this host's own addresses (not loopback, not the vendor's) and sshd's ports.
+fn local_ends(files: &SshdFiles, addresses: &[String], vendor: &[IpAddr]) -> Vec<Local> {
+    let by_addr = files.matches_on("localaddress");
+    let by_port = files.matches_on("localport");
+    if !by_addr && !by_port {
+        return Vec::new();
+    }
+    let addrs: Vec<IpAddr> = if by_addr {
+        addresses
+            .iter()
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .filter(|a| !vendor.contains(a))
+            .collect()
+    } else {
+        vec![Local::ANY.addr]
+    };
+    let ports = if by_port {
+        files.configured_ports()
+    } else {
+        vec![Local::ANY.port]
+    };
+    addrs
+        .iter()
+        .flat_map(|addr| {
+            ports.iter().map(|port| Local {
+                addr: *addr,
+                port: *port,
+            })
+        })
+        .collect()
+}
+
+fn host_facts(addresses: Vec<String>) -> HostFacts {
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
@@ -597,7 +632,7 @@ fn host_facts() -> HostFacts {
         hostname,
         os,
         openssh,
-        addresses: local_addresses(),
+        addresses,
         cloud: cloud::detect(),
     }
 }

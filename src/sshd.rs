@@ -18,11 +18,40 @@ pub struct SshdConfig {
     entries: Vec<(String, String)>,
 }
 
-/// sshd's effective configuration for the tunnel user connecting from one vendor address.
+/// Where the vendor's connection arrives: this host's address and port, which `Match
+/// LocalAddress` and `Match LocalPort` blocks turn on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Local {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+impl Local {
+    /// Used where no Match block looks at the local end: any value gives the same answer.
+    pub const ANY: Local = Local {
+        addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        port: 22,
+    };
+}
+
+/// sshd's effective configuration for the tunnel user connecting from one vendor address
+/// (to one local address and port, where Match blocks look at them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Effective {
     pub addr: IpAddr,
+    /// Set where Match blocks made the local end matter.
+    pub local: Option<Local>,
     pub config: SshdConfig,
+}
+
+impl Effective {
+    /// The vendor address, and the local end when it mattered, for messages.
+    fn label(&self) -> String {
+        match self.local {
+            Some(l) => format!("{} to {}:{}", self.addr, l.addr, l.port),
+            None => self.addr.to_string(),
+        }
+    }
 }
 
 /// The same configuration from every address: for tests and hosts without Match Address.
@@ -31,21 +60,36 @@ pub fn same_everywhere(config: &SshdConfig, addrs: &[IpAddr]) -> Vec<Effective> 
         .iter()
         .map(|addr| Effective {
             addr: *addr,
+            local: None,
             config: config.clone(),
         })
         .collect()
 }
 
-/// Asks sshd once per vendor address, concurrently: `Match Address` blocks can give each
-/// address its own answer, and every one of them must work.
-pub fn query_all(user: &str, addrs: &[IpAddr], is_root: bool) -> Result<Vec<Effective>, String> {
+/// Asks sshd once per vendor address and local end, concurrently: Match blocks can give
+/// each its own answer, and every one of them must work. With more than one local end
+/// each answer records which one it is for.
+pub fn query_all(
+    user: &str,
+    addrs: &[IpAddr],
+    locals: &[Local],
+    is_root: bool,
+) -> Result<Vec<Effective>, String> {
+    let locals = if locals.is_empty() {
+        &[Local::ANY][..]
+    } else {
+        locals
+    };
+    let several = locals.len() > 1;
     std::thread::scope(|scope| {
         let handles: Vec<_> = addrs
             .iter()
-            .map(|addr| {
+            .flat_map(|addr| locals.iter().map(move |local| (addr, local)))
+            .map(|(addr, local)| {
                 scope.spawn(move || {
-                    query(user, &addr.to_string(), is_root).map(|config| Effective {
+                    query(user, *addr, *local, is_root).map(|config| Effective {
                         addr: *addr,
+                        local: several.then_some(*local),
                         config,
                     })
                 })
@@ -67,23 +111,35 @@ pub fn judge_all(
     configs: &[Effective],
     judge: impl Fn(&SshdConfig, IpAddr) -> Option<String>,
 ) -> Option<String> {
-    let found: Vec<(IpAddr, String)> = configs
+    let found: Vec<(String, String)> = configs
         .iter()
-        .filter_map(|e| judge(&e.config, e.addr).map(|p| (e.addr, p)))
+        .filter_map(|e| judge(&e.config, e.addr).map(|p| (e.label(), p)))
         .collect();
     let (_, first) = found.first()?;
     if found.len() == configs.len() && found.iter().all(|(_, p)| p == first) {
         return Some(first.clone());
     }
-    let addrs: Vec<String> = found.iter().map(|(a, _)| a.to_string()).collect();
-    Some(format!(
-        "{first} (from {}: a Match block applies to these vendor addresses)",
-        addrs.join(", ")
-    ))
+    let labels: Vec<String> = found.iter().map(|(a, _)| a.clone()).collect();
+    Some(format!("{first} (only from {})", labels.join(", ")))
 }
 
-/// Asks sshd itself, since only it knows its defaults, includes and Match blocks.
-pub fn query(user: &str, vendor_addr: &str, is_root: bool) -> Result<SshdConfig, String> {
+/// `sshd -T -C`'s connection: the user from the vendor's address to a local end.
+pub fn connection_spec(user: &str, vendor_addr: IpAddr, local: Local) -> String {
+    format!(
+        "user={user},host={vendor_addr},addr={vendor_addr},laddr={},lport={}",
+        local.addr, local.port
+    )
+}
+
+/// Asks sshd itself, since only it knows its defaults, includes and Match blocks. With
+/// `UseDNS no` (the default) sshd matches `Match Host` against the address, so the host
+/// given is the address too.
+pub fn query(
+    user: &str,
+    vendor_addr: IpAddr,
+    local: Local,
+    is_root: bool,
+) -> Result<SshdConfig, String> {
     if !is_root {
         return Err("run as root to check the sshd configuration".into());
     }
@@ -94,7 +150,7 @@ pub fn query(user: &str, vendor_addr: &str, is_root: bool) -> Result<SshdConfig,
     let output = Command::new(&binary)
         .arg("-T")
         .arg("-C")
-        .arg(format!("user={user},host=vendor,addr={vendor_addr}"))
+        .arg(connection_spec(user, vendor_addr, local))
         .output()
         .map_err(|e| format!("cannot run {binary}: {e}"))?;
     if !output.status.success() {
@@ -180,17 +236,36 @@ impl SshdConfig {
             .collect()
     }
 
-    /// Why the vendor could not reach sshd at all, judged from the configuration alone.
-    pub fn listen_problem(&self) -> Option<String> {
+    /// Why the vendor could not reach sshd at all, judged from the configuration alone:
+    /// loopback only, or only the other address family (sshd binds IPv6 sockets
+    /// v6-only, so `[::]` takes no IPv4 connection).
+    pub fn listen_problem(&self, vendor_addrs: &[IpAddr]) -> Option<String> {
         let listen = self.listen_addresses();
+        let shown: Vec<String> = listen.iter().map(|(a, p)| format!("{a}:{p}")).collect();
         if !listen.is_empty() && listen.iter().all(|(addr, _)| is_loopback(addr)) {
-            let shown: Vec<String> = listen.iter().map(|(a, p)| format!("{a}:{p}")).collect();
             return Some(format!(
                 "ListenAddress {}: sshd listens on loopback only, so the vendor sees \"Connection refused\"",
                 shown.join(" ")
             ));
         }
-        None
+        let families: Vec<bool> = listen
+            .iter()
+            .filter_map(|(addr, _)| addr.parse::<IpAddr>().ok())
+            .map(|a| a.is_ipv4())
+            .collect();
+        let unreachable: Vec<String> = vendor_addrs
+            .iter()
+            .filter(|v| !families.is_empty() && !families.contains(&v.is_ipv4()))
+            .map(|v| v.to_string())
+            .collect();
+        (!unreachable.is_empty()).then(|| {
+            format!(
+                "sshd listens on {} only (AddressFamily {}): the vendor's {} see \"Connection refused\"",
+                shown.join(" "),
+                self.get("addressfamily").unwrap_or("any"),
+                unreachable.join(", ")
+            )
+        })
     }
 
     /// Why PermitOpen in the configuration would refuse the vendor's forward to one of
@@ -285,12 +360,12 @@ impl SshdConfig {
         let user_matches = |pattern: &str| patterns::match_user(user, &host, addr, pattern);
         let any_group = |pattern: &&str| groups.iter().any(|g| wildcard_match(pattern, g));
         if let Some(p) = self.all("denyusers").iter().find(|p| user_matches(p)) {
-            return Some(format!("DenyUsers {p} matches {user} from {addr}"));
+            return Some(format!("DenyUsers {p} matches {user}"));
         }
         let allow_users = self.all("allowusers");
         if !allow_users.is_empty() && !allow_users.iter().any(|p| user_matches(p)) {
             return Some(format!(
-                "{user} from {addr} is not listed in AllowUsers ({})",
+                "{user} is not listed in AllowUsers ({})",
                 allow_users.join(" ")
             ));
         }
@@ -613,8 +688,13 @@ mod tests {
             SshdConfig::parse("listenaddress 127.0.0.1:2222\nlistenaddress 0.0.0.0:2200\n").ports(),
             vec![2200]
         );
+        let vendor: Vec<IpAddr> = vec!["34.22.141.3".parse().unwrap()];
         let loopback = SshdConfig::parse("listenaddress 127.0.0.1:22\n");
-        assert!(loopback.listen_problem().is_some());
+        assert!(loopback.listen_problem(&vendor).is_some());
+        let v6 = SshdConfig::parse("addressfamily inet6\nlistenaddress [::]:22\n");
+        assert!(v6.listen_problem(&vendor).unwrap().contains("34.22.141.3"));
+        let both = SshdConfig::parse("listenaddress [::]:22\nlistenaddress 0.0.0.0:22\n");
+        assert_eq!(both.listen_problem(&vendor), None);
         assert_eq!(
             loopback.ports(),
             vec![22],

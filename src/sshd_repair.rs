@@ -175,15 +175,41 @@ impl SshdFiles {
     /// Whether sshd's answer can differ between vendor addresses: some Match block tests
     /// the address, host name or local end. Files that could not be read count as yes.
     pub fn depends_on_address(&self) -> bool {
-        const CRITERIA: [&str; 5] = ["address", "host", "localaddress", "localport", "rdomain"];
+        ["address", "host", "localaddress", "localport", "rdomain"]
+            .iter()
+            .any(|c| self.matches_on(c))
+    }
+
+    /// Whether a Match block that sets something tests `criterion` (unknown: yes).
+    pub fn matches_on(&self, criterion: &str) -> bool {
         let Some(tree) = &self.tree else {
             return true;
         };
-        tree.lines.iter().filter_map(|l| l.under.as_ref()).any(|m| {
-            m.criteria
-                .iter()
-                .any(|w| CRITERIA.iter().any(|c| w.eq_ignore_ascii_case(c)))
-        })
+        tree.lines
+            .iter()
+            .filter_map(|l| l.under.as_ref())
+            .any(|m| m.criteria.iter().any(|w| w.eq_ignore_ascii_case(criterion)))
+    }
+
+    /// The ports of `Port` and `ListenAddress` lines (22 when none).
+    pub fn configured_ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .tree
+            .iter()
+            .flat_map(|t| &t.lines)
+            .filter(|l| l.under.is_none())
+            .filter_map(|l| match l.keyword.as_str() {
+                "port" => l.args.first()?.parse().ok(),
+                "listenaddress" => l.args.first()?.rsplit_once(':')?.1.parse().ok(),
+                _ => None,
+            })
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        if ports.is_empty() {
+            ports.push(22);
+        }
+        ports
     }
 }
 
@@ -192,12 +218,13 @@ pub fn plan(request: &Request, state: &HostState) -> Option<Repair> {
     let want = Want::of(request, state);
     match &state.sshd {
         Ok(configs) => plan_with(&state.sshd_files, configs, &want),
-        // sshd -T fails when the configuration is broken: never touched, the error shown.
-        Err(why) => state.sshd_files.rejected.as_ref().map(|rejected| {
+        // sshd -T fails when the configuration is broken: never touched, the error shown
+        // once (sshd -T's error is sshd -t's).
+        Err(_) => state.sshd_files.rejected.as_ref().map(|rejected| {
             blocked_repair(
                 &state.sshd_files,
                 &want,
-                vec![why.clone()],
+                vec!["sshd cannot read its configuration as it stands".into()],
                 format!("{rejected}: fix it by hand first (sshd would not start with it); nothing is touched"),
             )
         }),
@@ -592,12 +619,11 @@ pub fn effective_all(
     addrs
         .iter()
         .map(|addr| {
-            paths
-                .effective(user, &addr.to_string())
-                .map(|text| Effective {
-                    addr: *addr,
-                    config: SshdConfig::parse(&text),
-                })
+            paths.effective(user, *addr).map(|text| Effective {
+                addr: *addr,
+                local: None,
+                config: SshdConfig::parse(&text),
+            })
         })
         .collect()
 }

@@ -49,7 +49,7 @@ impl Host {
     }
 
     fn effective(&self, user: &str, addr: &str) -> String {
-        self.paths.effective(user, addr).unwrap()
+        self.paths.effective(user, addr.parse().unwrap()).unwrap()
     }
 
     fn value(&self, user: &str, addr: &str, key: &str) -> String {
@@ -265,6 +265,7 @@ fn a_config_sshd_rejects_is_not_touched() {
     let want = host.want();
     let configs = vec![bastion_wizard::sshd::Effective {
         addr: want.addrs[0],
+        local: None,
         config: bastion_wizard::sshd::SshdConfig::parse("allowtcpforwarding no\n"),
     }];
     let repair = sshd_repair::plan_with(&files, &configs, &want).unwrap();

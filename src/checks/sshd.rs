@@ -2,6 +2,8 @@
 //! can meet its own `Match Address` block).
 
 use super::{check, Check, CheckId, Status};
+use std::net::IpAddr;
+
 use crate::inspect::{HostState, Request};
 use crate::profile::Profile;
 use crate::sshd::{judge_all, Effective, SshdConfig};
@@ -55,7 +57,7 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
             in_match("`AuthenticationMethods publickey`"),
         ),
         keepalive_check(configs, profile, &in_match),
-        listening_check(configs, state),
+        listening_check(configs, state, &request.vendor_addrs),
     ]
 }
 
@@ -207,10 +209,10 @@ fn keepalive_check(
 }
 
 /// Listening is global (never per Match block): the first configuration says it all.
-fn listening_check(configs: &[Effective], state: &HostState) -> Check {
+fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) -> Check {
     let config: &SshdConfig = &configs[0].config;
     let id = CheckId::SshdListening;
-    if let Some(problem) = config.listen_problem() {
+    if let Some(problem) = config.listen_problem(vendor) {
         return check(id, Status::Fail, LISTENING, problem, Some("in /etc/ssh/sshd_config set `ListenAddress 0.0.0.0` (or this host's address), then restart sshd".into()));
     }
     let ports = config.ports();

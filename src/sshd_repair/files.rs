@@ -62,12 +62,16 @@ impl SshdPaths {
     }
 
     /// `sshd -T -C user=U,host=vendor,addr=A`, as sshd prints it.
-    pub fn effective(&self, user: &str, addr: &str) -> Result<String, String> {
+    pub fn effective(&self, user: &str, addr: IpAddr) -> Result<String, String> {
         let output = self
             .sshd()
             .arg("-T")
             .arg("-C")
-            .arg(format!("user={user},host=vendor,addr={addr}"))
+            .arg(crate::sshd::connection_spec(
+                user,
+                addr,
+                crate::sshd::Local::ANY,
+            ))
             .output()
             .map_err(|e| format!("cannot run {}: {e}", self.sshd.display()))?;
         if output.status.success() {

@@ -234,7 +234,7 @@ fn others(repair: &Repair) -> Result<Vec<String>> {
             out.push(
                 repair
                     .paths
-                    .effective(user, &addr.to_string())
+                    .effective(user, *addr)
                     .map_err(|e| anyhow!(e))?,
             );
         }
@@ -253,7 +253,7 @@ fn check(repair: &Repair, before: &[String]) -> Result<()> {
     for addr in &want.addrs {
         let text = repair
             .paths
-            .effective(&want.user, &addr.to_string())
+            .effective(&want.user, *addr)
             .map_err(|e| anyhow!(e))?;
         let config = SshdConfig::parse(&text);
         if let Some((keyword, _, why)) = problems(&config, want).into_iter().next() {

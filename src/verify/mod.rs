@@ -111,7 +111,12 @@ fn prove(request: &Request, db: Option<&PermitOpen>, state_dir: &StateDir) -> Pr
             "The tunnel cannot work: the user {user} does not exist. Run `bastion-wizard apply` first."
         ));
     };
-    let config = match sshd::query(user, "127.0.0.1", inspect::is_root()) {
+    let config = match sshd::query(
+        user,
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        sshd::Local::ANY,
+        inspect::is_root(),
+    ) {
         Ok(config) => config,
         Err(e) => return Proof::failed(format!("The proof did not run: {e}")),
     };

@@ -519,14 +519,33 @@ impl Sandbox {
         assert!(out.status.success(), "write {inside}: {}", describe(&out));
     }
 
-    /// The sandbox's own host keys, made once inside the overlaid /etc/ssh: the host's keys
-    /// are never used, and `connection.host_keys` reports the sandbox's.
+    /// The sandbox's own host keys, inside the overlaid /etc/ssh: the host's keys are never
+    /// used, and `connection.host_keys` reports the sandbox's. `ssh-keygen -A` runs once per
+    /// test process; later sandboxes get copies of those keys (an RSA key costs about a
+    /// second of CPU, which dozens of parallel sandboxes cannot afford).
     pub fn make_host_keys(&self) {
-        if !self.host_keys_made.swap(true, Ordering::SeqCst) {
-            self.sh(
-                "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && ssh-keygen -q -A",
-            );
+        if self.host_keys_made.swap(true, Ordering::SeqCst) {
+            return;
         }
+        static MADE: Mutex<Vec<(String, Vec<u8>)>> = Mutex::new(Vec::new());
+        let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+        self.sh("rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub");
+        if made.is_empty() {
+            self.sh("ssh-keygen -q -A");
+            let out = self.sh("ls /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub");
+            *made = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|path| {
+                    let bytes = self.read(path).unwrap_or_else(|| panic!("read {path}"));
+                    (path.to_string(), bytes)
+                })
+                .collect();
+            return;
+        }
+        for (path, bytes) in made.iter() {
+            self.write_file(path, bytes);
+        }
+        self.sh("chmod 0600 /etc/ssh/ssh_host_*_key && chmod 0644 /etc/ssh/ssh_host_*_key.pub");
     }
 
     /// Installs host keys made once elsewhere (`ssh_host_*_key` and `.pub` in `dir`, a path
