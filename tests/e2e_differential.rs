@@ -35,14 +35,7 @@ const VENDOR_PORT: u16 = 22;
 
 /// Scenarios where `status` and the tunnel disagree with today's program: the lead's work
 /// queue. Remove a name as soon as its scenario agrees (the test says so).
-const KNOWN_DISAGREEMENTS: &[&str] = &[
-    "address_family_inet6",
-    "fwd_no_match_host_ip",
-    "fwd_no_match_local_address",
-    "listen_loopback_only",
-    "ok_fwd_no_match_other_local_port",
-    "pam_access_denies",
-];
+const KNOWN_DISAGREEMENTS: &[&str] = &[];
 
 /// The harness is not vacuous: at least this many scenarios must end with a failed tunnel...
 const MIN_TUNNEL_FAILS: usize = 25;
