@@ -238,7 +238,8 @@ pub fn parse(input: &str) -> Result<Key, KeyError> {
     // JSON escapes inside the type or key data, or a JSON string's line break at the
     // end; a comment may hold backslashes of its own.
     let escaped = |w: &str| ["\\n", "\\/", "\\r", "\\u00"].iter().any(|e| w.contains(e));
-    if text.split_whitespace().take(3).any(escaped) || text.ends_with("\\n") {
+    let words = text.split_whitespace().count();
+    if text.split_whitespace().take(3).any(escaped) || (words <= 3 && text.ends_with("\\n")) {
         return Err(KeyError::JsonEscaped);
     }
     if text.starts_with(['"', '\'', '`', '\u{201C}', '\u{2018}']) {
