@@ -138,11 +138,19 @@ fn harness_sshd_tunnel_with_manual_authorized_keys() {
         sshd.log()
     );
     let auth_log = sb.read_string("/var/log/auth.log").unwrap_or_default();
+    // Each process logs under its own pid, as with a real syslog: the listener under
+    // sshd's, the login under its connection's.
+    let main_pid = format!(" sandbox sshd[{}]: ", sshd.pid());
     assert!(
         auth_log
             .lines()
-            .any(|l| l.contains(&accepted)
-                && l.contains(&format!(" sandbox sshd[{}]: ", sshd.pid()))),
+            .any(|l| l.contains("Server listening on") && l.contains(&main_pid)),
+        "{auth_log}"
+    );
+    assert!(
+        auth_log.lines().any(|l| l.contains(&accepted)
+            && l.contains(" sandbox sshd[")
+            && !l.contains(&main_pid)),
         "{auth_log}"
     );
 
@@ -764,4 +772,75 @@ fn e2e_concurrent_applies_keep_every_key() {
             "{content}"
         );
     }
+}
+
+/// The vendor's attempts come from the sandbox sshd's own log, written to
+/// /var/log/auth.log as syslog writes it: a real login is reported with its key and
+/// address; a forward sshd refused fails the check while its cause holds.
+#[test]
+fn e2e_vendor_attempts_read_the_real_sshd_log() {
+    let sb = sandbox_or_skip!();
+    let sshd = sb.start_sshd("");
+    let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.pub", &public);
+    apply_ok(&sb, &file, &[]);
+    sshd.assert_tunnel_works(&key, USER);
+    let fingerprint = {
+        let out = output_timeout(
+            std::process::Command::new("ssh-keygen").args(["-l", "-f", &file]),
+            None,
+            Duration::from_secs(20),
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let (v, _) = status_json(&sb, &file);
+    let attempts = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "vendor_attempts")
+        .unwrap()
+        .clone();
+    assert_eq!(attempts["status"], "ok", "{attempts:#}");
+    let detail = attempts["detail"].as_str().unwrap();
+    assert!(detail.contains(&fingerprint), "{detail}");
+    assert!(detail.contains(&common::vendor_ips()[0]), "{detail}");
+
+    // Forwarding switched off and sshd reloaded: the vendor's next try is refused, and
+    // the log's reason shows while it holds.
+    sb.write_file(
+        "/etc/ssh/sshd_config.d/50-site.conf",
+        b"AllowTcpForwarding no\n",
+    );
+    sb.sh("kill -HUP \"$(cat /run/sshd.pid)\"");
+    assert!(sshd.wait_log("Received SIGHUP", Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(500));
+    let server = EchoServer::start();
+    assert!(!sshd.tunnel(&key, USER, server.port()).ok);
+    let (v, _) = status_json(&sb, &file);
+    assert_eq!(check_status(&v, "sshd_forwarding"), "fail");
+    let attempts = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "vendor_attempts")
+        .unwrap();
+    assert_eq!(
+        attempts["status"],
+        "fail",
+        "{attempts:#}\n{}",
+        sb.read_string("/var/log/auth.log").unwrap_or_default()
+    );
+    assert!(
+        attempts["detail"]
+            .as_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("forward"),
+        "{attempts:#}"
+    );
 }

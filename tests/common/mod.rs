@@ -101,10 +101,20 @@ pub fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A 127.0.0.1 port that was free a moment ago.
+/// A 127.0.0.1 port that was free a moment ago. Ports come from one counter, below the
+/// kernel's ephemeral range, so two callers never get the same one: asking the kernel for
+/// port 0 and letting go could give two tunnels started at once the same port, and one
+/// would then test the other's forward.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = 10_000 + (n % 22_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free 127.0.0.1 port in 10000..32000");
 }
 
 /// A string unlikely to occur anywhere else (for markers and names).
@@ -256,6 +266,8 @@ pub struct Sandbox {
     /// The test thread's own network namespace, restored on drop.
     own_net: Option<fs::File>,
     host_keys_made: AtomicBool,
+    /// Stops the syslog receiver.
+    syslog_stop: Arc<AtomicBool>,
 }
 
 impl Sandbox {
@@ -286,7 +298,9 @@ impl Sandbox {
             Err(e) => return skip(&format!("cannot create a temp dir: {e}")),
         };
         let t = dir.path().to_path_buf();
-        for sub in ["upper", "work", "home", "state", "keys", "run/sshd", "log"] {
+        for sub in [
+            "upper", "work", "home", "state", "keys", "run/sshd", "log", "olddev",
+        ] {
             fs::create_dir_all(t.join(sub)).unwrap();
         }
         for sub in ["", "home", "keys", "run", "run/sshd", "log"] {
@@ -302,6 +316,21 @@ impl Sandbox {
             mount --bind "$3" /home
             mount --bind "$4" /run
             mount --bind "$5" /var/log
+            # A /dev of the sandbox's own, so that /dev/log can lead to the sandbox's
+            # syslog socket in its private /run; the devices are the host's.
+            mount --rbind /dev "$7"
+            mount -t tmpfs -o mode=0755 sandbox-dev /dev
+            for node in null zero full random urandom tty ptmx; do
+                touch "/dev/$node" && mount --bind "$7/$node" "/dev/$node"
+            done
+            mkdir /dev/pts /dev/shm
+            mount --bind "$7/pts" /dev/pts
+            mount -t tmpfs -o mode=1777 sandbox-shm /dev/shm
+            ln -s /proc/self/fd /dev/fd
+            ln -s /proc/self/fd/0 /dev/stdin
+            ln -s /proc/self/fd/1 /dev/stdout
+            ln -s /proc/self/fd/2 /dev/stderr
+            ln -s /run/sandbox-syslog.sock /dev/log
             echo ready
             exec sleep 100000"#;
         let mut addrs = vendor_ips();
@@ -323,6 +352,7 @@ impl Sandbox {
             .arg(t.join("run"))
             .arg(t.join("log"))
             .arg(addrs.join(" "))
+            .arg(t.join("olddev"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(err_file))
@@ -365,6 +395,7 @@ impl Sandbox {
             mnt_ns: mnt_ns.clone(),
             own_net: None,
             host_keys_made: AtomicBool::new(false),
+            syslog_stop: Arc::new(AtomicBool::new(false)),
         };
         if mnt_ns.is_empty() || mnt_ns == own_ns {
             drop(sb);
@@ -384,7 +415,45 @@ impl Sandbox {
             return skip(&format!("cannot join the sandbox's network namespace: {e}"));
         }
         sb.own_net = own;
+        if let Err(e) = sb.start_syslog() {
+            drop(sb);
+            return skip(&format!("cannot start the sandbox's syslog receiver: {e}"));
+        }
         Some(sb)
+    }
+
+    /// The sandbox's syslog: a datagram socket at its /run/sandbox-syslog.sock (where its
+    /// /dev/log leads), whose messages are written to its /var/log/auth.log as rsyslog
+    /// writes them (`Nov 27 09:51:01 sandbox sshd[PID]: ...`), with each process's own
+    /// pid, and, message only, to the raw log [`Sshd::log`] reads.
+    fn start_syslog(&self) -> std::io::Result<()> {
+        let socket =
+            std::os::unix::net::UnixDatagram::bind(self.root().join("run/sandbox-syslog.sock"))?;
+        fs::set_permissions(
+            self.root().join("run/sandbox-syslog.sock"),
+            fs::Permissions::from_mode(0o666),
+        )?;
+        socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let open = |p: PathBuf| fs::OpenOptions::new().create(true).append(true).open(p);
+        let mut auth_log = open(self.root().join("log/auth.log"))?;
+        let mut raw = open(self.root().join("sshd.log"))?;
+        let stop = self.syslog_stop.clone();
+        thread::spawn(move || {
+            // Bounded: stops with the sandbox, or after 20 minutes at most.
+            let deadline = Instant::now() + Duration::from_secs(1200);
+            let mut buf = vec![0u8; 65536];
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let Ok(n) = socket.recv(&mut buf) else {
+                    continue;
+                };
+                let datagram = String::from_utf8_lossy(&buf[..n]);
+                if let Some((stamped, message)) = syslog_line(&datagram) {
+                    let _ = writeln!(auth_log, "{stamped}");
+                    let _ = writeln!(raw, "{message}");
+                }
+            }
+        });
+        Ok(())
     }
 
     /// The sandbox's temp dir T (host view).
@@ -600,20 +669,22 @@ impl Sandbox {
         self.make_host_keys();
         self.sh("mkdir -p /run/sshd && chmod 0755 /run/sshd");
         let log_path = self.root().join("sshd.log");
-        let auth_log = self.root().join("log/auth.log");
+        // sshd logs through syslog (the sandbox's /dev/log); what it says before it can
+        // (a configuration it rejects) goes to stderr, into the same raw log.
+        let early = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
         let child = self
             .command(SSHD)
-            .args(["-D", "-e"])
+            .arg("-D")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(early))
             .spawn()
             .expect("start sshd");
         let mut guard = ChildGuard(child);
-        let pid = guard.0.id();
-        let stderr = guard.0.stderr.take().unwrap();
-        let (raw, syslog) = (log_path.clone(), auth_log.clone());
-        thread::spawn(move || write_syslog(stderr, pid, &raw, &syslog));
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             // Both: sshd says it listens (so the port is not someone else's) and it accepts
@@ -701,6 +772,7 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        self.syslog_stop.store(true, Ordering::SeqCst);
         if let Some(own) = self.own_net.take() {
             let _ = nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWNET);
         }
@@ -735,22 +807,15 @@ impl Drop for Sandbox {
     }
 }
 
-/// Copies sshd's stderr lines raw to `raw` and, as syslog writes them, to `syslog`.
-fn write_syslog(stderr: impl Read, pid: u32, raw: &Path, syslog: &Path) {
-    let open = |p: &Path| {
-        fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .unwrap()
-    };
-    let (mut raw, mut syslog) = (open(raw), open(syslog));
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        let line = line.trim_end_matches('\r');
-        let _ = writeln!(raw, "{line}");
-        let _ = writeln!(syslog, "{} sandbox sshd[{pid}]: {line}", syslog_time());
-    }
+/// A syslog datagram (`<38>Nov 27 09:51:01 sshd[42]: message`) as rsyslog writes it to
+/// a file (`Nov 27 09:51:01 sandbox sshd[42]: message`), and its message alone.
+fn syslog_line(datagram: &str) -> Option<(String, String)> {
+    let rest = datagram.strip_prefix('<')?;
+    let (_, rest) = rest.split_once('>')?;
+    let rest = rest.trim_end_matches(['\n', '\0']);
+    let (stamp, tagged) = (rest.get(..15)?, rest.get(16..)?);
+    let message = tagged.split_once(": ").map_or(tagged, |(_, m)| m);
+    Some((format!("{stamp} sandbox {tagged}"), message.to_string()))
 }
 
 /// Now as classic syslog stamps it: `Nov 27 09:51:01` (UTC here).
