@@ -2,16 +2,11 @@
 //! (Match blocks applied), and the questions the checks ask of it.
 
 use std::net::IpAddr;
-use std::process::Command;
 
 use crate::authorized_keys::PermitOpen;
 use crate::patterns::{self, wildcard_match};
 use crate::profile::Keepalive;
-
-/// Where sshd lives; overridable so a host with sshd elsewhere can still be checked.
-fn sshd_binary() -> String {
-    std::env::var("BASTION_WIZARD_SSHD").unwrap_or_else(|_| "/usr/sbin/sshd".into())
-}
+use crate::sshd_repair::SshdPaths;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SshdConfig {
@@ -143,11 +138,15 @@ pub fn query(
     if !is_root {
         return Err("run as root to check the sshd configuration".into());
     }
-    let binary = sshd_binary();
-    if !std::path::Path::new(&binary).exists() {
+    // The one place that says where sshd and its configuration are (also what the repair
+    // edits), so the configuration judged is the one edited.
+    let paths = SshdPaths::default();
+    let binary = paths.sshd.display().to_string();
+    if !paths.sshd.exists() {
         return Err(format!("{binary} not found: is openssh-server installed?"));
     }
-    let output = Command::new(&binary)
+    let output = paths
+        .sshd()
         .arg("-T")
         .arg("-C")
         .arg(connection_spec(user, vendor_addr, local))
@@ -453,7 +452,7 @@ impl SshdConfig {
 /// Debian and Ubuntu patch sshd's StrictModes to accept group write by the user's own
 /// private group; their release string says so in the binary.
 pub fn is_debian_build() -> bool {
-    std::fs::read(sshd_binary())
+    std::fs::read(SshdPaths::default().sshd)
         .map(|bytes| {
             [b"Debian-".as_slice(), b"Ubuntu-".as_slice()]
                 .iter()
