@@ -4,6 +4,8 @@
 //! of what it read, `apply` (with `safe_fs`) is the one place that changes the host.
 //! The command line (`cli`) and the wizard (`tui`) only show plans and trigger them.
 
+#![forbid(unsafe_code)]
+
 pub mod apply;
 pub mod authorized_keys;
 pub mod checks;
