@@ -286,19 +286,6 @@ pub fn step_label(state: StepState) -> &'static str {
     }
 }
 
-/// What a stopped step waits for, or its own detail.
-pub fn step_detail(plan: &Plan, step: &plan::Step) -> String {
-    match step.state {
-        StepState::Waiting { on } => format!(
-            "waits for \"{}\", which is blocked",
-            plan.steps
-                .get(on)
-                .map_or("an earlier step", |s| s.title.as_str())
-        ),
-        _ => step.detail.clone(),
-    }
-}
-
 /// Options pasted before the key, which the installed line replaces; said aloud because
 /// they can change what the vendor meant (`from=` limits where the key is used from).
 pub fn dropped_options(key: &Key) -> Option<String> {
@@ -324,7 +311,7 @@ pub fn render_plan(plan: &Plan, key: Option<&Key>) -> String {
             step.guide
         ));
         out.push_str(&format!("            $ {}\n", step.command));
-        out.push_str(&format!("            {}\n", step_detail(plan, step)));
+        out.push_str(&format!("            {}\n", plan.detail_of(step)));
     }
     if let Some(key) = key {
         out.push_str(&format!(

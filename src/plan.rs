@@ -70,6 +70,19 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A step's detail, or for one that waits, the blocked step it waits for.
+    pub fn detail_of(&self, step: &Step) -> String {
+        match step.state {
+            StepState::Waiting { on } => format!(
+                "waits for \"{}\", which is blocked",
+                self.steps
+                    .get(on)
+                    .map_or("an earlier step", |s| s.title.as_str())
+            ),
+            _ => step.detail.clone(),
+        }
+    }
+
     /// The steps that stop the plan: blocked ones and those waiting for them.
     pub fn blocked(&self) -> Vec<&Step> {
         self.steps.iter().filter(|s| s.state.is_stopped()).collect()

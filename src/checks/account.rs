@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{check, Check, CheckId, Status};
+use super::{Check, CheckId, Status};
 use crate::authorized_keys::{self, KeyOptions};
 use crate::inspect::{Account, HostState, Node, Password, Request, ShellState};
 use crate::plan::{self, Action, Plan, Step, StepState};
@@ -56,15 +56,15 @@ fn step(plan: &Plan, wanted: fn(&Action) -> bool) -> Option<&Step> {
 /// could have judged it.
 fn from_step(id: CheckId, title: String, step: &Step, is_root: bool) -> Check {
     match step.state {
-        StepState::Done => check(id, Status::Ok, title, step.detail.clone(), None),
-        _ if !is_root => check(
+        StepState::Done => Check::new(id, Status::Ok, title, step.detail.clone(), None),
+        _ if !is_root => Check::new(
             id,
             Status::Warn,
             title,
             format!("{} (run as root to check)", step.detail),
             Some(step.command.clone()),
         ),
-        _ => check(
+        _ => Check::new(
             id,
             Status::Fail,
             title,
@@ -77,11 +77,11 @@ fn from_step(id: CheckId, title: String, step: &Step, is_root: bool) -> Check {
 /// Home, ~/.ssh and authorized_keys: fail only where sshd refuses.
 fn path_check(id: CheckId, title: String, step: &Step, node: &Node, state: &HostState) -> Check {
     if step.state == StepState::Done {
-        return check(id, Status::Ok, title, step.detail.clone(), None);
+        return Check::new(id, Status::Ok, title, step.detail.clone(), None);
     }
     let fix = Some(step.command.clone());
     match (node, &state.user) {
-        (Node::Unreadable(_), _) if !state.is_root => check(
+        (Node::Unreadable(_), _) if !state.is_root => Check::new(
             id,
             Status::Warn,
             title,
@@ -91,8 +91,8 @@ fn path_check(id: CheckId, title: String, step: &Step, node: &Node, state: &Host
         (Node::Found(meta), Some(account)) if step.state == StepState::ToDo => {
             let is_file = id == CheckId::AuthorizedKeys;
             match sshd_refuses(meta, account, state, is_file) {
-                Some(why) => check(id, Status::Fail, title, why, fix),
-                None => check(
+                Some(why) => Check::new(id, Status::Fail, title, why, fix),
+                None => Check::new(
                     id,
                     Status::Warn,
                     title,
@@ -105,7 +105,7 @@ fn path_check(id: CheckId, title: String, step: &Step, node: &Node, state: &Host
                 ),
             }
         }
-        _ => check(id, Status::Fail, title, step.detail.clone(), fix),
+        _ => Check::new(id, Status::Fail, title, step.detail.clone(), fix),
     }
 }
 
@@ -191,7 +191,7 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     let fix_all = Some("sudo bastion-wizard apply --key-file KEY".to_string());
     let Some(content) = &state.authorized_keys_content else {
         return if !state.is_root && state.authorized_keys.meta().is_some() {
-            check(
+            Check::new(
                 id,
                 Status::Warn,
                 title,
@@ -199,7 +199,7 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
                 None,
             )
         } else {
-            check(id, Status::Fail, title, "no authorized_keys file", fix_all)
+            Check::new(id, Status::Fail, title, "no authorized_keys file", fix_all)
         };
     };
     let targets = request.db_targets();
@@ -209,15 +209,15 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         let lines = authorized_keys::login_entries(content);
         let usable = lines.iter().filter(|(_, o)| judge(o).is_none()).count();
         return match (lines.len(), usable) {
-            (0, _) => check(id, Status::Fail, title, "authorized_keys holds no key", fix_all),
-            (n, 0) => check(
+            (0, _) => Check::new(id, Status::Fail, title, "authorized_keys holds no key", fix_all),
+            (n, 0) => Check::new(
                 id,
                 Status::Fail,
                 title,
                 format!("{n} key line(s), none of which can open a tunnel: {}", judge(&lines[0].1).unwrap_or_default()),
                 fix_all,
             ),
-            (n, k) => check(
+            (n, k) => Check::new(
                 id,
                 Status::Ok,
                 title,
@@ -229,7 +229,7 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     let install = step(plan, |a| matches!(a, Action::InstallKey { .. }));
     let fix = install.map(|s| s.command.clone());
     let Some(entry) = authorized_keys::login_entry(content, &key.data) else {
-        return check(
+        return Check::new(
             id,
             Status::Fail,
             title,
@@ -240,7 +240,7 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     let options = match KeyOptions::parse(entry.options.as_deref()) {
         Ok(options) => options,
         Err(why) => {
-            return check(
+            return Check::new(
                 id,
                 Status::Fail,
                 title,
@@ -250,7 +250,7 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         }
     };
     if let Some(problem) = judge(&options) {
-        return check(
+        return Check::new(
             id,
             Status::Fail,
             title,
@@ -259,7 +259,7 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         );
     }
     match install {
-        Some(s) if s.state != StepState::Done => check(
+        Some(s) if s.state != StepState::Done => Check::new(
             id,
             Status::Warn,
             title,
@@ -269,7 +269,7 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
             ),
             None,
         ),
-        _ => check(id, Status::Ok, title, "the key is installed with these options", None),
+        _ => Check::new(id, Status::Ok, title, "the key is installed with these options", None),
     }
 }
 
@@ -277,7 +277,7 @@ fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     let id = CheckId::AccountUnlocked;
     let title = title_for(id, request, state);
     if state.user.is_none() {
-        return check(
+        return Check::new(
             id,
             Status::Fail,
             title,
@@ -289,11 +289,11 @@ fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     let (user, groups, addrs) = (&request.user, &state.user_groups, &request.vendor_addrs);
     let problems = state.login.problems(user, groups, addrs, uses_pam);
     if let Some((why, fix)) = problems.first() {
-        return check(id, Status::Fail, title, why.clone(), Some(fix.clone()));
+        return Check::new(id, Status::Fail, title, why.clone(), Some(fix.clone()));
     }
     let mut result = match step(plan, |a| matches!(a, Action::Unlock)) {
         Some(s) => from_step(id, title.clone(), s, state.is_root),
-        None => check(id, Status::Warn, title.clone(), "not judged", None),
+        None => Check::new(id, Status::Warn, title.clone(), "not judged", None),
     };
     if result.status == Status::Fail && state.password == Password::Locked && uses_pam {
         result.status = Status::Warn;
@@ -315,7 +315,7 @@ fn shell_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         &state.user,
         step(plan, |a| matches!(a, Action::SetShell { .. })),
     ) {
-        (None, _) => check(
+        (None, _) => Check::new(
             id,
             Status::Fail,
             title,
@@ -338,7 +338,7 @@ fn shell_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
             } else {
                 format!("{shell}: a full shell, as --allow-shell asks")
             };
-            check(id, Status::Ok, title, detail, None)
+            Check::new(id, Status::Ok, title, detail, None)
         }
     }
 }

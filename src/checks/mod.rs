@@ -245,13 +245,3 @@ impl Check {
         }
     }
 }
-
-fn check(
-    id: CheckId,
-    status: Status,
-    title: impl Into<String>,
-    detail: impl Into<String>,
-    fix: Option<String>,
-) -> Check {
-    Check::new(id, status, title, detail, fix)
-}

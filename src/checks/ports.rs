@@ -1,7 +1,7 @@
 //! The two network paths outside the host: the vendor to the SSH port, this host to the
 //! database.
 
-use super::{check, Check, CheckId, Status};
+use super::{Check, CheckId, Status};
 use crate::cloud::Cloud;
 use crate::inspect::HostState;
 use crate::port::PortCheck;
@@ -25,7 +25,7 @@ pub(super) fn checks(
         .collect::<Vec<_>>()
         .join(" ");
     let (detail, fix) = outside_rule(state.facts.cloud, profile, ports[0], &ips);
-    let vendor = check(
+    let vendor = Check::new(
         CheckId::PortVendorToSsh,
         Status::Manual,
         format!("{}'s IPs can reach SSH port {ports_text}", profile.name),
@@ -33,7 +33,7 @@ pub(super) fn checks(
         Some(fix),
     );
     let db = if db_results.is_empty() {
-        check(
+        Check::new(
             CheckId::PortSshToDb,
             Status::Manual,
             "This host can reach the database port",
@@ -47,7 +47,7 @@ pub(super) fn checks(
             .map(|(t, r)| r.summary(t))
             .collect::<Vec<_>>()
             .join("; ");
-        check(
+        Check::new(
             CheckId::PortSshToDb,
             if all_ok { Status::Ok } else { Status::Fail },
             "This host can reach the database port",

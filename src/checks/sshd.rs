@@ -1,7 +1,7 @@
 //! The sshd checks, judged for the tunnel user from every vendor address (each address
 //! can meet its own `Match Address` block).
 
-use super::{check, Check, CheckId, Status};
+use super::{Check, CheckId, Status};
 use std::net::IpAddr;
 
 use crate::inspect::{HostState, Request};
@@ -63,8 +63,8 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
 
 fn fail_or_ok(id: CheckId, title: &str, problem: Option<String>, fine: &str, fix: String) -> Check {
     match problem {
-        None => check(id, Status::Ok, title, fine, None),
-        Some(problem) => check(id, Status::Fail, title, problem, Some(fix)),
+        None => Check::new(id, Status::Ok, title, fine, None),
+        Some(problem) => Check::new(id, Status::Fail, title, problem, Some(fix)),
     }
 }
 
@@ -96,7 +96,7 @@ fn forwarding_check(
 ) -> Check {
     let id = CheckId::SshdForwarding;
     if let Some(problem) = judge_all(configs, |c, _| c.forwarding_problem()) {
-        return check(
+        return Check::new(
             id,
             Status::Fail,
             FORWARDING,
@@ -112,7 +112,7 @@ fn forwarding_check(
             (!allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case("any")))
                 .then(|| format!("PermitOpen {}", allowed.join(" ")))
         }) {
-            return check(
+            return Check::new(
                 id,
                 Status::Warn,
                 FORWARDING,
@@ -122,7 +122,7 @@ fn forwarding_check(
         }
     }
     match judge_all(configs, |c, _| c.permit_open_problem(targets)) {
-        Some(problem) => check(
+        Some(problem) => Check::new(
             id,
             Status::Fail,
             FORWARDING,
@@ -136,7 +136,7 @@ fn forwarding_check(
                     .join(" ")
             ))),
         ),
-        None => check(
+        None => Check::new(
             id,
             Status::Ok,
             FORWARDING,
@@ -149,13 +149,13 @@ fn forwarding_check(
 fn algorithm_check(request: &Request, configs: &[Effective]) -> Check {
     let id = CheckId::SshdKeyAlgorithm;
     let Some(key) = &request.key else {
-        return check(id, Status::Ok, ALGORITHM, "ed25519, ECDSA and RSA (SHA-2) are accepted by default; pass --key-file to check a particular key", None);
+        return Check::new(id, Status::Ok, ALGORITHM, "ed25519, ECDSA and RSA (SHA-2) are accepted by default; pass --key-file to check a particular key", None);
     };
     let key_type = key.algorithm.as_str();
     match judge_all(configs, |c, _| c.accepts_key_type(key_type).err()) {
-        None if key_type == "ssh-rsa" => check(id, Status::Ok, ALGORITHM, "RSA is accepted with SHA-2 signatures (rsa-sha2-512); a client signing with SHA-1 ssh-rsa is refused by OpenSSH 8.8+", None),
-        None => check(id, Status::Ok, ALGORITHM, "the key's algorithm is in PubkeyAcceptedAlgorithms", None),
-        Some(why) => check(
+        None if key_type == "ssh-rsa" => Check::new(id, Status::Ok, ALGORITHM, "RSA is accepted with SHA-2 signatures (rsa-sha2-512); a client signing with SHA-1 ssh-rsa is refused by OpenSSH 8.8+", None),
+        None => Check::new(id, Status::Ok, ALGORITHM, "the key's algorithm is in PubkeyAcceptedAlgorithms", None),
+        Some(why) => Check::new(
             id,
             Status::Fail,
             ALGORITHM,
@@ -176,7 +176,7 @@ fn keepalive_check(
 ) -> Check {
     let id = CheckId::SshdKeepalive;
     let Some(wanted) = profile.keepalive else {
-        return check(
+        return Check::new(
             id,
             Status::Ok,
             KEEPALIVE,
@@ -185,7 +185,7 @@ fn keepalive_check(
         );
     };
     match judge_all(configs, |c, _| c.keepalive_problem(wanted)) {
-        None => check(
+        None => Check::new(
             id,
             Status::Ok,
             KEEPALIVE,
@@ -195,7 +195,7 @@ fn keepalive_check(
             ),
             None,
         ),
-        Some(problem) => check(
+        Some(problem) => Check::new(
             id,
             Status::Fail,
             KEEPALIVE,
@@ -213,7 +213,7 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
     let config: &SshdConfig = &configs[0].config;
     let id = CheckId::SshdListening;
     if let Some(problem) = config.listen_problem(vendor) {
-        return check(id, Status::Fail, LISTENING, problem, Some("in /etc/ssh/sshd_config set `ListenAddress 0.0.0.0` (or this host's address), then restart sshd".into()));
+        return Check::new(id, Status::Fail, LISTENING, problem, Some("in /etc/ssh/sshd_config set `ListenAddress 0.0.0.0` (or this host's address), then restart sshd".into()));
     }
     let ports = config.ports();
     let shown = ports
@@ -227,7 +227,7 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
         .filter(|l| ports.contains(&l.port))
         .collect();
     if on_port.is_empty() {
-        return check(
+        return Check::new(
             id,
             Status::Fail,
             LISTENING,
@@ -245,7 +245,7 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
         })
         .collect();
     if !foreign.is_empty() {
-        return check(
+        return Check::new(
             id,
             Status::Fail,
             LISTENING,
@@ -254,7 +254,7 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
         );
     }
     if on_port.iter().all(|l| l.program.is_none()) && state.is_root {
-        return check(
+        return Check::new(
             id,
             Status::Warn,
             LISTENING,
@@ -262,7 +262,7 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
             None,
         );
     }
-    check(
+    Check::new(
         id,
         Status::Ok,
         LISTENING,
@@ -288,11 +288,11 @@ fn unknown(state: &HostState, why: &str) -> Vec<Check> {
         (CheckId::SshdKeepalive, KEEPALIVE),
     ]
     .iter()
-    .map(|(id, title)| check(*id, status, *title, why, None))
+    .map(|(id, title)| Check::new(*id, status, *title, why, None))
     .collect();
     let listening = state.listening_ports();
     checks.push(if listening.contains(&22) {
-        check(
+        Check::new(
             CheckId::SshdListening,
             Status::Ok,
             LISTENING,
@@ -300,7 +300,7 @@ fn unknown(state: &HostState, why: &str) -> Vec<Check> {
             None,
         )
     } else {
-        check(
+        Check::new(
             CheckId::SshdListening,
             Status::Fail,
             LISTENING,

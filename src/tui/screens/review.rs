@@ -10,7 +10,7 @@ use ratatui::Frame;
 use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::checks::Verdict;
-use crate::plan::{Action, Plan, Step, StepState};
+use crate::plan::{Action, Step, StepState};
 use crate::tui::app::{App, ApplyRun, Effect, Screen};
 use crate::tui::screens::failing_lines;
 use crate::tui::theme::Theme;
@@ -122,7 +122,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
         // Why, in full: it is what the person decides on.
         lines.extend(
-            wrap_indented("             ", &detail_of(&plan, step), 13, width)
+            wrap_indented("             ", &plan.detail_of(step), 13, width)
                 .into_iter()
                 .map(Line::raw),
         );
@@ -233,19 +233,6 @@ fn sshd_step(step: &Step, on: bool, theme: &Theme, width: usize) -> Vec<Line<'st
         theme.dim(),
     ));
     lines
-}
-
-/// A step's detail, or for one that waits, the blocked step it waits for.
-fn detail_of(plan: &Plan, step: &Step) -> String {
-    match step.state {
-        StepState::Waiting { on } => format!(
-            "waits for \"{}\", which is blocked",
-            plan.steps
-                .get(on)
-                .map_or("an earlier step", |s| s.title.as_str())
-        ),
-        _ => step.detail.clone(),
-    }
 }
 
 /// The footer: the keys `on_review` handles. `s` only where there is an sshd repair to
