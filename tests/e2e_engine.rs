@@ -844,3 +844,21 @@ fn e2e_vendor_attempts_read_the_real_sshd_log() {
         "{attempts:#}"
     );
 }
+
+/// Asked on a terminal, a "no" changes nothing and exits 4.
+#[test]
+fn e2e_declining_at_the_prompt_exits_4_and_changes_nothing() {
+    let sb = sandbox_or_skip!();
+    let (_key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.pub", &public);
+    // `script` gives apply a terminal, as a person running it would have.
+    let command = format!("{} apply --key-file {file}", common::BIN);
+    let out = sb.run_with_stdin(&["script", "-qec", &command, "/dev/null"], Some(b"n\n"));
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Apply these changes?"));
+    assert!(
+        sb.passwd_entry(USER).is_none(),
+        "declined, yet the user was created"
+    );
+    assert!(sb.group_entry(USER).is_none());
+}

@@ -10,6 +10,9 @@ use crate::inspect::{Account, HostState, Node, Password, Request, ShellState};
 use crate::plan::{self, Action, Plan, Step, StepState};
 use crate::safe_fs::Meta;
 
+/// How the account gets set up, in the wizard's words and the command line's.
+const SET_UP: &str = "set up the account: Enter on the wizard's first screen (sudo bastion-wizard), or sudo bastion-wizard apply --key-file KEY";
+
 pub(super) fn checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Check> {
     let mut checks = Vec::new();
     for step in &plan.steps {
@@ -188,7 +191,7 @@ fn now() -> u64 {
 fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     let title = "Vendor's key installed (one line)";
     let id = CheckId::KeyInstalled;
-    let fix_all = Some("sudo bastion-wizard apply --key-file KEY".to_string());
+    let fix_all = Some(SET_UP.to_string());
     let Some(content) = &state.authorized_keys_content else {
         return if !state.is_root && state.authorized_keys.meta().is_some() {
             Check::new(
@@ -221,7 +224,7 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
                 id,
                 Status::Ok,
                 title,
-                format!("{k} of {n} key line(s) can open a tunnel; pass --key-file to check a particular key"),
+                format!("{k} of {n} key line(s) can open a tunnel; give the vendor's key (Paste screen, or --key-file) to check that one"),
                 None,
             ),
         };
@@ -282,7 +285,7 @@ fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
             Status::Fail,
             title,
             "the user does not exist yet",
-            Some("sudo bastion-wizard apply --key-file KEY".into()),
+            Some(SET_UP.into()),
         );
     }
     let uses_pam = state.uses_pam();
@@ -320,7 +323,7 @@ fn shell_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
             Status::Fail,
             title,
             "the user does not exist yet",
-            Some("sudo bastion-wizard apply --key-file KEY".into()),
+            Some(SET_UP.into()),
         ),
         (Some(_), Some(s)) => {
             let mut c = from_step(id, title, s, state.is_root);

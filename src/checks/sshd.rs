@@ -149,7 +149,7 @@ fn forwarding_check(
 fn algorithm_check(request: &Request, configs: &[Effective]) -> Check {
     let id = CheckId::SshdKeyAlgorithm;
     let Some(key) = &request.key else {
-        return Check::new(id, Status::Ok, ALGORITHM, "ed25519, ECDSA and RSA (SHA-2) are accepted by default; pass --key-file to check a particular key", None);
+        return Check::new(id, Status::Ok, ALGORITHM, "ed25519, ECDSA and RSA (SHA-2) are accepted by default; give the vendor's key (Paste screen, or --key-file) to check its own type", None);
     };
     let key_type = key.algorithm.as_str();
     match judge_all(configs, |c, _| c.accepts_key_type(key_type).err()) {

@@ -320,11 +320,13 @@ impl Sandbox {
             # syslog socket in its private /run; the devices are the host's.
             mount --rbind /dev "$7"
             mount -t tmpfs -o mode=0755 sandbox-dev /dev
-            for node in null zero full random urandom tty ptmx; do
+            for node in null zero full random urandom tty; do
                 touch "/dev/$node" && mount --bind "$7/$node" "/dev/$node"
             done
             mkdir /dev/pts /dev/shm
             mount --bind "$7/pts" /dev/pts
+            # New terminals come from the host's pts instance, where tmux's ones live.
+            ln -s pts/ptmx /dev/ptmx
             mount -t tmpfs -o mode=1777 sandbox-shm /dev/shm
             ln -s /proc/self/fd /dev/fd
             ln -s /proc/self/fd/0 /dev/stdin
