@@ -10,9 +10,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use nix::unistd::{Group, User};
 
 use crate::authorized_keys::{self, Merge};
-use crate::inspect::{self, Request};
+use crate::inspect;
 use crate::plan::{self, Action, Plan, Refusal, StepState};
 use crate::safe_fs;
+use crate::setup::Request;
 use crate::sshd_repair;
 use crate::state_dir::StateDir;
 

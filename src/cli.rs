@@ -8,14 +8,16 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::apply::{self, Event, Outcome};
-use crate::authorized_keys::{Access, PermitOpen};
+use crate::authorized_keys::PermitOpen;
 use crate::checks::{self, Status};
-use crate::inspect::{self, Request};
+use crate::inspect;
 use crate::key::{self, Key};
 use crate::plan::{self, Plan, StepState};
 use crate::port;
 use crate::profile::Profile;
+use crate::setup::{Options, Request};
 use crate::state_dir::StateDir;
+use crate::tui;
 use crate::verify;
 
 #[derive(Debug, Parser)]
@@ -141,7 +143,8 @@ impl SetupArgs {
         }
     }
 
-    pub fn request(&self, profile: &Profile, key: Option<Key>) -> Result<Request, BadInput> {
+    /// The options resolved and checked: each target parsed, named by its flag when bad.
+    pub fn options(&self) -> Result<Options, BadInput> {
         let targets = |list: &[String], flag: &str| {
             list.iter()
                 .map(|t| {
@@ -150,21 +153,22 @@ impl SetupArgs {
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
-        let permit_open = targets(&self.permit_open, "--permit-open")?;
-        let db = targets(&self.db, "--db")?;
-        Ok(Request {
-            user: self.user.clone().unwrap_or_else(|| profile.user.clone()),
-            group: self.group.clone().unwrap_or_else(|| profile.group.clone()),
-            access: Access {
-                allow_shell: self.allow_shell,
-                permit_open,
-            },
-            key,
-            vendor_addrs: profile.ips.clone(),
-            db,
+        Ok(Options {
+            user: self.user.clone(),
+            group: self.group.clone(),
+            allow_shell: self.allow_shell,
+            permit_open: targets(&self.permit_open, "--permit-open")?,
+            db: targets(&self.db, "--db")?,
             fix_sshd: false,
-            keepalive: profile.keepalive,
         })
+    }
+
+    /// Removes what an interrupted `verify` left for the user these options name. Before
+    /// anything else, so even a command that then refuses its input cleans up.
+    fn remove_leftover_probes(&self) {
+        if let Ok(profile) = self.profile() {
+            verify::remove_leftover_probes(self.user.as_deref().unwrap_or(&profile.user));
+        }
     }
 }
 
@@ -188,7 +192,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let root = cli.setup;
     let with = |setup: &SetupArgs| {
         let setup = root.merged(setup);
-        verify::remove_leftover_probes_for(&setup);
+        setup.remove_leftover_probes();
         setup
     };
     let result = match cli.command {
@@ -206,7 +210,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }) => run_apply(&with(&setup), &key_file, yes, fix_sshd),
         Some(Command::Verify { json, setup }) => run_verify(&with(&setup), json),
         Some(Command::CheckPort { target, timeout_ms }) => check_port(&target, timeout_ms),
-        None => crate::tui::run(&root),
+        None => wizard(&root),
     };
     result.unwrap_or_else(|BadInput(message)| {
         eprintln!("bastion-wizard: {message}");
@@ -214,11 +218,21 @@ pub fn run(cli: Cli) -> ExitCode {
     })
 }
 
+/// The command line resolved into the request every front end builds the same way.
 fn prepare(setup: &SetupArgs, key_file: Option<&str>) -> Result<(Profile, Request), BadInput> {
     let profile = setup.profile()?;
     let key = key_file.map(read_key).transpose()?;
-    let request = setup.request(&profile, key)?;
+    let request = Request::new(&profile, setup.options()?, key);
     Ok((profile, request))
+}
+
+/// The wizard, started with what the command line asked for. A missing terminal is said
+/// first: it is the one thing no option can fix.
+fn wizard(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
+    let no_terminal = |e: tui::NoTerminal| BadInput(e.to_string());
+    tui::ensure_terminal().map_err(no_terminal)?;
+    let (profile, request) = prepare(setup, None)?;
+    tui::run(profile, request).map_err(no_terminal)
 }
 
 fn status(setup: &SetupArgs, json: bool, key_file: Option<&str>) -> Result<ExitCode, BadInput> {

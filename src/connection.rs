@@ -9,7 +9,8 @@ use md5::{Digest, Md5};
 use serde::Serialize;
 use ssh_key::{HashAlg, PublicKey};
 
-use crate::inspect::{HostState, Request};
+use crate::inspect::HostState;
+use crate::setup::Request;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Connection {

@@ -8,47 +8,16 @@ use nix::unistd::{Group, User};
 
 use std::net::IpAddr;
 
-use crate::authorized_keys::{Access, PermitOpen};
 use crate::cloud::{self, Cloud};
 use crate::connection::{self, HostKey};
 use crate::firewall::{self, Fail2ban, Firewall};
-use crate::key::Key;
 use crate::login::{self, LoginGate};
 use crate::logs::{self, Attempts};
 use crate::safe_fs::{self, Meta};
+use crate::setup::Request;
 use crate::sshd::{self, Effective, Listener, Local};
 use crate::sshd_paths::{self, Revocation};
 use crate::sshd_repair::{self, SshdFiles};
-
-/// What the person asked for: the account, how the key may be used, and the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub user: String,
-    pub group: String,
-    pub access: Access,
-    pub key: Option<Key>,
-    /// The vendor's addresses: sshd's `Match` blocks are evaluated for each of them.
-    pub vendor_addrs: Vec<IpAddr>,
-    /// Database targets to check and show (`--permit-open` ones and `--db` ones).
-    pub db: Vec<PermitOpen>,
-    /// Repair the sshd settings that block this user's tunnel (`--fix-sshd`).
-    pub fix_sshd: bool,
-    /// The server keepalive the vendor's profile asks for, which `--fix-sshd` sets.
-    pub keepalive: Option<crate::profile::Keepalive>,
-}
-
-impl Request {
-    /// Every database target: the key's `permitopen` ones first, then `--db` ones.
-    pub fn db_targets(&self) -> Vec<PermitOpen> {
-        let mut targets = self.access.permit_open.clone();
-        for t in &self.db {
-            if !targets.contains(t) {
-                targets.push(t.clone());
-            }
-        }
-        targets
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

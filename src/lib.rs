@@ -23,6 +23,7 @@ pub mod plan;
 pub mod port;
 pub mod profile;
 pub mod safe_fs;
+pub mod setup;
 pub mod sshd;
 pub mod sshd_paths;
 pub mod sshd_repair;

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::authorized_keys::{self, Merge};
-use crate::inspect::{HostState, Node, Password, Request, ShellState};
+use crate::inspect::{HostState, Node, Password, ShellState};
 use crate::safe_fs::{Kind, Meta};
+use crate::setup::Request;
 use crate::sshd_repair::{self, Repair};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

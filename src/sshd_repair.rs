@@ -19,8 +19,9 @@ use anyhow::Result;
 pub use files::{applies, split_line, Applies, Line, Place, SshdPaths, Tree};
 
 use crate::authorized_keys::PermitOpen;
-use crate::inspect::{HostState, Request};
+use crate::inspect::HostState;
 use crate::profile::Keepalive;
+use crate::setup::Request;
 use crate::sshd::{Effective, SshdConfig};
 use crate::state_dir::StateDir;
 

@@ -4,11 +4,12 @@ mod fixtures;
 
 use bastion_wizard::authorized_keys::Access;
 use bastion_wizard::checks::{self, Report, Status};
-use bastion_wizard::inspect::{HostState, Request};
+use bastion_wizard::inspect::HostState;
 use bastion_wizard::key;
 use bastion_wizard::plan;
 use bastion_wizard::port::PortCheck;
 use bastion_wizard::profile::Profile;
+use bastion_wizard::setup::Request;
 use bastion_wizard::sshd::SshdConfig;
 use fixtures::*;
 

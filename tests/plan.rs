@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use bastion_wizard::authorized_keys::{Access, PermitOpen};
-use bastion_wizard::inspect::{Account, HostState, Node, Password, Request, ShellState};
+use bastion_wizard::inspect::{Account, HostState, Node, Password, ShellState};
 use bastion_wizard::key::{self, Key};
 use bastion_wizard::plan::{self, Action, Plan, Step, StepState};
 use bastion_wizard::safe_fs::{Kind, Meta};
+use bastion_wizard::setup::Request;
 
 const DATA: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGx3mVq3tq3f0Yb2o2m9x1GxkP0w5Qx6m3vKpJb2WzQe";
 const OTHER: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIBbT7pXn5o1sXg0b8q9yY1a2b3c4d5e6f7g8h9i0j1k2";

@@ -29,6 +29,14 @@ fn type_text(app: &mut App, text: &str) {
     }
 }
 
+/// The id of the one inspection `effects` asks for, which its answer must carry.
+fn inspection(effects: &[Effect]) -> u64 {
+    match effects {
+        [Effect::Inspect(id, _)] => *id,
+        other => panic!("expected one inspection, got {other:?}"),
+    }
+}
+
 fn to_paste_screen(app: &mut App) {
     assert!(press(app, KeyCode::Enter).is_empty());
     assert_eq!(app.screen, Screen::Account);
@@ -57,7 +65,7 @@ fn full_run_from_welcome_to_finish() {
 
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.screen, Screen::Review);
-    let plan = app.plan();
+    let plan = app.plan().clone();
     assert!(plan.to_do() > 0);
     assert_eq!(
         plan.key_line.as_deref(),
@@ -92,13 +100,13 @@ fn full_run_from_welcome_to_finish() {
     app.on_message(Message::StepRunning(first_to_do));
     app.on_message(Message::StepDone(first_to_do));
     let effects = app.on_message(Message::Applied(Outcome::Done { changed: 5 }));
-    assert!(
-        matches!(effects.as_slice(), [Effect::Inspect(_)]),
-        "state is re-read after applying"
-    );
-    app.on_message(Message::Inspected(Box::new(set_up_host(&format!(
-        "restrict,port-forwarding {ED25519}\n"
-    )))));
+    let id = inspection(&effects);
+    app.on_message(Message::Inspected(
+        id,
+        Box::new(set_up_host(&format!(
+            "restrict,port-forwarding {ED25519}\n"
+        ))),
+    ));
     assert_eq!(app.plan().to_do(), 0, "after the refresh the plan is empty");
 
     press(&mut app, KeyCode::Enter);
@@ -198,7 +206,7 @@ fn q_is_a_letter_on_the_account_screen() {
     assert_eq!(app.account.user, "qtunnel");
     let effects = press(&mut app, KeyCode::Enter);
     assert!(
-        matches!(effects.as_slice(), [Effect::Inspect(r)] if r.user == "qtunnel"),
+        matches!(effects.as_slice(), [Effect::Inspect(_, r)] if r.user == "qtunnel"),
         "a new account is inspected"
     );
 }
@@ -391,7 +399,7 @@ fn to_review_with_key(app: &mut App) {
 #[test]
 fn welcome_list_moves_and_opens_the_focused_checks_detail() {
     let mut app = app(forwarding_blocked_host(&installed()));
-    let checks = app.report().checks;
+    let checks = app.report().checks.clone();
     let forwarding = checks
         .iter()
         .position(|c| c.id == "sshd_forwarding")
@@ -494,7 +502,7 @@ fn account_done_but_sshd_failing_is_not_ready_on_every_screen() {
     to_review_with_key(&mut app);
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Char('y'));
-    app.on_message(Message::Applied(Outcome::Done { changed: 6 }));
+    let id = inspection(&app.on_message(Message::Applied(Outcome::Done { changed: 6 })));
     assert!(app.run.reinspecting);
     let waiting = text_of(&app);
     assert!(
@@ -502,7 +510,7 @@ fn account_done_but_sshd_failing_is_not_ready_on_every_screen() {
         "{waiting}"
     );
     assert_not_called_ready(&waiting);
-    app.on_message(Message::Inspected(Box::new(state)));
+    app.on_message(Message::Inspected(id, Box::new(state)));
     assert!(!app.run.reinspecting);
     let apply = text_of(&app);
     assert_not_called_ready(&apply);
@@ -530,8 +538,8 @@ fn a_ready_host_is_called_ready_after_apply_and_on_finish() {
     to_review_with_key(&mut app);
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Char('y'));
-    app.on_message(Message::Applied(Outcome::Done { changed: 6 }));
-    app.on_message(Message::Inspected(Box::new(set_up_host(&installed()))));
+    let id = inspection(&app.on_message(Message::Applied(Outcome::Done { changed: 6 })));
+    app.on_message(Message::Inspected(id, Box::new(set_up_host(&installed()))));
     assert!(text_of(&app).contains("Ready: no check fails on this host."));
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Enter);
@@ -713,6 +721,7 @@ fn finish_shows_the_form_fields_from_the_report() {
     state.facts.addresses = vec!["10.0.0.5".into(), "34.90.1.2".into()];
     let mut app = app(state);
     app.account.targets = "10.0.0.9:5432".into();
+    app.refresh();
     app.screen = Screen::Finish;
     let text = text_of(&app);
     for part in [
@@ -933,9 +942,12 @@ fn a_system_account_is_refused_on_the_account_screen() {
     ctrl(&mut app, 'u');
     type_text(&mut app, "sshd");
     let effects = press(&mut app, KeyCode::Enter);
-    assert!(matches!(effects.as_slice(), [Effect::Inspect(r)] if r.user == "sshd"));
+    assert!(matches!(effects.as_slice(), [Effect::Inspect(_, r)] if r.user == "sshd"));
     assert_eq!(app.screen, Screen::Account, "waits for the host to be read");
-    app.on_message(Message::Inspected(Box::new(system_account(102))));
+    app.on_message(Message::Inspected(
+        inspection(&effects),
+        Box::new(system_account(102)),
+    ));
     assert_eq!(
         app.screen,
         Screen::Account,
@@ -954,8 +966,8 @@ fn a_system_account_is_refused_on_the_account_screen() {
     press(&mut app, KeyCode::Enter);
     ctrl(&mut app, 'u');
     type_text(&mut app, "nobody");
-    press(&mut app, KeyCode::Enter);
-    app.on_message(Message::Inspected(Box::new(system_account(65534))));
+    let id = inspection(&press(&mut app, KeyCode::Enter));
+    app.on_message(Message::Inspected(id, Box::new(system_account(65534))));
     assert_eq!(app.screen, Screen::Account);
     assert!(app.refusal.is_some());
 }
@@ -1055,9 +1067,10 @@ fn a_ticked_vendor_ip_item_shows_on_welcome() {
     let vendor = |app: &App| {
         app.report()
             .checks
-            .into_iter()
+            .iter()
             .find(|c| c.id == bastion_wizard::checks::CheckId::PortVendorToSsh)
             .unwrap()
+            .clone()
     };
     assert_eq!(vendor(&app).status, bastion_wizard::checks::Status::Manual);
     app.screen = Screen::Ports;
@@ -1088,7 +1101,7 @@ fn apply_does_not_tick_what_was_already_there_and_review_knows_it_ran() {
     to_review_with_key(&mut app);
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Char('y'));
-    let plan = app.plan();
+    let plan = app.plan().clone();
     app.on_message(Message::Planned(plan.clone()));
     let key_index = plan
         .steps
@@ -1154,4 +1167,141 @@ fn help_hides_the_screen_beside_it() {
             "text beside the pop-up: {line:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// What drawing reads, and inspections that cross (issue 7, the structure)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn drawing_reads_the_plan_and_report_and_changes_work_them_out_again() {
+    let mut app = app(forwarding_blocked_host(&installed()));
+    let start = app.derivations();
+    for screen in [
+        Screen::Welcome,
+        Screen::Review,
+        Screen::Apply,
+        Screen::Finish,
+    ] {
+        app.screen = screen;
+        for _ in 0..5 {
+            text_of(&app);
+        }
+    }
+    assert_eq!(app.derivations(), start, "frames work nothing out");
+    app.screen = Screen::Welcome;
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char(' '));
+    assert_eq!(
+        app.derivations(),
+        start,
+        "moving through the list changes nothing the report follows"
+    );
+
+    // The form: a new user name is a new plan, at once.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Account);
+    type_text(&mut app, "x");
+    assert_eq!(app.derivations(), start + 1);
+    assert_eq!(app.plan().user, "whalyx");
+    assert_eq!(app.report().user, "whalyx");
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "whaly");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Paste);
+
+    // The key.
+    let before = app.derivations();
+    app.update(Event::Paste(ED25519.into()));
+    assert_eq!(app.derivations(), before + 1);
+    assert!(app.plan().key_line.is_some());
+
+    // A port result for the target asked about.
+    app.screen = Screen::Ports;
+    app.checklist.target = "db.internal:5432".into();
+    app.refresh();
+    let before = app.derivations();
+    app.on_message(Message::PortChecked(
+        "db.internal:5432".into(),
+        PortCheck::Unreachable("connection refused".into()),
+    ));
+    assert_eq!(app.derivations(), before + 1);
+    let db = app
+        .report()
+        .checks
+        .iter()
+        .find(|c| c.id == "port_ssh_to_db")
+        .unwrap();
+    assert!(db.detail.contains("connection refused"), "{}", db.detail);
+
+    // The host state.
+    let before = app.derivations();
+    app.on_message(Message::Inspected(0, Box::new(fresh_host())));
+    assert_eq!(app.derivations(), before, "no inspection was asked for");
+    app.screen = Screen::Review;
+    let id = inspection(&[app_inspect(&mut app)]);
+    app.on_message(Message::Inspected(id, Box::new(fresh_host())));
+    assert_eq!(app.derivations(), before + 1);
+    assert!(app.plan().to_do() > 1, "the fresh host's plan");
+}
+
+/// Asks for an inspection the way the Apply screen does, through the wizard.
+fn app_inspect(app: &mut App) -> Effect {
+    let mut effects = app.on_message(Message::Applied(Outcome::Done { changed: 0 }));
+    assert_eq!(effects.len(), 1);
+    effects.remove(0)
+}
+
+#[test]
+fn an_older_inspection_arriving_late_is_ignored() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "sshd");
+    let older = inspection(&press(&mut app, KeyCode::Enter));
+    // The person changes their mind before the host was read for `sshd`.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Enter);
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "tunnel");
+    let newer = inspection(&press(&mut app, KeyCode::Enter));
+    assert_ne!(older, newer);
+
+    // The older answer first: it is not the one the gate waits for.
+    app.on_message(Message::Inspected(older, Box::new(system_account(102))));
+    assert_eq!(app.screen, Screen::Account, "still waiting for the newer");
+    assert!(app.refusal.is_none(), "{:?}", app.refusal);
+    assert!(app.awaiting_gate);
+
+    app.on_message(Message::Inspected(newer, Box::new(fresh_host())));
+    assert_eq!(app.screen, Screen::Paste);
+    assert_eq!(app.inspected_for.0, "tunnel");
+
+    // The older answer after the newer one: it must not overwrite it.
+    app.on_message(Message::Inspected(older, Box::new(system_account(102))));
+    assert_eq!(app.screen, Screen::Paste);
+    assert!(
+        app.state.user.is_none(),
+        "the newer (fresh) host state is kept"
+    );
+    assert_eq!(app.inspected_for.0, "tunnel");
+}
+
+#[test]
+fn going_back_while_the_host_is_read_asks_again_for_the_same_account() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "sshd");
+    let first = inspection(&press(&mut app, KeyCode::Enter));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Enter);
+    // Same account, but the host was never read for it: the gate must not judge `sshd`
+    // on the host as read for `whaly`.
+    let second = inspection(&press(&mut app, KeyCode::Enter));
+    assert_ne!(first, second);
+    assert_eq!(app.screen, Screen::Account);
+    app.on_message(Message::Inspected(second, Box::new(system_account(102))));
+    assert!(app.refusal.is_some(), "sshd is refused");
 }

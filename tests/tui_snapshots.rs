@@ -7,7 +7,7 @@ use bastion_wizard::apply::Outcome;
 use bastion_wizard::inspect::Node;
 use bastion_wizard::port::PortCheck;
 use bastion_wizard::safe_fs::{Kind, Meta};
-use bastion_wizard::tui::app::{App, Message, Screen};
+use bastion_wizard::tui::app::{App, Effect, Message, Screen};
 use bastion_wizard::tui::theme::Theme;
 use bastion_wizard::tui::view;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
@@ -186,7 +186,7 @@ fn applying() -> App {
     let mut app = on_review(fresh_host());
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Char('y'));
-    let plan = app.plan();
+    let plan = app.plan().clone();
     app.on_message(Message::Planned(plan));
     app.on_message(Message::StepRunning(0));
     app.on_message(Message::StepDone(0));
@@ -359,8 +359,11 @@ fn applied(after: bastion_wizard::inspect::HostState) -> App {
     for i in 1..app.run.progress.len() {
         app.on_message(Message::StepDone(i));
     }
-    app.on_message(Message::Applied(Outcome::Done { changed: 6 }));
-    app.on_message(Message::Inspected(Box::new(after)));
+    let effects = app.on_message(Message::Applied(Outcome::Done { changed: 6 }));
+    let [Effect::Inspect(id, _)] = effects.as_slice() else {
+        panic!("applying reads the host again: {effects:?}");
+    };
+    app.on_message(Message::Inspected(*id, Box::new(after)));
     app
 }
 

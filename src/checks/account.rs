@@ -6,9 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{Check, CheckId, Status};
 use crate::authorized_keys::{self, KeyOptions};
-use crate::inspect::{Account, HostState, Node, Password, Request, ShellState};
+use crate::inspect::{Account, HostState, Node, Password, ShellState};
 use crate::plan::{self, Action, Plan, Step, StepState};
 use crate::safe_fs::Meta;
+use crate::setup::Request;
 
 /// How the account gets set up, in the wizard's words and the command line's.
 const SET_UP: &str = "set up the account: Enter on the wizard's first screen (sudo bastion-wizard), or sudo bastion-wizard apply --key-file KEY";

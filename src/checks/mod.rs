@@ -9,11 +9,12 @@ mod sshd;
 
 use crate::connection::{self, Connection};
 use crate::firewall;
-use crate::inspect::{HostState, Request};
+use crate::inspect::HostState;
 use crate::logs;
 use crate::plan::Plan;
 use crate::port::{self, PortCheck};
 use crate::profile::Profile;
+use crate::setup::Request;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

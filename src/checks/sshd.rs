@@ -4,8 +4,9 @@
 use super::{Check, CheckId, Status};
 use std::net::IpAddr;
 
-use crate::inspect::{HostState, Request};
+use crate::inspect::HostState;
 use crate::profile::Profile;
+use crate::setup::Request;
 use crate::sshd::{judge_all, Effective, SshdConfig};
 use crate::sshd_paths::Revocation;
 

@@ -7,16 +7,18 @@ use std::collections::BTreeMap;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_textarea::TextArea;
 
+use super::derived::Derived;
 use super::line_edit;
 
 use crate::apply::Outcome;
-use crate::authorized_keys::{Access, PermitOpen};
-use crate::checks::{self, CheckId, Report, Status, Verdict};
-use crate::inspect::{HostState, Request};
+use crate::authorized_keys::PermitOpen;
+use crate::checks::{Report, Status, Verdict};
+use crate::inspect::HostState;
 use crate::key::{Key, KeyError};
-use crate::plan::{self, Action, Plan, Step, StepState};
+use crate::plan::{self, Plan, StepState};
 use crate::port::PortCheck;
 use crate::profile::Profile;
+use crate::setup::{Options, Request};
 use crate::verify::Proof;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +68,8 @@ impl Screen {
 /// What the runtime does on the wizard's behalf, off the UI thread where slow.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Inspect(Box<Request>),
+    /// Read the host; the answer carries the id back.
+    Inspect(u64, Box<Request>),
     Apply(Box<Request>),
     CheckPort(String),
     SaveTicks(String),
@@ -79,7 +82,8 @@ pub enum Effect {
 /// What comes back from the runtime.
 #[derive(Debug)]
 pub enum Message {
-    Inspected(Box<HostState>),
+    /// The host as read for the `Inspect` with this id.
+    Inspected(u64, Box<HostState>),
     Planned(Plan),
     StepRunning(usize),
     StepDone(usize),
@@ -259,8 +263,18 @@ pub struct App {
     pub notice: Option<String>,
     /// Advances every loop turn; drives spinners.
     pub tick: usize,
-    /// Whether the account in `state` matches the form (else a fresh inspect is due).
+    /// The account `state` was read for (when the form differs, a fresh inspect is due).
     pub inspected_for: (String, String),
+    /// The last inspection id given out; the one whose answer is awaited, if any, and
+    /// the account it was asked for.
+    inspections: u64,
+    awaited: Option<u64>,
+    inspecting_for: (String, String),
+    /// Counts each new host state taken, so the plan and report know to follow it.
+    pub(crate) state_version: u64,
+    /// The plan and the report as of the last input or message.
+    pub(crate) derived: Option<Derived>,
+    pub(crate) derivations: usize,
     /// Account's Enter waits for the host to be read for the new account, then the gate.
     pub awaiting_gate: bool,
     /// Why the gate refused the account, shown on the Account screen.
@@ -285,9 +299,15 @@ impl App {
             .unwrap_or_default()
             .to_string();
         let paste = fresh_textarea();
-        App {
+        let mut app = App {
             screen: Screen::Welcome,
             inspected_for: (account.user.clone(), account.group.clone()),
+            inspections: 0,
+            awaited: None,
+            inspecting_for: (account.user.clone(), account.group.clone()),
+            state_version: 0,
+            derived: None,
+            derivations: 0,
             profile,
             state,
             account,
@@ -317,7 +337,9 @@ impl App {
             refusal: None,
             edit_cursor: None,
             swallowing: None,
-        }
+        };
+        app.refresh_if_changed();
+        app
     }
 
     pub fn key(&self) -> Option<&Key> {
@@ -336,70 +358,25 @@ impl App {
             .filter(|t| !permit_open.contains(t))
             .into_iter()
             .collect();
-        Request {
-            user: self.account.user.clone(),
-            group: self.account.group.clone(),
-            access: Access {
-                allow_shell: !self.account.tunnel_only,
-                permit_open,
-            },
-            key: self.key().cloned(),
-            vendor_addrs: self.profile.ips.clone(),
+        let options = Options {
+            user: Some(self.account.user.clone()),
+            group: Some(self.account.group.clone()),
+            allow_shell: !self.account.tunnel_only,
+            permit_open,
             db,
             // Only root can repair; a preview plans nothing it could not do.
             fix_sshd: self.fix_sshd && self.is_root(),
-            keepalive: self.profile.keepalive,
-        }
+        };
+        Request::new(&self.profile, options, self.key().cloned())
     }
 
-    pub fn plan(&self) -> Plan {
-        plan::plan(&self.request(), &self.state)
-    }
-
-    /// The sshd repair step as it would be planned with the repair on, whether or not it
-    /// is on: the review screen shows it either way.
-    pub fn sshd_repair(&self) -> Option<Step> {
-        let mut request = self.request();
-        request.fix_sshd = self.is_root();
-        plan::plan(&request, &self.state)
-            .steps
-            .into_iter()
-            .find(|s| matches!(s.action, Action::RepairSshd(_)))
-    }
-
-    pub fn report(&self) -> Report {
-        let request = self.request();
-        // A result for a target that is no longer the one asked about says nothing.
-        let results: Vec<(String, PortCheck)> = self
-            .checklist
-            .result
-            .iter()
-            .filter(|(t, _)| *t == self.checklist.target)
-            .cloned()
-            .collect();
-        let mut report = checks::report(
-            &request,
-            &self.state,
-            &plan::plan(&request, &self.state),
-            &self.profile,
-            &results,
-        );
-        // What the person ticked on the checklist is what they checked by hand.
-        for check in &mut report.checks {
-            let ticked = match check.id {
-                CheckId::PortVendorToSsh => self.checklist.ticked(TICKED_ITEMS[0]),
-                _ => false,
-            };
-            if ticked && check.status == Status::Manual {
-                check.status = Status::Ok;
-                check.detail = format!(
-                    "you ticked it on the port checklist (it cannot be seen from inside the host): {}",
-                    check.detail
-                );
-                check.fix = None;
-            }
-        }
-        report
+    /// Asks for the host to be read again for the request as it stands. Only the answer
+    /// to the newest such ask is taken: an older one describes what is no longer asked.
+    pub(crate) fn inspect(&mut self) -> Effect {
+        self.inspections += 1;
+        self.awaited = Some(self.inspections);
+        self.inspecting_for = (self.account.user.clone(), self.account.group.clone());
+        Effect::Inspect(self.inspections, Box::new(self.request()))
     }
 
     /// The one sentence every screen says about the host: the report's verdict, except
@@ -424,11 +401,13 @@ impl App {
 
     /// One deliberate key or paste, as a person gives it.
     pub fn update(&mut self, event: Event) -> Vec<Effect> {
-        match event {
+        let effects = match event {
             Event::Key(key) if key.kind != KeyEventKind::Release => self.on_key(key),
             Event::Paste(text) => self.on_paste(&text),
             _ => Vec::new(),
-        }
+        };
+        self.refresh_if_changed();
+        effects
     }
 
     /// Input as the runtime saw it arrive: `run` came faster than a person types (or
@@ -446,6 +425,12 @@ impl App {
     /// presses Enter on a screen, answers a prompt or takes a shortcut. A burst without
     /// text (an arrow held down) is applied key by key.
     pub fn burst(&mut self, events: Vec<Event>) -> Vec<Effect> {
+        let effects = self.burst_effects(events);
+        self.refresh_if_changed();
+        effects
+    }
+
+    fn burst_effects(&mut self, events: Vec<Event>) -> Vec<Effect> {
         let mut text = String::new();
         let mut other = Vec::new();
         for event in events {
@@ -511,9 +496,20 @@ impl App {
     }
 
     pub fn on_message(&mut self, message: Message) -> Vec<Effect> {
+        let effects = self.message_effects(message);
+        self.refresh_if_changed();
+        effects
+    }
+
+    fn message_effects(&mut self, message: Message) -> Vec<Effect> {
         match message {
-            Message::Inspected(state) => {
+            // An answer to an older ask would overwrite a newer one's.
+            Message::Inspected(id, _) if self.awaited != Some(id) => {}
+            Message::Inspected(_, state) => {
+                self.awaited = None;
                 self.state = *state;
+                self.state_version += 1;
+                self.inspected_for = self.inspecting_for.clone();
                 self.run.reinspecting = false;
                 if self.awaiting_gate {
                     self.awaiting_gate = false;
@@ -540,7 +536,7 @@ impl App {
                 self.run.running = false;
                 self.run.outcome = Some(outcome);
                 self.run.reinspecting = true;
-                return vec![Effect::Inspect(Box::new(self.request()))];
+                return vec![self.inspect()];
             }
             Message::PortChecked(target, result) => {
                 self.checklist.checking = false;

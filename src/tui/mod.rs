@@ -2,6 +2,7 @@
 //! `runtime` performs the effects, and this module owns the terminal.
 
 pub mod app;
+pub mod derived;
 pub mod line_edit;
 pub mod runtime;
 pub mod screens;
@@ -17,8 +18,9 @@ use std::time::{Duration, Instant};
 use crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event};
 use crossterm::execute;
 
-use crate::cli::{BadInput, SetupArgs};
 use crate::inspect;
+use crate::profile::Profile;
+use crate::setup::Request;
 use crate::state_dir::StateDir;
 use app::{AccountField, AccountForm, App, Checklist};
 use runtime::Runtime;
@@ -48,20 +50,41 @@ enum Ending {
     WorkerFailed(String),
 }
 
-pub fn run(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        return Err(BadInput(
-            "the wizard needs a terminal; without one use `bastion-wizard status`, `plan` or `apply`".into(),
-        ));
+/// The wizard cannot run without a terminal on both ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoTerminal;
+
+impl std::fmt::Display for NoTerminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the wizard needs a terminal; without one use `bastion-wizard status`, `plan` or `apply`")
     }
-    let profile = setup.profile()?;
-    let request = setup.request(&profile, None)?;
+}
+
+impl std::error::Error for NoTerminal {}
+
+pub fn ensure_terminal() -> Result<(), NoTerminal> {
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        Ok(())
+    } else {
+        Err(NoTerminal)
+    }
+}
+
+/// The wizard for `request` (no key yet): its form starts from what was asked.
+pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
+    ensure_terminal()?;
     crate::verify::remove_leftover_probes(&request.user);
+    let targets: Vec<String> = request
+        .access
+        .permit_open
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let account = AccountForm {
         user: request.user.clone(),
         group: request.group.clone(),
-        tunnel_only: !setup.allow_shell,
-        targets: setup.permit_open.join(" "),
+        tunnel_only: !request.access.allow_shell,
+        targets: targets.join(" "),
         focus: AccountField::User,
     };
     let state_dir = StateDir::locate();
@@ -72,13 +95,15 @@ pub fn run(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
     let state = inspect::inspect(&request);
     let mut app = App::new(profile, account, state, ticks);
     if app.checklist.target.is_empty() {
-        let saved = setup
+        let saved = request
             .db
             .first()
-            .cloned()
+            .map(ToString::to_string)
             .or_else(|| state_dir.read(TARGET_FILE));
         app.checklist.target = saved.unwrap_or_default().trim().to_string();
     }
+    // The target is part of what the plan and the report follow.
+    app.refresh_if_changed();
     let theme = Theme::from_env();
 
     let signal = Arc::new(AtomicUsize::new(0));

@@ -77,11 +77,11 @@ impl Runtime {
     pub fn perform(&mut self, effect: Effect) {
         let sender = self.sender.clone();
         match effect {
-            Effect::Inspect(request) => {
+            Effect::Inspect(id, request) => {
                 // sshd -T and restorecon are processes: keep them off the UI thread too.
                 self.spawn(move || {
                     let state = inspect::inspect(&request);
-                    let _ = sender.send(Message::Inspected(Box::new(state)));
+                    let _ = sender.send(Message::Inspected(id, Box::new(state)));
                 });
             }
             Effect::Apply(request) => {

@@ -43,13 +43,6 @@ pub fn remove_leftover_probes(user: &str) {
     }
 }
 
-/// `remove_leftover_probes` for the user the command line names (or the profile's).
-pub fn remove_leftover_probes_for(setup: &crate::cli::SetupArgs) {
-    if let Ok(profile) = setup.profile() {
-        remove_leftover_probes(setup.user.as_deref().unwrap_or(&profile.user));
-    }
-}
-
 /// The state dir's lock if nobody holds it. `Some` without a lock when there is no state
 /// dir yet: then no run of ours is in progress either.
 fn try_lock(state_dir: &StateDir) -> Option<Option<Flock<fs::File>>> {

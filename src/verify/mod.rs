@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::authorized_keys::PermitOpen;
-use crate::inspect::{self, Request};
+use crate::inspect;
+use crate::setup::Request;
 use crate::sshd;
 use crate::state_dir::StateDir;
 
@@ -24,7 +25,7 @@ mod throwaway_key;
 mod tunnel;
 
 pub use endpoint::{choose_endpoint, listeners, Endpoint};
-pub use leftovers::{remove_leftover_probes, remove_leftover_probes_for};
+pub use leftovers::remove_leftover_probes;
 pub use probe::{expiry_stamp, is_probe, probe_line, with_probe, without_lines, MARKER};
 pub use sshd_log::{relevant_lines, sshd_reason};
 pub use tunnel::{channel_state, ssh_message, ChannelState};

@@ -141,10 +141,9 @@ impl App {
                 let mut effects = self.take_account_target();
                 let account = (self.account.user.clone(), self.account.group.clone());
                 if account != self.inspected_for {
-                    self.inspected_for = account;
                     self.awaiting_gate = true;
                     self.refusal = None;
-                    effects.push(Effect::Inspect(Box::new(self.request())));
+                    effects.push(self.inspect());
                     return effects;
                 }
                 effects.extend(self.pass_gate());

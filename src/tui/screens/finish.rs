@@ -69,10 +69,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         theme.error()
     };
-    lines.extend(wrapped("", &app.verdict_words(&report), 0, verdict_style));
+    lines.extend(wrapped("", &app.verdict_words(report), 0, verdict_style));
     if !report.ready {
         lines.push(Line::styled("Still left:", theme.strong()));
-        lines.extend(failing_lines(&report, theme, width));
+        lines.extend(failing_lines(report, theme, width));
     }
     lines.push(Line::raw(""));
     lines.push(Line::raw(if report.ready && app.is_root() {

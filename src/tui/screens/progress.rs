@@ -78,11 +78,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                     theme.error()
                 };
                 lines.extend(
-                    wrapped("", &app.verdict_words(&report), 0)
+                    wrapped("", &app.verdict_words(report), 0)
                         .into_iter()
                         .map(|l| Line::styled(l, style)),
                 );
-                lines.extend(failing_lines(&report, theme, width));
+                lines.extend(failing_lines(report, theme, width));
             }
             lines.push(Line::styled(
                 "Enter: the port access checklist",

@@ -43,7 +43,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         };
         wrapped(
             "",
-            &format!("Nothing to change. {}", app.verdict_words(&report)),
+            &format!("Nothing to change. {}", app.verdict_words(report)),
             0,
             style,
         )
@@ -129,7 +129,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     if !app.fix_sshd {
         if let Some(step) = app.sshd_repair() {
-            lines.extend(sshd_step(&step, false, theme, width));
+            lines.extend(sshd_step(step, false, theme, width));
         }
     }
     if nothing_to_do && !report.ready {
@@ -143,7 +143,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             },
             theme.error(),
         ));
-        lines.extend(failing_lines(&report, theme, width));
+        lines.extend(failing_lines(report, theme, width));
     }
     let max_scroll = lines.len().saturating_sub(steps.height as usize);
     let scroll = app.review_scroll as usize;

@@ -89,7 +89,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         theme.error()
     };
-    let verdict: Vec<Line> = wrap_indented("", &app.verdict_words(&report), 0, width)
+    let verdict: Vec<Line> = wrap_indented("", &app.verdict_words(report), 0, width)
         .into_iter()
         .map(|l| Line::styled(l, verdict_style))
         .chain(std::iter::once(Line::raw(next)))
