@@ -229,40 +229,78 @@ impl fmt::Display for PermitOpen {
     }
 }
 
-impl std::str::FromStr for PermitOpen {
-    type Err = String;
+/// Why a `HOST:PORT` target was refused; each says what to type instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetError {
+    /// Not `HOST:PORT` at all (the whole input, trimmed).
+    NotHostPort(String),
+    /// In brackets, but not an IPv6 address.
+    NotIpv6(String),
+    /// An IPv6 address without its brackets.
+    Unbracketed { host: String, port: String },
+    /// Neither a host name nor an IPv4 address.
+    BadHost(String),
+    /// Not a number from 1 to 65535.
+    BadPort(String),
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetError::NotHostPort(s) => write!(
+                f,
+                "\"{s}\" is not HOST:PORT (for example db.internal:5432 or [fd00::5]:5432)"
+            ),
+            TargetError::NotIpv6(host) => write!(f, "\"{host}\" is not an IPv6 address"),
+            TargetError::Unbracketed { host, port } => {
+                write!(f, "put an IPv6 address in brackets: [{host}]:{port}")
+            }
+            TargetError::BadHost(host) => {
+                write!(f, "\"{host}\" is not a valid host name or IPv4 address")
+            }
+            TargetError::BadPort(port) => {
+                write!(f, "\"{port}\" is not a port: use a number from 1 to 65535")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+impl std::str::FromStr for PermitOpen {
+    type Err = TargetError;
+
+    fn from_str(s: &str) -> Result<Self, TargetError> {
         let (host, port) = split_host_port(s)?;
         let port: u16 = port
             .parse()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or_else(|| format!("\"{port}\" is not a port: use a number from 1 to 65535"))?;
+            .ok_or_else(|| TargetError::BadPort(port.to_string()))?;
         Ok(PermitOpen { host, port })
     }
 }
 
 /// Splits `host:port` or `[v6]:port`, checking the host is a plain name or address.
-pub fn split_host_port(s: &str) -> Result<(String, &str), String> {
+pub fn split_host_port(s: &str) -> Result<(String, &str), TargetError> {
     let s = s.trim();
-    let bad =
-        || format!("\"{s}\" is not HOST:PORT (for example db.internal:5432 or [fd00::5]:5432)");
+    let bad = || TargetError::NotHostPort(s.to_string());
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (host, port) = rest.split_once("]:").ok_or_else(bad)?;
         if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("\"{host}\" is not an IPv6 address"));
+            return Err(TargetError::NotIpv6(host.to_string()));
         }
         (host, port)
     } else {
         let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
         if host.contains(':') {
-            return Err(format!("put an IPv6 address in brackets: [{host}]:{port}"));
+            return Err(TargetError::Unbracketed {
+                host: host.to_string(),
+                port: port.to_string(),
+            });
         }
         if !is_hostname(host) {
-            return Err(format!(
-                "\"{host}\" is not a valid host name or IPv4 address"
-            ));
+            return Err(TargetError::BadHost(host.to_string()));
         }
         (host, port)
     };

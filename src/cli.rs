@@ -489,7 +489,7 @@ fn run_verify(setup: &SetupArgs, json: bool) -> Result<ExitCode, BadInput> {
 }
 
 fn check_port(target: &str, timeout_ms: u64) -> Result<ExitCode, BadInput> {
-    let (host, port_number) = port::parse_target(target).map_err(BadInput)?;
+    let (host, port_number) = port::parse_target(target).map_err(|e| BadInput(e.to_string()))?;
     if timeout_ms == 0 {
         return Err(BadInput("--timeout-ms must be above 0".into()));
     }

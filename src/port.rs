@@ -4,7 +4,7 @@ use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::authorized_keys::split_host_port;
+use crate::authorized_keys::{PermitOpen, TargetError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortCheck {
@@ -31,13 +31,8 @@ impl PortCheck {
 }
 
 /// Validates `HOST:PORT` the same way `--permit-open` does.
-pub fn parse_target(target: &str) -> Result<(String, u16), String> {
-    let (host, port) = split_host_port(target)?;
-    let port = port
-        .parse::<u16>()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| format!("\"{port}\" is not a port: use a number from 1 to 65535"))?;
+pub fn parse_target(target: &str) -> Result<(String, u16), TargetError> {
+    let PermitOpen { host, port } = target.parse()?;
     Ok((host, port))
 }
 

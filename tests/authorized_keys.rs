@@ -671,7 +671,8 @@ fn permit_open_bad_targets() {
     ] {
         match input.parse::<PermitOpen>() {
             Ok(p) => panic!("{input:?} accepted as {p:?}"),
-            Err(msg) => {
+            Err(error) => {
+                let msg = error.to_string();
                 assert!(!msg.trim().is_empty(), "{input:?}: empty message");
                 assert!(
                     input.contains('\n') || !msg.contains('\n'),
@@ -682,9 +683,50 @@ fn permit_open_bad_targets() {
     }
     // The message says what to do.
     let msg = "fd00::5:5432".parse::<PermitOpen>().unwrap_err();
-    assert!(msg.contains("[fd00::5]:5432"), "{msg}");
+    assert!(msg.to_string().contains("[fd00::5]:5432"), "{msg}");
     let msg = "db:70000".parse::<PermitOpen>().unwrap_err();
-    assert!(msg.contains("65535"), "{msg}");
+    assert!(msg.to_string().contains("65535"), "{msg}");
+}
+
+/// Each refusal has its own kind, and its words are the ones the commands and the
+/// wizard always printed.
+#[test]
+fn permit_open_refusals_are_typed_and_say_what_to_type() {
+    use bastion_wizard::authorized_keys::TargetError;
+    for (input, error, text) in [
+        (
+            " db ",
+            TargetError::NotHostPort("db".into()),
+            "\"db\" is not HOST:PORT (for example db.internal:5432 or [fd00::5]:5432)",
+        ),
+        (
+            "[nothex]:1",
+            TargetError::NotIpv6("nothex".into()),
+            "\"nothex\" is not an IPv6 address",
+        ),
+        (
+            "fd00::5:5432",
+            TargetError::Unbracketed {
+                host: "fd00::5".into(),
+                port: "5432".into(),
+            },
+            "put an IPv6 address in brackets: [fd00::5]:5432",
+        ),
+        (
+            "d b:5432",
+            TargetError::BadHost("d b".into()),
+            "\"d b\" is not a valid host name or IPv4 address",
+        ),
+        (
+            "db:0",
+            TargetError::BadPort("0".into()),
+            "\"0\" is not a port: use a number from 1 to 65535",
+        ),
+    ] {
+        let refused = input.parse::<PermitOpen>().unwrap_err();
+        assert_eq!(refused, error, "{input:?}");
+        assert_eq!(refused.to_string(), text, "{input:?}");
+    }
 }
 
 /// sshd reads a `cert-authority` line as a CA entry: it is not the vendor's login line,

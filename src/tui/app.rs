@@ -11,7 +11,7 @@ use super::derived::Derived;
 use super::line_edit;
 
 use crate::apply::Outcome;
-use crate::authorized_keys::PermitOpen;
+use crate::authorized_keys::{PermitOpen, TargetError};
 use crate::checks::{Report, Status, Verdict};
 use crate::inspect::HostState;
 use crate::key::{Key, KeyError};
@@ -145,7 +145,7 @@ impl AccountForm {
             .map(|e| e.to_string())
     }
 
-    pub fn parsed_targets(&self) -> Result<Vec<PermitOpen>, String> {
+    pub fn parsed_targets(&self) -> Result<Vec<PermitOpen>, TargetError> {
         self.targets
             .split([' ', ','])
             .filter(|t| !t.is_empty())

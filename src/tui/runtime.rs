@@ -103,7 +103,7 @@ impl Runtime {
                 self.spawn(move || {
                     let result = match port::parse_target(&target) {
                         Ok((host, number)) => port::check(&host, number, PORT_TIMEOUT),
-                        Err(why) => port::PortCheck::Unreachable(why),
+                        Err(why) => port::PortCheck::Unreachable(why.to_string()),
                     };
                     let _ = sender.send(Message::PortChecked(target, result));
                 });

@@ -217,7 +217,7 @@ impl App {
                         self.notice = Some(if list.target.is_empty() {
                             "Press e and type the database's HOST:PORT first.".into()
                         } else {
-                            why
+                            why.to_string()
                         })
                     }
                 }
