@@ -1,6 +1,7 @@
 //! The effective sshd configuration for the vendor's user, as `sshd -T -C` prints it
 //! (Match blocks applied), and the questions the checks ask of it.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use crate::authorized_keys::PermitOpen;
@@ -76,7 +77,7 @@ pub fn query_all(
         locals
     };
     let several = locals.len() > 1;
-    std::thread::scope(|scope| {
+    let answers: Result<Vec<Effective>, QueryError> = std::thread::scope(|scope| {
         let handles: Vec<_> = addrs
             .iter()
             .flat_map(|addr| locals.iter().map(move |local| (addr, local)))
@@ -92,12 +93,11 @@ pub fn query_all(
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("sshd -T could not be run".into()))
-            })
+            .map(|h| h.join().unwrap_or(Err(QueryError::Crashed)))
             .collect()
-    })
+    });
+    // The host state keeps the reason as text, as every other reader's.
+    answers.map_err(|e| e.to_string())
 }
 
 /// The problem `judge` finds from the vendor's addresses, naming the addresses when it
@@ -126,6 +126,37 @@ pub fn connection_spec(user: &str, vendor_addr: IpAddr, local: Local) -> String 
     )
 }
 
+/// Why sshd could not be asked for its effective configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryError {
+    /// `sshd -T` needs root (it reads the host keys).
+    NotRoot,
+    /// No sshd binary where the configuration says it is.
+    Missing { binary: String },
+    /// The binary is there but could not be started.
+    CannotRun { binary: String, error: String },
+    /// sshd ran and refused: its own words, trimmed (often a broken configuration).
+    Refused(String),
+    /// The thread asking it died.
+    Crashed,
+}
+
+impl fmt::Display for QueryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueryError::NotRoot => f.write_str("run as root to check the sshd configuration"),
+            QueryError::Missing { binary } => {
+                write!(f, "{binary} not found: is openssh-server installed?")
+            }
+            QueryError::CannotRun { binary, error } => write!(f, "cannot run {binary}: {error}"),
+            QueryError::Refused(said) => write!(f, "`sshd -T` failed: {said}"),
+            QueryError::Crashed => f.write_str("sshd -T could not be run"),
+        }
+    }
+}
+
+impl std::error::Error for QueryError {}
+
 /// Asks sshd itself, since only it knows its defaults, includes and Match blocks. With
 /// `UseDNS no` (the default) sshd matches `Match Host` against the address, so the host
 /// given is the address too.
@@ -134,16 +165,16 @@ pub fn query(
     vendor_addr: IpAddr,
     local: Local,
     is_root: bool,
-) -> Result<SshdConfig, String> {
+) -> Result<SshdConfig, QueryError> {
     if !is_root {
-        return Err("run as root to check the sshd configuration".into());
+        return Err(QueryError::NotRoot);
     }
     // The one place that says where sshd and its configuration are (also what the repair
     // edits), so the configuration judged is the one edited.
     let paths = SshdPaths::default();
     let binary = paths.sshd.display().to_string();
     if !paths.sshd.exists() {
-        return Err(format!("{binary} not found: is openssh-server installed?"));
+        return Err(QueryError::Missing { binary });
     }
     let output = paths
         .sshd()
@@ -151,10 +182,13 @@ pub fn query(
         .arg("-C")
         .arg(connection_spec(user, vendor_addr, local))
         .output()
-        .map_err(|e| format!("cannot run {binary}: {e}"))?;
+        .map_err(|e| QueryError::CannotRun {
+            binary: binary.clone(),
+            error: e.to_string(),
+        })?;
     if !output.status.success() {
         let err = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("`sshd -T` failed: {}", err.trim()));
+        return Err(QueryError::Refused(err.trim().to_string()));
     }
     Ok(SshdConfig::parse(&String::from_utf8_lossy(&output.stdout)))
 }
@@ -589,6 +623,51 @@ fn parse_listening(text: &str) -> Vec<(u16, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_refused_for_want_of_root_says_so_without_running_sshd() {
+        let asked = query("whaly", "34.22.141.3".parse().unwrap(), Local::ANY, false);
+        assert_eq!(asked, Err(QueryError::NotRoot));
+        // The words the checks and the proof have always shown.
+        assert_eq!(
+            QueryError::NotRoot.to_string(),
+            "run as root to check the sshd configuration"
+        );
+        assert_eq!(
+            query_all("whaly", &["34.22.141.3".parse().unwrap()], &[], false),
+            Err("run as root to check the sshd configuration".to_string())
+        );
+    }
+
+    #[test]
+    fn each_query_error_names_what_to_do() {
+        let binary = "/usr/sbin/sshd".to_string();
+        for (error, text) in [
+            (
+                QueryError::Missing {
+                    binary: binary.clone(),
+                },
+                "/usr/sbin/sshd not found: is openssh-server installed?",
+            ),
+            (
+                QueryError::CannotRun {
+                    binary,
+                    error: "Permission denied (os error 13)".into(),
+                },
+                "cannot run /usr/sbin/sshd: Permission denied (os error 13)",
+            ),
+            (
+                // sshd -T's stderr for an unknown keyword, as captured here.
+                QueryError::Refused(
+                    "/etc/ssh/sshd_config: line 1: Bad configuration option: Foo\n/etc/ssh/sshd_config: terminating, 1 bad configuration options".into(),
+                ),
+                "`sshd -T` failed: /etc/ssh/sshd_config: line 1: Bad configuration option: Foo\n/etc/ssh/sshd_config: terminating, 1 bad configuration options",
+            ),
+            (QueryError::Crashed, "sshd -T could not be run"),
+        ] {
+            assert_eq!(error.to_string(), text);
+        }
+    }
 
     #[test]
     fn reads_listening_sockets_only() {
