@@ -1253,19 +1253,22 @@ fn app_inspect(app: &mut App) -> Effect {
     effects.remove(0)
 }
 
+/// From Welcome, `user` typed on Account and Enter: the inspection that asks for.
+fn account_entered(app: &mut App, user: &str) -> u64 {
+    press(app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Account);
+    ctrl(app, 'u');
+    type_text(app, user);
+    inspection(&press(app, KeyCode::Enter))
+}
+
 #[test]
 fn an_older_inspection_arriving_late_is_ignored() {
     let mut app = app(fresh_host());
-    press(&mut app, KeyCode::Enter);
-    ctrl(&mut app, 'u');
-    type_text(&mut app, "sshd");
-    let older = inspection(&press(&mut app, KeyCode::Enter));
+    let older = account_entered(&mut app, "sshd");
     // The person changes their mind before the host was read for `sshd`.
     press(&mut app, KeyCode::Esc);
-    press(&mut app, KeyCode::Enter);
-    ctrl(&mut app, 'u');
-    type_text(&mut app, "tunnel");
-    let newer = inspection(&press(&mut app, KeyCode::Enter));
+    let newer = account_entered(&mut app, "tunnel");
     assert_ne!(older, newer);
 
     // The older answer first: it is not the one the gate waits for.
@@ -1291,10 +1294,7 @@ fn an_older_inspection_arriving_late_is_ignored() {
 #[test]
 fn going_back_while_the_host_is_read_asks_again_for_the_same_account() {
     let mut app = app(fresh_host());
-    press(&mut app, KeyCode::Enter);
-    ctrl(&mut app, 'u');
-    type_text(&mut app, "sshd");
-    let first = inspection(&press(&mut app, KeyCode::Enter));
+    let first = account_entered(&mut app, "sshd");
     press(&mut app, KeyCode::Esc);
     press(&mut app, KeyCode::Enter);
     // Same account, but the host was never read for it: the gate must not judge `sshd`
