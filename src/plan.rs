@@ -35,13 +35,24 @@ impl StepState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     CreateGroup,
-    CreateUser { shell: Option<PathBuf> },
+    CreateUser {
+        shell: Option<PathBuf>,
+    },
     Unlock,
-    SetShell { shell: PathBuf },
+    /// `chage` with these arguments: no expiry date, no password change due.
+    ClearAging {
+        args: Vec<String>,
+    },
+    SetShell {
+        shell: PathBuf,
+    },
     SecureHome,
     SshDir,
     AuthorizedKeys,
-    InstallKey { line: String, data: String },
+    InstallKey {
+        line: String,
+        data: String,
+    },
     RestoreLabels,
     RepairSshd(Box<Repair>),
 }
@@ -286,6 +297,7 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
     ];
     if let Some(account) = &state.user {
         steps.push(unlock_step(state, &names));
+        steps.extend(aging_step(state, &names));
         steps.extend(shell_step(state, account, &names, tunnel_only));
     }
     let uid = state.user.as_ref().map(|a| (a.uid, a.gid));
@@ -396,6 +408,41 @@ fn unlock_step(state: &HostState, names: &Names) -> Step {
         state: unlock_state,
         detail,
     }
+}
+
+/// Only where the account has expired, or PAM would demand a new password (a password
+/// the vendor never uses; sshd then refuses the forward): `chage` lifts both.
+fn aging_step(state: &HostState, names: &Names) -> Option<Step> {
+    let gate = &state.login;
+    let due = gate.password_change_due() && state.uses_pam();
+    if !gate.expired() && !due {
+        return None;
+    }
+    let mut args: Vec<String> = Vec::new();
+    let mut why = Vec::new();
+    if gate.expired() {
+        args.extend(["-E".into(), "-1".into()]);
+        why.push("the account has expired: sshd closes the connection");
+    }
+    if due {
+        let today = crate::state_dir::utc_timestamp((gate.today.max(0) as u64) * 86_400);
+        args.extend([
+            "-d".into(),
+            today[..10].to_string(),
+            "-M".into(),
+            "-1".into(),
+        ]);
+        why.push("PAM would demand a new password at login, and sshd then refuses the forward");
+    }
+    args.push(names.user.to_string());
+    Some(Step {
+        title: "Let the account log in: no expiry, no password change due".into(),
+        guide: "guide step 2",
+        command: format!("chage {}", args.join(" ")),
+        state: StepState::ToDo,
+        detail: why.join("; "),
+        action: Action::ClearAging { args },
+    })
 }
 
 /// A shell step only where the shell is broken, too open for tunnel-only (`restrict`
