@@ -234,6 +234,12 @@ impl fmt::Display for PermitOpen {
 pub enum TargetError {
     /// Not `HOST:PORT` at all (the whole input, trimmed).
     NotHostPort(String),
+    /// A connection URL: the `HOST:PORT` inside it is what is wanted.
+    Url {
+        input: String,
+        scheme: String,
+        host_port: String,
+    },
     /// In brackets, but not an IPv6 address.
     NotIpv6(String),
     /// An IPv6 address without its brackets.
@@ -250,6 +256,14 @@ impl fmt::Display for TargetError {
             TargetError::NotHostPort(s) => write!(
                 f,
                 "\"{s}\" is not HOST:PORT (for example db.internal:5432 or [fd00::5]:5432)"
+            ),
+            TargetError::Url {
+                input,
+                scheme,
+                host_port,
+            } => write!(
+                f,
+                "\"{input}\" is a {scheme} URL: give only its HOST:PORT, here {host_port}"
             ),
             TargetError::NotIpv6(host) => write!(f, "\"{host}\" is not an IPv6 address"),
             TargetError::Unbracketed { host, port } => {
@@ -285,6 +299,16 @@ impl std::str::FromStr for PermitOpen {
 pub fn split_host_port(s: &str) -> Result<(String, &str), TargetError> {
     let s = s.trim();
     let bad = || TargetError::NotHostPort(s.to_string());
+    if let Some((scheme, rest)) = s.split_once("://") {
+        // A connection URL (postgres://user@db:5432/name): say which part is wanted.
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+        return Err(TargetError::Url {
+            input: s.to_string(),
+            scheme: scheme.to_string(),
+            host_port: host_port.to_string(),
+        });
+    }
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (host, port) = rest.split_once("]:").ok_or_else(bad)?;
         if host.parse::<std::net::Ipv6Addr>().is_err() {
@@ -534,6 +558,15 @@ pub fn login_entries(existing: &[u8]) -> Vec<(Entry, KeyOptions)> {
 #[cfg(test)]
 mod option_tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_told_to_give_its_host_and_port() {
+        let err = split_host_port("postgres://app@db.internal:5432/sales")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("postgres URL"), "{err}");
+        assert!(err.ends_with("here db.internal:5432"), "{err}");
+    }
 
     #[test]
     fn options_are_read_in_order() {

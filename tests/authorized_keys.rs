@@ -700,6 +700,15 @@ fn permit_open_refusals_are_typed_and_say_what_to_type() {
             "\"db\" is not HOST:PORT (for example db.internal:5432 or [fd00::5]:5432)",
         ),
         (
+            "postgres://app@db.internal:5432/sales",
+            TargetError::Url {
+                input: "postgres://app@db.internal:5432/sales".into(),
+                scheme: "postgres".into(),
+                host_port: "db.internal:5432".into(),
+            },
+            "\"postgres://app@db.internal:5432/sales\" is a postgres URL: give only its HOST:PORT, here db.internal:5432",
+        ),
+        (
             "[nothex]:1",
             TargetError::NotIpv6("nothex".into()),
             "\"nothex\" is not an IPv6 address",
