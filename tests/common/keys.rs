@@ -117,6 +117,11 @@ pub fn wrap_with(line: &str, width: usize, sep: &str) -> String {
     wrap_lines(line, width).join(sep)
 }
 
+/// The key as an email client wraps it, with the CR line ends a terminal pastes.
+pub fn wrapped(line: &str, width: usize) -> String {
+    wrap_with(line, width, "\r")
+}
+
 /// Inserts "\n" every `width` characters (an e-mailed, wrapped key). Ends with "\n".
 pub fn wrap(line: &str, width: usize) -> String {
     wrap_with(line, width, "\n") + "\n"
