@@ -30,18 +30,13 @@ pub fn try_keygen(
     let private = dir.join(name);
     let _ = fs::remove_file(&private);
     let _ = fs::remove_file(public_path(&private));
-    let out = output_timeout(
+    ssh_keygen(
         Command::new("ssh-keygen")
             .args(["-q", "-N", "", "-C", comment, "-f"])
             .arg(&private)
             .arg("-t")
             .args(type_args),
-        None,
-        KEYGEN_TIMEOUT,
-    );
-    if !out.status.success() {
-        return Err(describe(&out));
-    }
+    )?;
     let public = fs::read_to_string(public_path(&private))
         .unwrap()
         .trim()
@@ -59,20 +54,12 @@ pub fn public_path(private: &Path) -> PathBuf {
 /// What `ssh-keygen -l -E HASH -f FILE` prints, one line per key
 /// (`BITS FINGERPRINT COMMENT (TYPE)`), or its account of why it refuses the file.
 pub fn keygen_list(file: &Path, hash: &str) -> Result<Vec<String>, String> {
-    let out = output_timeout(
+    let out = ssh_keygen(
         Command::new("ssh-keygen")
             .args(["-l", "-E", hash, "-f"])
             .arg(file),
-        None,
-        KEYGEN_TIMEOUT,
-    );
-    if !out.status.success() {
-        return Err(describe(&out));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect())
+    )?;
+    Ok(out.lines().map(str::to_string).collect())
 }
 
 /// The fingerprint of each key in `file` as ssh-keygen prints it (`SHA256:...` for hash
@@ -88,13 +75,16 @@ pub fn fingerprints(file: &Path, hash: &str) -> Vec<String> {
 /// `ssh-keygen -e -m FORMAT -f PUBLIC`: the public key in `RFC4716` or `PKCS8` (PEM) form,
 /// or ssh-keygen's account of why not.
 pub fn keygen_export(public: &Path, format: &str) -> Result<String, String> {
-    let out = output_timeout(
+    ssh_keygen(
         Command::new("ssh-keygen")
             .args(["-e", "-m", format, "-f"])
             .arg(public),
-        None,
-        KEYGEN_TIMEOUT,
-    );
+    )
+}
+
+/// Runs an ssh-keygen command (bounded in time): its output, or the account of its failure.
+fn ssh_keygen(cmd: &mut Command) -> Result<String, String> {
+    let out = output_timeout(cmd, None, KEYGEN_TIMEOUT);
     if !out.status.success() {
         return Err(describe(&out));
     }

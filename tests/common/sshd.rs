@@ -16,6 +16,18 @@ use super::tunnel::{contains, try_tunnel, try_tunnel_from, EchoServer, TunnelRes
 
 pub(super) const SSHD: &str = "/usr/sbin/sshd";
 
+/// The settings every sandbox sshd_config carries after the test's own lines (sshd keeps
+/// a keyword's first value, so the test's line wins): keys as the only way in, and a log
+/// verbose enough to name each key.
+pub const SSHD_DEFAULTS: &str = "UsePAM yes\n\
+     StrictModes yes\n\
+     LogLevel VERBOSE\n\
+     PubkeyAuthentication yes\n\
+     PasswordAuthentication no\n\
+     KbdInteractiveAuthentication no\n\
+     PermitRootLogin no\n\
+     PrintMotd no\n";
+
 impl Sandbox {
     /// The sandbox's own host keys, inside the overlaid /etc/ssh: the host's keys are never
     /// used, and `connection.host_keys` reports the sandbox's. `ssh-keygen -A` runs once per
@@ -76,14 +88,7 @@ impl Sandbox {
         let config = format!(
             "Include /etc/ssh/sshd_config.d/*.conf\n\
              {pre}\n\
-             UsePAM yes\n\
-             StrictModes yes\n\
-             LogLevel VERBOSE\n\
-             PubkeyAuthentication yes\n\
-             PasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\n\
-             PermitRootLogin no\n\
-             PrintMotd no\n\
+             {SSHD_DEFAULTS}\
              {matches}"
         );
         self.write_file("/etc/ssh/sshd_config", config.as_bytes());
