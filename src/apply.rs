@@ -210,6 +210,7 @@ fn execute(action: &Action, request: &Request, state_dir: &StateDir) -> Result<(
         Action::Unlock => {
             run_account_tool(Command::new("usermod").args(["-p", "*", user]), || false)
         }
+        Action::ClearAging { args } => run_account_tool(Command::new("chage").args(args), || false),
         Action::SetShell { shell } => run_account_tool(
             Command::new("usermod").arg("-s").arg(shell).arg(user),
             || false,

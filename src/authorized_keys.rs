@@ -248,6 +248,14 @@ pub fn split_host_port(s: &str) -> Result<(String, &str), String> {
     let s = s.trim();
     let bad =
         || format!("\"{s}\" is not HOST:PORT (for example db.internal:5432 or [fd00::5]:5432)");
+    if let Some((scheme, rest)) = s.split_once("://") {
+        // A connection URL (postgres://user@db:5432/name): say which part is wanted.
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+        return Err(format!(
+            "\"{s}\" is a {scheme} URL: give only its HOST:PORT, here {host_port}"
+        ));
+    }
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (host, port) = rest.split_once("]:").ok_or_else(bad)?;
         if host.parse::<std::net::Ipv6Addr>().is_err() {
@@ -496,6 +504,13 @@ pub fn login_entries(existing: &[u8]) -> Vec<(Entry, KeyOptions)> {
 #[cfg(test)]
 mod option_tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_told_to_give_its_host_and_port() {
+        let err = split_host_port("postgres://app@db.internal:5432/sales").unwrap_err();
+        assert!(err.contains("postgres URL"), "{err}");
+        assert!(err.ends_with("here db.internal:5432"), "{err}");
+    }
 
     #[test]
     fn options_are_read_in_order() {

@@ -49,6 +49,9 @@ pub enum Command {
         /// The vendor's public key, as they sent it ("-" for standard input)
         #[arg(long, value_name = "F")]
         key_file: String,
+        /// Also plan the repair of the sshd settings that block this user's tunnel
+        #[arg(long)]
+        fix_sshd: bool,
         #[command(flatten)]
         setup: SetupArgs,
     },
@@ -197,7 +200,11 @@ pub fn run(cli: Cli) -> ExitCode {
             key_file,
             setup,
         }) => status(&with(&setup), json, key_file.as_deref()),
-        Some(Command::Plan { key_file, setup }) => show_plan(&with(&setup), &key_file),
+        Some(Command::Plan {
+            key_file,
+            fix_sshd,
+            setup,
+        }) => show_plan(&with(&setup), &key_file, fix_sshd),
         Some(Command::Apply {
             key_file,
             yes,
@@ -241,10 +248,10 @@ fn status(setup: &SetupArgs, json: bool, key_file: Option<&str>) -> Result<ExitC
             report.user, report.group, state.facts.hostname
         );
         for c in &report.checks {
-            println!("  {:<6} {:<20} {}", status_label(c.status), c.id, c.title);
-            println!("  {:<6} {:<20} {}", "", "", c.detail);
+            println!("  {:<6} {}  [{}]", status_label(c.status), c.title, c.id);
+            println!("  {:<6} {}", "", c.detail);
             if let Some(fix) = &c.fix {
-                println!("  {:<6} {:<20} fix: {fix}", "", "");
+                println!("  {:<6} fix: {fix}", "");
             }
         }
         println!("\n{}", report.verdict());
@@ -261,14 +268,19 @@ pub fn status_label(status: Status) -> &'static str {
     }
 }
 
-fn show_plan(setup: &SetupArgs, key_file: &str) -> Result<ExitCode, BadInput> {
-    let (_, request) = prepare(setup, Some(key_file))?;
+fn show_plan(setup: &SetupArgs, key_file: &str, fix_sshd: bool) -> Result<ExitCode, BadInput> {
+    let (profile, mut request) = prepare(setup, Some(key_file))?;
+    request.fix_sshd = fix_sshd;
     let state = inspect::inspect(&request);
     let plan = refused(plan::prepare(&request, &state))?;
     if !state.is_root {
         println!("Preview as a normal user: some steps can only be judged as root.\n");
     }
     print!("{}", render_plan(&plan, request.key.as_ref()));
+    // The plan covers what apply changes; the verdict covers the whole host.
+    if plan.to_do() == 0 && plan.blocking().is_empty() {
+        print_verdict(&report_for(&request, &state, &profile));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -340,7 +352,7 @@ pub fn render_plan(plan: &Plan, key: Option<&Key>) -> String {
         (_, b) if b > 0 => {
             format!("{b} step(s) blocked: nothing will be changed until they are resolved.\n")
         }
-        (0, _) => "Nothing to do: the host is already set up.\n".into(),
+        (0, _) => "Nothing to change.\n".into(),
         (n, _) => format!("{n} step(s) to do.\n"),
     });
     out
@@ -426,20 +438,26 @@ fn run_apply(
 /// else 5 with each failing check and its fix.
 fn verdict_after_apply(request: &Request, profile: &Profile) -> ExitCode {
     let state = inspect::inspect(request);
-    let plan = plan::plan(request, &state);
+    let report = report_for(request, &state, profile);
+    print_verdict(&report);
+    ExitCode::from(if report.ready { 0 } else { 5 })
+}
+
+fn report_for(request: &Request, state: &inspect::HostState, profile: &Profile) -> checks::Report {
+    let plan = plan::plan(request, state);
     let db_results = checks::check_targets(request);
-    let report = checks::report(request, &state, &plan, profile, &db_results);
+    checks::report(request, state, &plan, profile, &db_results)
+}
+
+/// The one verdict, and each failing check with its fix.
+fn print_verdict(report: &checks::Report) {
     println!("{}", report.verdict());
-    if report.ready {
-        return ExitCode::SUCCESS;
-    }
     for c in report.failing() {
         println!("  ✗ {}: {}", c.title, c.detail);
         if let Some(fix) = &c.fix {
             println!("    fix: {fix}");
         }
     }
-    ExitCode::from(5)
 }
 
 fn run_verify(setup: &SetupArgs, json: bool) -> Result<ExitCode, BadInput> {

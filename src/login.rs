@@ -104,6 +104,24 @@ fn uses_module(stack: &str, module: &str) -> bool {
 }
 
 impl LoginGate {
+    /// The account's expiry date has come (`chage -E`): sshd closes the connection.
+    pub fn expired(&self) -> bool {
+        self.dates.expire.is_some_and(|e| e <= self.today)
+    }
+
+    /// PAM would demand a new password at login (`chage -d 0`, or the password aged out),
+    /// after which sshd refuses forwarding.
+    pub fn password_change_due(&self) -> bool {
+        let forced = self.dates.last_change == Some(0);
+        let aged = match (self.dates.last_change, self.dates.max_days) {
+            (Some(last), Some(max)) if last > 0 && (0..99_999).contains(&max) => {
+                last + max <= self.today
+            }
+            _ => false,
+        };
+        forced || aged
+    }
+
     /// Why the login or its tunnel is refused from one of `addrs`, with the fix;
     /// `uses_pam` is sshd's UsePAM.
     pub fn problems(
@@ -114,7 +132,7 @@ impl LoginGate {
         uses_pam: bool,
     ) -> Vec<(String, String)> {
         let mut found = Vec::new();
-        if let Some(expire) = self.dates.expire.filter(|e| *e <= self.today) {
+        if let Some(expire) = self.dates.expire.filter(|_| self.expired()) {
             found.push((
                 format!(
                     "the account expired on {} (chage -E): sshd closes the connection",
@@ -124,14 +142,7 @@ impl LoginGate {
             ));
         }
         if uses_pam {
-            let forced = self.dates.last_change == Some(0);
-            let aged = match (self.dates.last_change, self.dates.max_days) {
-                (Some(last), Some(max)) if last > 0 && (0..99_999).contains(&max) => {
-                    last + max <= self.today
-                }
-                _ => false,
-            };
-            if forced || aged {
+            if self.password_change_due() {
                 found.push((
                     "PAM demands a new password at login (chage -d 0, or the password aged out): the login works but sshd refuses forwarding, \"administratively prohibited\"".into(),
                     format!("chage -d \"$(date +%F)\" -M -1 {user}"),

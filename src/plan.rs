@@ -35,13 +35,24 @@ impl StepState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     CreateGroup,
-    CreateUser { shell: Option<PathBuf> },
+    CreateUser {
+        shell: Option<PathBuf>,
+    },
     Unlock,
-    SetShell { shell: PathBuf },
+    /// `chage` with these arguments: no expiry date, no password change due.
+    ClearAging {
+        args: Vec<String>,
+    },
+    SetShell {
+        shell: PathBuf,
+    },
     SecureHome,
     SshDir,
     AuthorizedKeys,
-    InstallKey { line: String, data: String },
+    InstallKey {
+        line: String,
+        data: String,
+    },
     RestoreLabels,
     RepairSshd(Box<Repair>),
 }
@@ -260,16 +271,77 @@ pub fn check_name(name: &str, what: &'static str) -> Result<(), NameError> {
     }
 }
 
-pub fn plan(request: &Request, state: &HostState) -> Plan {
-    let user = request.user.as_str();
-    let group = request.group.as_str();
-    let home = shell_word(&state.home_path.display().to_string());
-    let ssh_dir = shell_word(&state.ssh_dir_path().display().to_string());
-    let keys_file = shell_word(&state.authorized_keys_path().display().to_string());
-    let tunnel_only = !request.access.allow_shell;
-    let mut steps = Vec::new();
+/// The names each step's command and title use, quoted for the shell once.
+struct Names<'a> {
+    user: &'a str,
+    group: &'a str,
+    home: String,
+    ssh_dir: String,
+    keys_file: String,
+}
 
-    steps.push(Step {
+/// The guide's steps in its order, each from its own function; a step that cannot run
+/// makes every later one wait for it.
+pub fn plan(request: &Request, state: &HostState) -> Plan {
+    let names = Names {
+        user: request.user.as_str(),
+        group: request.group.as_str(),
+        home: shell_word(&state.home_path.display().to_string()),
+        ssh_dir: shell_word(&state.ssh_dir_path().display().to_string()),
+        keys_file: shell_word(&state.authorized_keys_path().display().to_string()),
+    };
+    let tunnel_only = !request.access.allow_shell;
+    let mut steps = vec![
+        group_step(state, &names),
+        user_step(state, &names, tunnel_only),
+    ];
+    if let Some(account) = &state.user {
+        steps.push(unlock_step(state, &names));
+        steps.extend(aging_step(state, &names));
+        steps.extend(shell_step(state, account, &names, tunnel_only));
+    }
+    let uid = state.user.as_ref().map(|a| (a.uid, a.gid));
+    steps.push(home_step(state, uid, &names.home, names.user, names.group));
+    steps.push(ssh_dir_step(state, &names));
+    steps.push(authorized_keys_step(state, &names));
+    let key_line = request.key.as_ref().map(|k| request.access.line_for(k));
+    if let (Some(key), Some(line)) = (&request.key, &key_line) {
+        steps.push(key_step(state, line, &key.data, &names.keys_file));
+    }
+    if state.selinux {
+        let any_file_change = steps.iter().any(|s| s.state == StepState::ToDo);
+        steps.push(labels_step(state, &names, any_file_change));
+    }
+    if request.fix_sshd {
+        if let Some(repair) = sshd_repair::plan(request, state) {
+            steps.push(sshd_step(repair));
+        }
+    }
+    mark_waiting(&mut steps);
+    Plan {
+        user: names.user.to_string(),
+        group: names.group.to_string(),
+        home: state.home_path.clone(),
+        steps,
+        key_line,
+    }
+}
+
+/// Once one step cannot run, nothing after it is attempted: mark that plainly.
+fn mark_waiting(steps: &mut [Step]) {
+    let Some(first) = steps.iter().position(|s| s.state == StepState::Blocked) else {
+        return;
+    };
+    for step in steps.iter_mut().skip(first + 1) {
+        if step.state == StepState::ToDo {
+            step.state = StepState::Waiting { on: first };
+        }
+    }
+}
+
+fn group_step(state: &HostState, names: &Names) -> Step {
+    let group = names.group;
+    Step {
         action: Action::CreateGroup,
         title: format!("Create group {group}"),
         guide: "guide step 1",
@@ -279,14 +351,17 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
             Some(gid) => format!("group {group} exists (gid {gid})"),
             None => format!("group {group} does not exist yet"),
         },
-    });
+    }
+}
 
+fn user_step(state: &HostState, names: &Names, tunnel_only: bool) -> Step {
+    let (user, group, home) = (names.user, names.group, &names.home);
     let new_shell = tunnel_only.then(|| state.nologin.clone());
     let shell_flag = new_shell
         .as_ref()
         .map(|s| format!(" -s {}", s.display()))
         .unwrap_or_default();
-    steps.push(Step {
+    Step {
         action: Action::CreateUser { shell: new_shell },
         title: format!("Create user {user} with home {home}"),
         guide: "guide step 2",
@@ -301,79 +376,117 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
             None if tunnel_only => format!("user {user} does not exist yet: it is created with no password and no login shell (tunnel only)"),
             None => format!("user {user} does not exist yet: it is created with no password and the system's default shell"),
         },
-    });
-
-    if let Some(account) = &state.user {
-        let (unlock_state, detail) = match &state.password {
-            Password::Usable => (StepState::Done, "the account is not locked".to_string()),
-            Password::Locked if state.uses_pam() => (
-                StepState::ToDo,
-                "the password is locked (`!` in /etc/shadow); key logins work while sshd's UsePAM is yes, but would be refused if it were turned off".into(),
-            ),
-            Password::Locked => (
-                StepState::ToDo,
-                "the password is locked (`!` in /etc/shadow), and with UsePAM no sshd refuses every login of a locked account, keys included".into(),
-            ),
-            Password::Empty => (
-                StepState::ToDo,
-                "the password is empty: anyone could log in without one; `*` means no password can ever work, while keys still do".into(),
-            ),
-            Password::Unknown(why) => (StepState::ToDo, format!("{why}; applying checks it")),
-            Password::NotLocal => (
-                StepState::Done,
-                "not in /etc/shadow (a directory account): its lock is managed there".into(),
-            ),
-        };
-        steps.push(Step {
-            action: Action::Unlock,
-            title: "Allow key login, never a password".into(),
-            guide: "guide step 2",
-            command: format!("usermod -p '*' {user}"),
-            state: unlock_state,
-            detail,
-        });
-        let broken = state.shell != Some(ShellState::Executable);
-        // `restrict` does not stop remote commands: a tunnel-only user needs a shell that
-        // runs none.
-        let too_open = tunnel_only && !broken && !is_no_login(&account.shell);
-        // Without tunnel-only the key is promised a normal login shell.
-        let too_closed = !tunnel_only && !broken && is_no_login(&account.shell);
-        if broken || too_open || too_closed {
-            let shell = if tunnel_only {
-                state.nologin.clone()
-            } else {
-                PathBuf::from("/bin/sh")
-            };
-            let detail = if broken {
-                format!(
-                    "{} does not exist or is not executable: sshd refuses the user",
-                    account.shell.display()
-                )
-            } else if too_closed {
-                format!(
-                    "{} runs no commands, and tunnel-only is off: the key is to get a normal login shell",
-                    account.shell.display()
-                )
-            } else {
-                format!(
-                    "{} is a full shell: the vendor's key could run commands (tunnel-only asked)",
-                    account.shell.display()
-                )
-            };
-            steps.push(Step {
-                title: format!("Set the login shell to {}", shell.display()),
-                guide: "guide step 2",
-                command: format!("usermod -s {} {user}", shell.display()),
-                state: StepState::ToDo,
-                detail,
-                action: Action::SetShell { shell },
-            });
-        }
     }
+}
 
-    let uid = state.user.as_ref().map(|a| (a.uid, a.gid));
-    steps.push(home_step(state, uid, &home, user, group));
-    steps.push(owned_step(
+fn unlock_step(state: &HostState, names: &Names) -> Step {
+    let (unlock_state, detail) = match &state.password {
+        Password::Usable => (StepState::Done, "the account is not locked".to_string()),
+        Password::Locked if state.uses_pam() => (
+            StepState::ToDo,
+            "the password is locked (`!` in /etc/shadow); key logins work while sshd's UsePAM is yes, but would be refused if it were turned off".into(),
+        ),
+        Password::Locked => (
+            StepState::ToDo,
+            "the password is locked (`!` in /etc/shadow), and with UsePAM no sshd refuses every login of a locked account, keys included".into(),
+        ),
+        Password::Empty => (
+            StepState::ToDo,
+            "the password is empty: anyone could log in without one; `*` means no password can ever work, while keys still do".into(),
+        ),
+        Password::Unknown(why) => (StepState::ToDo, format!("{why}; applying checks it")),
+        Password::NotLocal => (
+            StepState::Done,
+            "not in /etc/shadow (a directory account): its lock is managed there".into(),
+        ),
+    };
+    Step {
+        action: Action::Unlock,
+        title: "Allow key login, never a password".into(),
+        guide: "guide step 2",
+        command: format!("usermod -p '*' {}", names.user),
+        state: unlock_state,
+        detail,
+    }
+}
+
+/// Only where the account has expired, or PAM would demand a new password (a password
+/// the vendor never uses; sshd then refuses the forward): `chage` lifts both.
+fn aging_step(state: &HostState, names: &Names) -> Option<Step> {
+    let gate = &state.login;
+    let due = gate.password_change_due() && state.uses_pam();
+    if !gate.expired() && !due {
+        return None;
+    }
+    let mut args: Vec<String> = Vec::new();
+    let mut why = Vec::new();
+    if gate.expired() {
+        args.extend(["-E".into(), "-1".into()]);
+        why.push("the account has expired: sshd closes the connection");
+    }
+    if due {
+        let today = crate::state_dir::utc_timestamp((gate.today.max(0) as u64) * 86_400);
+        args.extend([
+            "-d".into(),
+            today[..10].to_string(),
+            "-M".into(),
+            "-1".into(),
+        ]);
+        why.push("PAM would demand a new password at login, and sshd then refuses the forward");
+    }
+    args.push(names.user.to_string());
+    Some(Step {
+        title: "Let the account log in: no expiry, no password change due".into(),
+        guide: "guide step 2",
+        command: format!("chage {}", args.join(" ")),
+        state: StepState::ToDo,
+        detail: why.join("; "),
+        action: Action::ClearAging { args },
+    })
+}
+
+/// A shell step only where the shell is broken, too open for tunnel-only (`restrict`
+/// does not stop remote commands), or closed although a login shell was asked for.
+fn shell_step(
+    state: &HostState,
+    account: &crate::inspect::Account,
+    names: &Names,
+    tunnel_only: bool,
+) -> Option<Step> {
+    let broken = state.shell != Some(ShellState::Executable);
+    let too_open = tunnel_only && !broken && !is_no_login(&account.shell);
+    let too_closed = !tunnel_only && !broken && is_no_login(&account.shell);
+    if !(broken || too_open || too_closed) {
+        return None;
+    }
+    let shell = if tunnel_only {
+        state.nologin.clone()
+    } else {
+        PathBuf::from("/bin/sh")
+    };
+    let current = account.shell.display();
+    let detail = if broken {
+        format!("{current} does not exist or is not executable: sshd refuses the user")
+    } else if too_closed {
+        format!("{current} runs no commands, and tunnel-only is off: the key is to get a normal login shell")
+    } else {
+        format!(
+            "{current} is a full shell: the vendor's key could run commands (tunnel-only asked)"
+        )
+    };
+    Some(Step {
+        title: format!("Set the login shell to {}", shell.display()),
+        guide: "guide step 2",
+        command: format!("usermod -s {} {}", shell.display(), names.user),
+        state: StepState::ToDo,
+        detail,
+        action: Action::SetShell { shell },
+    })
+}
+
+fn ssh_dir_step(state: &HostState, names: &Names) -> Step {
+    let (user, group, ssh_dir) = (names.user, names.group, &names.ssh_dir);
+    owned_step(
         Action::SshDir,
         format!("Create {ssh_dir} (0700)"),
         "guide steps 4-5",
@@ -385,8 +498,12 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
         },
         state,
         user,
-    ));
-    steps.push(owned_step(
+    )
+}
+
+fn authorized_keys_step(state: &HostState, names: &Names) -> Step {
+    let (user, group, keys_file) = (names.user, names.group, &names.keys_file);
+    owned_step(
         Action::AuthorizedKeys,
         format!("Create {keys_file} (0600)"),
         "guide steps 7-8",
@@ -398,59 +515,26 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
         },
         state,
         user,
-    ));
+    )
+}
 
-    let key_line = request.key.as_ref().map(|k| request.access.line_for(k));
-    if let (Some(key), Some(line)) = (&request.key, &key_line) {
-        steps.push(key_step(state, line, &key.data, &keys_file));
-    }
-
-    if state.selinux {
-        let any_file_change = steps.iter().any(|s| s.state == StepState::ToDo);
-        steps.push(Step {
-            action: Action::RestoreLabels,
-            title: "Restore SELinux labels on ~/.ssh".into(),
-            guide: "guide steps 4-9",
-            command: format!("restorecon -R {ssh_dir}"),
-            state: if !state.restorecon_available {
-                StepState::Blocked
-            } else {
-                done_if(!any_file_change && !state.selinux_relabel_needed)
-            },
-            detail: if state.restorecon_available {
-                "files created by root get the wrong label and sshd then ignores the key".into()
-            } else {
-                "SELinux is on but restorecon is missing: install policycoreutils, then rerun"
-                    .into()
-            },
-        });
-    }
-
-    if request.fix_sshd {
-        if let Some(repair) = sshd_repair::plan(request, state) {
-            steps.push(sshd_step(repair));
-        }
-    }
-
-    if steps.iter().any(|s| s.state == StepState::Blocked) {
-        // Once one step cannot run, nothing after it is attempted: mark that plainly.
-        let first = steps
-            .iter()
-            .position(|s| s.state == StepState::Blocked)
-            .unwrap_or(0);
-        for step in steps.iter_mut().skip(first + 1) {
-            if step.state == StepState::ToDo {
-                step.state = StepState::Waiting { on: first };
-            }
-        }
-    }
-
-    Plan {
-        user: user.to_string(),
-        group: group.to_string(),
-        home: state.home_path.clone(),
-        steps,
-        key_line,
+/// Files root creates get the wrong SELinux label, and sshd then ignores the key.
+fn labels_step(state: &HostState, names: &Names, any_file_change: bool) -> Step {
+    Step {
+        action: Action::RestoreLabels,
+        title: "Restore SELinux labels on ~/.ssh".into(),
+        guide: "guide steps 4-9",
+        command: format!("restorecon -R {}", names.ssh_dir),
+        state: if !state.restorecon_available {
+            StepState::Blocked
+        } else {
+            done_if(!any_file_change && !state.selinux_relabel_needed)
+        },
+        detail: if state.restorecon_available {
+            "files created by root get the wrong label and sshd then ignores the key".into()
+        } else {
+            "SELinux is on but restorecon is missing: install policycoreutils, then rerun".into()
+        },
     }
 }
 

@@ -187,3 +187,29 @@ fn on_aws_the_vendor_rule_is_one_security_group_command_per_ip() {
         .unwrap();
     assert!(!vendor.fix.as_deref().unwrap().contains("aws ec2"));
 }
+
+#[test]
+fn a_key_line_whose_permitopen_misses_the_database_says_how_to_widen_it() {
+    let installed = format!("restrict,port-forwarding,permitopen=\"localhost:5432\" {ED25519}\n");
+    let state = set_up_host(&installed);
+    let mut req = request(true);
+    req.access.permit_open = vec!["localhost:5432".parse().unwrap()];
+    req.db = vec!["127.0.0.1:5432".parse().unwrap()];
+    let report = report_for(&req, &state, &[]);
+    let key = report
+        .checks
+        .iter()
+        .find(|c| c.id == "key_installed")
+        .unwrap();
+    assert_eq!(key.status, Status::Fail, "{key:?}");
+    assert!(key.detail.contains("127.0.0.1:5432"), "{key:?}");
+    let fix = key.fix.as_deref().unwrap();
+    assert!(
+        !fix.contains(">>"),
+        "appending the same line again changes nothing: {fix}"
+    );
+    assert!(
+        fix.contains("--permit-open localhost:5432 --permit-open 127.0.0.1:5432"),
+        "{fix}"
+    );
+}

@@ -851,3 +851,30 @@ fn e2e_declining_at_the_prompt_exits_4_and_changes_nothing() {
     );
     assert!(sb.group_entry(USER).is_none());
 }
+
+/// `plan` on a host whose account is done but whose sshd forbids forwarding never says
+/// the host is set up: it gives the verdict and the failing check, and with `--fix-sshd`
+/// it shows the repair it would make.
+#[test]
+fn e2e_plan_gives_the_verdict_and_previews_the_sshd_repair() {
+    let sb = sandbox_or_skip!();
+    let _sshd = sb.start_sshd("");
+    let (_key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let file = key_file(&sb, "vendor.pub", &public);
+    apply_ok(&sb, &file, &[]);
+    sb.write_file(
+        "/etc/ssh/sshd_config.d/50-site.conf",
+        b"AllowTcpForwarding no\n",
+    );
+    let out = sb.wizard(&["plan", "--key-file", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("set up."), "{text}");
+    assert!(text.contains("Not ready"), "{text}");
+    assert!(text.contains("sshd allows TCP forwarding"), "{text}");
+    let out = sb.wizard(&["plan", "--key-file", &file, "--fix-sshd"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Repair sshd"), "{text}");
+    assert!(text.contains("AllowTcpForwarding local"), "{text}");
+    assert!(text.contains("1 step(s) to do."), "{text}");
+}

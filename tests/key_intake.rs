@@ -1310,3 +1310,19 @@ fn a_comment_wrapped_at_a_space_keeps_the_space() {
         assert_eq!(k.data, data);
     }
 }
+
+/// A whole e-mail pasted around the key: the refusal says to paste only the key, and
+/// names where it starts.
+#[test]
+fn a_key_inside_other_text_is_pointed_at() {
+    let public = &gen(0).public;
+    let mail = format!("Hi, here is our key for the tunnel:\n{public}\nThanks, Whaly");
+    let err = key::parse(&mail).unwrap_err();
+    assert_eq!(err, KeyError::KeyInsideText(gen(0).key_type().into()));
+    assert!(err.to_string().contains("Paste only the key"), "{err}");
+    // A word that merely looks odd, with no key after it, is still an unknown type.
+    assert!(matches!(
+        key::parse("hello world"),
+        Err(KeyError::UnknownType(_))
+    ));
+}

@@ -903,3 +903,35 @@ fn plan_says_when_pasted_options_are_not_installed() {
         "{text}"
     );
 }
+
+/// An expired account, or a password change PAM would demand, gets one `chage` step that
+/// lifts both; neither, no step.
+#[test]
+fn an_expired_account_or_a_due_password_change_is_lifted_with_chage() {
+    use bastion_wizard::login::{AccountDates, LoginGate};
+    let mut state = ready_host(&ready_content());
+    let aging = |p: &plan::Plan| {
+        p.steps
+            .iter()
+            .find(|s| matches!(s.action, Action::ClearAging { .. }))
+            .cloned()
+    };
+    assert!(aging(&plan::plan(&tunnel_only(), &state)).is_none());
+    state.login = LoginGate {
+        dates: AccountDates {
+            last_change: Some(0),
+            max_days: None,
+            expire: Some(19_000),
+        },
+        today: 20_000,
+        ..LoginGate::default()
+    };
+    let step = aging(&plan::plan(&tunnel_only(), &state)).expect("a chage step");
+    assert_eq!(step.state, StepState::ToDo);
+    assert!(
+        step.command.starts_with("chage -E -1 -d "),
+        "{}",
+        step.command
+    );
+    assert!(step.command.ends_with(" -M -1 whaly"), "{}", step.command);
+}

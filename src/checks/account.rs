@@ -253,12 +253,27 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         }
     };
     if let Some(problem) = judge(&options) {
+        // When the planned line is the installed one, rerunning changes nothing: the
+        // options asked for must change.
+        let rewrite = match install {
+            Some(s) if s.state != StepState::Done => s.command.clone(),
+            _ => {
+                let flags: Vec<String> = targets
+                    .iter()
+                    .map(|t| format!("--permit-open {t}"))
+                    .collect();
+                format!(
+                    "install the line again with options that allow the tunnel: sudo bastion-wizard apply --key-file KEY {} (in the wizard: list every database target on the Account screen)",
+                    flags.join(" ")
+                )
+            }
+        };
         return Check::new(
             id,
             Status::Fail,
             title,
             format!("the key is installed, but {problem}"),
-            fix,
+            Some(rewrite),
         );
     }
     match install {

@@ -112,6 +112,8 @@ pub enum KeyError {
     RsaTooLarge(u32),
     PemPublicKey,
     UnknownType(String),
+    /// Other text stands before the key (a whole e-mail was pasted): the key's type word.
+    KeyInsideText(String),
     Malformed(String),
     /// An OpenSSH certificate; carries the plain key type it was made from.
     Certificate(String),
@@ -148,6 +150,7 @@ impl fmt::Display for KeyError {
             KeyError::RsaTooLarge(bits) => write!(f, "This RSA key has {bits} bits, more than the {MAX_RSA_BITS} OpenSSH accepts, so sshd would ignore it: ask the vendor for a key of 4096 bits or an ed25519 key."),
             KeyError::PemPublicKey => write!(f, "This is a PEM public key, not OpenSSH format: convert it with `ssh-keygen -i -m PKCS8 -f FILE` and use the result."),
             KeyError::UnknownType(t) if t.is_empty() => write!(f, "This does not start with a known key type: expected ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521."),
+            KeyError::KeyInsideText(t) => write!(f, "This is more than the key: other text stands before it. Paste only the key, from \"{t}\" to the end of the key (the comment after it may stay)."),
             KeyError::UnknownType(t) => write!(f, "\"{}\" is not a key type: a public key starts with ssh-ed25519, ssh-rsa or ecdsa-sha2-nistp256/384/521.", shorten(t, 40)),
             KeyError::Malformed(why) => write!(f, "The key data is damaged ({why}): copy the whole key again from the vendor's message."),
             KeyError::Certificate(plain) => write!(f, "This is an OpenSSH certificate ({plain}{CERT_SUFFIX}), a signed key that expires, not a public key: ask the vendor for the plain public key it was made from, the line starting with {plain} (their .pub file without -cert)."),
@@ -256,7 +259,19 @@ pub fn parse(input: &str) -> Result<Key, KeyError> {
     if text.contains(rfc4716::BEGIN) {
         return rfc4716::parse(text, line_breaks_removed);
     }
-    openssh::parse(text, line_breaks_removed)
+    match openssh::parse(text, line_breaks_removed) {
+        Err(KeyError::UnknownType(word)) => Err(
+            match text
+                .split_whitespace()
+                .skip(1)
+                .find(|w| KEY_TYPES.contains(w))
+            {
+                Some(t) => KeyError::KeyInsideText(t.to_string()),
+                None => KeyError::UnknownType(word),
+            },
+        ),
+        other => other,
+    }
 }
 
 /// Private keys in every format we know of, including a bare OpenSSH private body.

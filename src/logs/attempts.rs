@@ -69,6 +69,16 @@ fn from_addr(rest: &str) -> Option<(&str, Option<&str>, Option<&str>)> {
 
 /// Reads the user's attempts out of sshd's lines, oldest first.
 pub fn attempts(user: &str, source: &str, lines: &[Line]) -> Attempts {
+    attempts_with(user, source, lines, false)
+}
+
+/// The attempts from other hosts only: the vendor never connects from this host itself,
+/// so loopback sessions (`verify`'s probe, a person on the host) are left out.
+pub fn attempts_from_afar(user: &str, source: &str, lines: &[Line]) -> Attempts {
+    attempts_with(user, source, lines, true)
+}
+
+fn attempts_with(user: &str, source: &str, lines: &[Line], skip_loopback: bool) -> Attempts {
     // Pass 1: tie pids to users. A session's child process names the user only on
     // "Disconnected from user", or via the client's address and port of its login.
     let mut pids = Pids::default();
@@ -115,6 +125,14 @@ pub fn attempts(user: &str, source: &str, lines: &[Line]) -> Attempts {
         let pid_user = l.pid.and_then(|p| pids.user.get(&p)).map(String::as_str);
         let ours = pid_user == Some(user);
         let addr = l.pid.and_then(|p| pids.addr.get(&p)).cloned();
+        if skip_loopback
+            && addr
+                .as_deref()
+                .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+                .is_some_and(|a| a.is_loopback())
+        {
+            continue;
+        }
         let refuse =
             |reason: Reason, guessed: bool, out: &mut Attempts, explained: &mut HashSet<u32>| {
                 out.last_refused = Some(Refused {

@@ -25,7 +25,15 @@ mod attempts;
 mod parse;
 mod reasons;
 
-pub use attempts::attempts;
+pub use attempts::{attempts, attempts_from_afar};
+
+fn judge(user: &str, source: &str, lines: &[Line], skip_loopback: bool) -> Attempts {
+    if skip_loopback {
+        attempts_from_afar(user, source, lines)
+    } else {
+        attempts(user, source, lines)
+    }
+}
 pub(crate) use parse::MONTHS;
 pub use parse::{parse_journal_json, parse_syslog, Line};
 pub use reasons::Reason;
@@ -91,6 +99,8 @@ pub struct Sources {
     /// The present, for the two-week window and the year of classic syslog times.
     pub now: SystemTime,
     pub timeout: Duration,
+    /// Leave out sessions from loopback, which are never the vendor's.
+    pub skip_loopback: bool,
 }
 
 impl Sources {
@@ -113,6 +123,7 @@ impl Sources {
             files: vec!["/var/log/auth.log".into(), "/var/log/secure".into()],
             now: SystemTime::now(),
             timeout: JOURNAL_TIMEOUT,
+            skip_loopback: true,
         }
     }
 }
@@ -142,7 +153,7 @@ pub fn read_from(user: &str, sources: &Sources) -> Attempts {
             Ok(out) => {
                 let lines = parse_journal_json(&out, now);
                 if !lines.is_empty() {
-                    return attempts(user, "journald", &lines);
+                    return judge(user, "journald", &lines, sources.skip_loopback);
                 }
                 why_not.push("journald has no sshd lines".to_string());
             }
@@ -154,7 +165,12 @@ pub fn read_from(user: &str, sources: &Sources) -> Attempts {
             Ok(text) => {
                 let lines = parse_syslog(&text, now);
                 if !lines.is_empty() {
-                    return attempts(user, &path.display().to_string(), &lines);
+                    return judge(
+                        user,
+                        &path.display().to_string(),
+                        &lines,
+                        sources.skip_loopback,
+                    );
                 }
                 why_not.push(format!("{} has no sshd lines", path.display()));
             }
