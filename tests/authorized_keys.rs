@@ -3,14 +3,13 @@
 //! strict `permitopen` target check. See "How sshd judges authorized_keys" in
 //! docs/field-notes.md.
 
-use std::path::Path;
-use std::process::Command;
-
 use bastion_wizard::authorized_keys::{
     contains_key, find_entry, key_count, merge, parse_line, split_host_port, Access, Entry, Merge,
     PermitOpen,
 };
 use bastion_wizard::key::{self, Key};
+
+mod common;
 
 const ED_DATA: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGx3mVq3tq3f0Yb2o2m9x1GxkP0w5Qx6m3vKpJb2WzQe";
 const OTHER_DATA: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIBbT7pXn5o1sXg0b8q9yY1a2b3c4d5e6f7g8h9i0j1k2";
@@ -38,43 +37,22 @@ struct Generated {
 
 fn generate(kind: &str, bits: Option<u32>) -> Generated {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("key");
-    let mut cmd = Command::new("ssh-keygen");
-    cmd.args(["-q", "-N", "", "-t", kind, "-C", "vendor@example.com"]);
-    if let Some(bits) = bits {
-        cmd.arg("-b").arg(bits.to_string());
+    let bits = bits.map(|b| b.to_string());
+    let mut type_args = vec![kind];
+    if let Some(bits) = &bits {
+        type_args.extend(["-b", bits]);
     }
-    let status = cmd.arg("-f").arg(&path).status().expect("ssh-keygen runs");
-    assert!(status.success(), "ssh-keygen -t {kind} failed");
-    let pub_path = dir.path().join("key.pub");
-    let key = key::parse(&std::fs::read_to_string(&pub_path).unwrap()).unwrap();
-    let fingerprint = keygen_fingerprints(&pub_path).pop().unwrap();
+    let (private, public) = common::try_keygen(dir.path(), "key", "vendor@example.com", &type_args)
+        .unwrap_or_else(|e| panic!("ssh-keygen -t {kind} failed: {e}"));
+    let key = key::parse(&public).unwrap();
+    let fingerprint = common::fingerprints(&common::public_path(&private), "sha256")
+        .pop()
+        .unwrap();
     Generated {
         _dir: dir,
         key,
         fingerprint,
     }
-}
-
-/// `ssh-keygen -lf FILE`: must succeed; the SHA256 fingerprint of each key line.
-fn keygen_fingerprints(file: &Path) -> Vec<String> {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(file)
-        .output()
-        .expect("ssh-keygen runs");
-    assert!(
-        out.status.success(),
-        "ssh-keygen -lf {} refused it: {}{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
-        .collect()
 }
 
 fn added(m: Merge) -> Vec<u8> {
@@ -461,7 +439,7 @@ fn merge_finds_every_line_openssh_reads_as_the_key() {
         let existing = [old.as_slice(), b"\n# end\n"].concat();
         std::fs::write(&file, &existing).unwrap();
         assert_eq!(
-            keygen_fingerprints(&file),
+            common::fingerprints(&file, "sha256"),
             vec![g.fingerprint.clone()],
             "OpenSSH does not read {old:?} as the key"
         );
@@ -577,7 +555,7 @@ fn ssh_keygen_accepts_the_lines_we_write() {
             };
             std::fs::write(&file, bytes).unwrap();
             assert_eq!(
-                keygen_fingerprints(&file),
+                common::fingerprints(&file, "sha256"),
                 vec![g.fingerprint.clone()],
                 "{kind}: {line}"
             );
@@ -595,7 +573,7 @@ fn ssh_keygen_accepts_the_lines_we_write() {
         };
         std::fs::write(&file, bytes).unwrap();
         assert_eq!(
-            keygen_fingerprints(&file),
+            common::fingerprints(&file, "sha256"),
             vec![other.fingerprint.clone(), g.fingerprint.clone()]
         );
     }
@@ -761,9 +739,8 @@ fn merge_keeps_a_cert_authority_line_with_the_same_key() {
 /// same key (same fingerprint), and so does sshd, so it is the vendor's line to update.
 #[test]
 fn merge_finds_an_rsa_key_written_with_leading_zeros() {
-    use base64ct::Encoding;
     let g = generate("rsa", Some(2048));
-    let blob = base64ct::Base64::decode_vec(&g.key.data).unwrap();
+    let blob = common::base64_decode(&g.key.data);
     // Rebuild: type, e, then n with one more zero byte in front.
     let mut fields = Vec::new();
     let mut rest = &blob[..];
@@ -778,12 +755,15 @@ fn merge_finds_an_rsa_key_written_with_leading_zeros() {
         padded.extend_from_slice(&(f.len() as u32).to_be_bytes());
         padded.extend_from_slice(f);
     }
-    let padded = base64ct::Base64::encode_string(&padded);
+    let padded = common::base64_encode(&padded);
     let old = format!("restrict ssh-rsa {padded} old\n");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("authorized_keys");
     std::fs::write(&file, &old).unwrap();
-    assert_eq!(keygen_fingerprints(&file), vec![g.fingerprint.clone()]);
+    assert_eq!(
+        common::fingerprints(&file, "sha256"),
+        vec![g.fingerprint.clone()]
+    );
     assert!(contains_key(old.as_bytes(), &g.key.data));
     let line = Access::default().line_for(&g.key);
     let out = updated(merge(old.as_bytes(), &line, &g.key.data));

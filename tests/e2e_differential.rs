@@ -672,8 +672,7 @@ fn run(sc: &Scenario) -> Option<Outcome> {
         KeyKind::Ed25519 => &keys.ed25519,
         KeyKind::Rsa => &keys.rsa,
     };
-    let mut key_file = key.clone().into_os_string();
-    key_file.push(".pub");
+    let key_file = common::public_path(key);
     let echo = EchoServer::start();
     let ctx = Ctx {
         sb: &sb,

@@ -785,18 +785,7 @@ fn e2e_vendor_attempts_read_the_real_sshd_log() {
     let file = key_file(&sb, "vendor.pub", &public);
     apply_ok(&sb, &file, &[]);
     sshd.assert_tunnel_works(&key, USER);
-    let fingerprint = {
-        let out = output_timeout(
-            std::process::Command::new("ssh-keygen").args(["-l", "-f", &file]),
-            None,
-            Duration::from_secs(20),
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .to_string()
-    };
+    let fingerprint = common::fingerprints(std::path::Path::new(&file), "sha256").remove(0);
     let (v, _) = status_json(&sb, &file);
     let attempts = v["checks"]
         .as_array()

@@ -22,7 +22,7 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{describe, keygen, ChildGuard, EchoServer, Sandbox, Sshd};
+use common::{describe, keygen, ChildGuard, EchoServer, Sandbox, Sshd, SSHD_DEFAULTS};
 
 const USER: &str = "whaly";
 /// Another account that exists on the host, whose effective configuration must not change.
@@ -578,14 +578,7 @@ fn e2e_fix_sshd_keepalive_the_profile_asks_for() {
 /// any drop-in, so the repair's block cannot win.
 fn unbeatable_main(criteria: &str) -> String {
     format!(
-        "UsePAM yes\n\
-         StrictModes yes\n\
-         LogLevel VERBOSE\n\
-         PubkeyAuthentication yes\n\
-         PasswordAuthentication no\n\
-         KbdInteractiveAuthentication no\n\
-         PermitRootLogin no\n\
-         PrintMotd no\n\
+        "{SSHD_DEFAULTS}\
          Match {criteria}\n\
          \x20   AllowTcpForwarding no\n\
          Match All\n\

@@ -149,19 +149,6 @@ fn wizard_command(sb: &Sandbox) -> String {
     )
 }
 
-fn fingerprint(public_key: &Path) -> String {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(public_key)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn e2e_wizard_sets_up_a_host_from_a_wrapped_paste() {
     let sb = sandbox_or_skip!();
@@ -169,7 +156,7 @@ fn e2e_wizard_sets_up_a_host_from_a_wrapped_paste() {
     let (private_key, public_line) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let wrapped_file = sb.keys_dir().join("wrapped.txt");
     std::fs::write(&wrapped_file, wrap(&public_line, 40)).unwrap();
-    let expected = fingerprint(&PathBuf::from(format!("{}.pub", private_key.display())));
+    let expected = fingerprints(&public_path(&private_key), "sha256").remove(0);
 
     let tmux = Tmux::start(sb.root(), 80, 24, &wizard_command(&sb));
     let welcome = tmux.wait_for("Step 1/7");
@@ -302,7 +289,7 @@ fn e2e_wizard_keys_typed_as_keystrokes_are_text_only() {
         .filter(|l| !l.starts_with("-----"))
         .map(|l| l[..12].to_string())
         .collect();
-    let expected = fingerprint(&PathBuf::from(format!("{}.pub", private_key.display())));
+    let expected = fingerprints(&public_path(&private_key), "sha256").remove(0);
 
     let tmux = Tmux::start(sb.root(), 80, 24, &wizard_command(&sb));
     tmux.wait_for("Step 1/7");

@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 
 use bastion_wizard::key::{self, Key, KeyError, MAX_INPUT};
 
+mod common;
+use common::{base64_decode, base64_encode as base64, keygen_export, keygen_list, wrap_with};
+
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
@@ -58,27 +61,16 @@ fn run(cmd: &mut Command) -> std::process::Output {
     out
 }
 
+/// `ssh-keygen -t kind [-b bits] extra...` into `dir/key` with [`COMMENT`]; whether this
+/// OpenSSH made one.
 fn keygen(dir: &Path, kind: &str, bits: Option<u32>, extra: &[&str]) -> bool {
-    let mut cmd = Command::new("ssh-keygen");
-    cmd.args(["-q", "-N", "", "-t", kind]);
-    if let Some(bits) = bits {
-        cmd.arg("-b").arg(bits.to_string());
+    let bits = bits.map(|b| b.to_string());
+    let mut type_args = vec![kind];
+    if let Some(bits) = &bits {
+        type_args.extend(["-b", bits]);
     }
-    cmd.args(extra)
-        .args(["-C", COMMENT, "-f"])
-        .arg(dir.join("key"));
-    cmd.output().map(|o| o.status.success()).unwrap_or(false)
-}
-
-fn fingerprint_of(file: &Path) -> String {
-    let out = run(Command::new("ssh-keygen").arg("-lf").arg(file));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let fp = text.split_whitespace().nth(1).unwrap().to_string();
-    assert!(
-        fp.starts_with("SHA256:"),
-        "unexpected ssh-keygen -l output: {text}"
-    );
-    fp
+    type_args.extend(extra);
+    common::try_keygen(dir, "key", COMMENT, &type_args).is_ok()
 }
 
 fn generate(kind: &str, bits: Option<u32>) -> Generated {
@@ -92,16 +84,8 @@ fn generate(kind: &str, bits: Option<u32>) -> Generated {
         .unwrap()
         .trim_end()
         .to_string();
-    let rfc4716 =
-        String::from_utf8(run(Command::new("ssh-keygen").arg("-ef").arg(&pub_path)).stdout)
-            .unwrap();
-    let pem_public = Command::new("ssh-keygen")
-        .args(["-e", "-m", "PKCS8", "-f"])
-        .arg(&pub_path)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8(o.stdout).unwrap());
+    let rfc4716 = keygen_export(&pub_path, "RFC4716").unwrap();
+    let pem_public = keygen_export(&pub_path, "PKCS8").ok();
     Generated {
         kind: kind.to_string(),
         bits: match kind {
@@ -109,7 +93,7 @@ fn generate(kind: &str, bits: Option<u32>) -> Generated {
             "ecdsa" => Some(bits.unwrap_or(256)),
             _ => Some(bits.unwrap_or(3072)),
         },
-        fingerprint: fingerprint_of(&pub_path),
+        fingerprint: common::fingerprints(&pub_path, "sha256").remove(0),
         public,
         rfc4716,
         pem_public,
@@ -231,15 +215,8 @@ fn refuse_private(input: &str, body: &str) {
 
 /// Inserts `sep` every `n` characters; returns the text and the number of breaks.
 fn wrap(s: &str, n: usize, sep: &str) -> (String, usize) {
-    let chars: Vec<char> = s.chars().collect();
-    let chunks: Vec<String> = chars.chunks(n).map(|c| c.iter().collect()).collect();
-    (chunks.join(sep), chunks.len() - 1)
-}
-
-/// Blobs crafted by hand are encoded with the library's encoder; its output is checked
-/// against ssh-keygen's by every RFC4716 test.
-fn base64(bytes: &[u8]) -> String {
-    key::encode_base64(bytes)
+    let lines = common::wrap_lines(s, n);
+    (lines.join(sep), lines.len() - 1)
 }
 
 /// SSH wire `string`: u32 big-endian length, then the bytes.
@@ -488,7 +465,7 @@ fn rfc4716_from_ssh_keygen_gives_the_openssh_key() {
 #[test]
 fn rfc4716_by_hand_with_continued_comment_and_other_headers() {
     let g = gen(RSA3072);
-    let (body, _) = wrap(g.data(), 70, "\n");
+    let body = wrap_with(g.data(), 70, "\n");
     let input = format!(
         "---- BEGIN SSH2 PUBLIC KEY ----\n\
          Subject: jane\n\
@@ -518,7 +495,7 @@ fn rfc4716_by_hand_with_continued_comment_and_other_headers() {
     // Indented and with CRLF, as pasted from a mail client; no Comment header at all.
     let input = format!(
         "  ---- BEGIN SSH2 PUBLIC KEY ----\r\n  {}\r\n  ---- END SSH2 PUBLIC KEY ----  \r\n",
-        wrap(g.data(), 64, "\r\n  ").0
+        wrap_with(g.data(), 64, "\r\n  ")
     );
     let k = parse_ok(&input);
     assert_same_key(&k, g, &input);
@@ -591,8 +568,8 @@ fn bare_openssh_private_body_without_armour_is_refused() {
     // As in the file (wrapped at 70), joined on one line, and rewrapped at 64 with CRLF.
     refuse_private(&lines.join("\n"), &body);
     refuse_private(&body, &body);
-    refuse_private(&wrap(&body, 64, "\r\n").0, &body);
-    refuse_private(&format!("  {}  ", wrap(&body, 7, "\n \t").0), &body);
+    refuse_private(&wrap_with(&body, 64, "\r\n"), &body);
+    refuse_private(&format!("  {}  ", wrap_with(&body, 7, "\n \t")), &body);
 }
 
 #[test]
@@ -801,7 +778,7 @@ fn control_characters_in_comment_or_options_are_refused_without_echo() {
         format!("restrict,command=\"x\x1by\" {}", g.public),
         format!(
             "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"a\x1b]0;pwn\x07b\"\n{}\n---- END SSH2 PUBLIC KEY ----\n",
-            wrap(d, 70, "\n").0
+            wrap_with(d, 70, "\n")
         ),
     ];
     for input in &inputs {
@@ -816,7 +793,7 @@ fn control_characters_in_comment_or_options_are_refused_without_echo() {
     assert_eq!(k.comment, "Jane Doe laptop");
     let input = format!(
         "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"Jane\tDoe laptop\"\n{}\n---- END SSH2 PUBLIC KEY ----\n",
-        wrap(d, 70, "\n").0
+        wrap_with(d, 70, "\n")
     );
     let k = parse_ok(&input);
     assert_same_key(&k, g, &input);
@@ -841,11 +818,11 @@ fn dsa_keys_are_refused() {
     let line = format!("ssh-dss {} old@host", base64(&blob));
     let msg = assert_refused(&line, KeyError::Dsa);
     assert!(msg.contains("DSA"), "{msg}");
-    assert_refused(&wrap(&line, 60, "\r\n").0, KeyError::Dsa);
+    assert_refused(&wrap_with(&line, 60, "\r\n"), KeyError::Dsa);
     assert_refused(&format!("no-pty {line}"), KeyError::Dsa);
     let rfc = format!(
         "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"old\"\n{}\n---- END SSH2 PUBLIC KEY ----\n",
-        wrap(&base64(&blob), 70, "\n").0
+        wrap_with(&base64(&blob), 70, "\n")
     );
     assert_refused(&rfc, KeyError::Dsa);
 
@@ -1061,26 +1038,16 @@ fn keygen_reads(text: &[u8]) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.pub");
     std::fs::write(&path, text).unwrap();
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(&path)
-        .output()
-        .unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn decode64(s: &str) -> Vec<u8> {
-    use base64ct::Encoding;
-    base64ct::Base64::decode_vec(s).unwrap()
+    keygen_list(&path, "sha256")
+        .ok()
+        .map(|lines| lines.join("\n"))
 }
 
 #[test]
 fn ecdsa_point_off_the_curve_is_refused_as_ssh_keygen_does() {
     for which in [ECDSA256, ECDSA384, ECDSA521] {
         let g = gen(which);
-        let mut blob = decode64(g.data());
+        let mut blob = base64_decode(g.data());
         // Flip a bit of the point's last coordinate byte: a one-character typo.
         let last = blob.len() - 1;
         blob[last] ^= 0x04;
@@ -1102,7 +1069,7 @@ fn ecdsa_point_off_the_curve_is_refused_as_ssh_keygen_does() {
 #[test]
 fn compressed_ecdsa_point_is_refused_as_ssh_keygen_does() {
     let g = gen(ECDSA256);
-    let blob = decode64(g.data());
+    let blob = base64_decode(g.data());
     // type, curve, then the 65-byte point 04 || x || y: keep x, tag by y's parity.
     let point_at = blob.len() - 65;
     let (x, y) = (&blob[point_at + 1..point_at + 33], &blob[point_at + 33..]);
@@ -1302,7 +1269,7 @@ fn a_key_cut_short_never_borrows_its_comment() {
 fn a_wrapped_line_pasted_twice_is_refused() {
     for which in [ED25519, RSA2048, RSA4096, ECDSA384] {
         let g = gen(which);
-        let (wrapped, _) = wrap(&g.public, 40, "\n");
+        let wrapped = wrap_with(&g.public, 40, "\n");
         let lines: Vec<&str> = wrapped.lines().collect();
         for twice in 1..lines.len() {
             let mut doubled = lines.clone();
@@ -1335,8 +1302,8 @@ fn a_comment_wrapped_at_a_space_keeps_the_space() {
     assert!(listed.contains(" whaly rsakey (RSA)"), "{listed}");
     // Hard wrap at 64 with the break just after the space, and a word wrap that put the
     // break in the place of the space.
-    let (hard, _) = wrap(&format!("ssh-rsa {data} whaly "), 64, "\n");
-    let soft = format!("ssh-rsa\n{}\nwhaly\nrsakey", wrap(data, 64, "\n").0);
+    let hard = wrap_with(&format!("ssh-rsa {data} whaly "), 64, "\n");
+    let soft = format!("ssh-rsa\n{}\nwhaly\nrsakey", wrap_with(data, 64, "\n"));
     for input in [format!("{hard}rsakey"), soft] {
         let k = parse_ok(&input);
         assert_eq!(k.comment, "whaly rsakey", "{input:?}");

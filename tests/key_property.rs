@@ -10,10 +10,11 @@
 //! once on a file of every line written. `KEY_PROPERTY_SEED` replays a failing run.
 
 use std::path::Path;
-use std::process::Command;
 
 use bastion_wizard::authorized_keys::{merge, parse_line, Access, Merge};
 use bastion_wizard::key;
+
+mod common;
 
 /// xorshift64*: small, seeded, reproducible.
 struct Rng(u64);
@@ -57,30 +58,20 @@ fn pool(dir: &Path) -> Vec<Pooled> {
         .iter()
         .enumerate()
         .map(|(n, (kind, bits))| {
-            let path = dir.join(format!("k{n}"));
+            let dir = dir.to_path_buf();
             std::thread::spawn(move || {
-                let ok = Command::new("ssh-keygen")
-                    .args(["-q", "-N", "", "-C", "", "-t", kind, "-b", bits, "-f"])
-                    .arg(&path)
-                    .status()
-                    .unwrap()
-                    .success();
-                assert!(ok, "ssh-keygen -t {kind} -b {bits}");
-                let pub_path = path.with_extension("pub");
-                let public = std::fs::read_to_string(&pub_path).unwrap();
-                let out = Command::new("ssh-keygen")
-                    .arg("-ef")
-                    .arg(&pub_path)
-                    .output()
-                    .unwrap();
-                assert!(out.status.success());
+                let (private, public) =
+                    common::try_keygen(&dir, &format!("k{n}"), "", &[kind, "-b", bits])
+                        .unwrap_or_else(|e| panic!("ssh-keygen -t {kind} -b {bits}: {e}"));
+                let rfc4716 = common::keygen_export(&common::public_path(&private), "RFC4716")
+                    .unwrap_or_else(|e| panic!("ssh-keygen -e: {e}"));
                 Pooled {
                     public: public
                         .split_whitespace()
                         .take(2)
                         .collect::<Vec<_>>()
                         .join(" "),
-                    rfc4716: String::from_utf8(out.stdout).unwrap(),
+                    rfc4716,
                 }
             })
         })
@@ -111,30 +102,11 @@ fn comment(rng: &mut Rng) -> String {
 /// Hard wrap at `width` characters (no character lost), each line indented, joined by
 /// `sep`, with blank lines around.
 fn wrapped(line: &str, width: usize, indent: &str, sep: &str) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    let body: Vec<String> = chars
-        .chunks(width)
-        .map(|c| format!("{indent}{}", c.iter().collect::<String>()))
+    let body: Vec<String> = common::wrap_lines(line, width)
+        .iter()
+        .map(|l| format!("{indent}{l}"))
         .collect();
     format!("{sep}{}{sep}", body.join(sep))
-}
-
-fn keygen_list(file: &Path) -> Vec<String> {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen -l refused a line we wrote: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]
@@ -202,7 +174,8 @@ fn intake_and_merge_agree_with_ssh_keygen() {
     let file = dir.path().join("written");
     let text: String = written.iter().map(|(l, _)| format!("{l}\n")).collect();
     std::fs::write(&file, text).unwrap();
-    let listed = keygen_list(&file);
+    let listed = common::keygen_list(&file, "sha256")
+        .unwrap_or_else(|e| panic!("ssh-keygen -l refused a line we wrote: {e}"));
     assert_eq!(listed.len(), written.len(), "seed {seed}");
     for ((line, k), out) in written.iter().zip(&listed) {
         let comment = if k.comment.is_empty() {

@@ -3,10 +3,11 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use bastion_wizard::sshd_repair::{self, Placement, SshdPaths, Want};
 use bastion_wizard::state_dir::StateDir;
+
+mod common;
 
 const SSHD: &str = "/usr/sbin/sshd";
 const ADDRS: [&str; 3] = ["34.22.141.3", "34.22.218.65", "35.241.143.126"];
@@ -20,13 +21,7 @@ impl Host {
     /// A temp ssh dir with a host key; `main` may say `@D@` for the drop-in directory.
     fn new(main: &str, dropins: &[(&str, &str)]) -> Host {
         let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("host_key");
-        let status = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let (key, _) = common::keygen(dir.path(), "host_key", &["ed25519"]);
         let d = dir.path().join("sshd_config.d");
         std::fs::create_dir(&d).unwrap();
         for (name, text) in dropins {

@@ -1,6 +1,7 @@
 //! The wizard driven by key events in-process, from welcome to finish, against a fake
 //! system: effects are checked and answered by hand, nothing real is touched.
 
+mod common;
 mod fixtures;
 
 use bastion_wizard::apply::Outcome;
@@ -9,6 +10,7 @@ use bastion_wizard::port::PortCheck;
 use bastion_wizard::tui::app::{App, Effect, Message, Screen};
 use bastion_wizard::tui::screens;
 use bastion_wizard::verify::Proof;
+use common::wrapped;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use fixtures::*;
 

@@ -1,6 +1,7 @@
 //! Every wizard screen in its main states, rendered with ratatui's TestBackend and
 //! compared with reviewed snapshots (tests/snapshots).
 
+mod common;
 mod fixtures;
 
 use bastion_wizard::apply::Outcome;
@@ -10,6 +11,7 @@ use bastion_wizard::safe_fs::{Kind, Meta};
 use bastion_wizard::tui::app::{App, Effect, Message, Screen};
 use bastion_wizard::tui::theme::Theme;
 use bastion_wizard::tui::view;
+use common::wrapped;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use fixtures::*;
 use ratatui::backend::TestBackend;
