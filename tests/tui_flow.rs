@@ -648,7 +648,7 @@ fn p_on_finish_proves_the_tunnel_and_shows_the_result() {
         "one proof at a time"
     );
 
-    app.on_message(Message::Verified(Proof {
+    let effects = app.on_message(Message::Verified(Proof {
         ok: false,
         summary: "sshd refused the forward to db.internal:5432".into(),
         ssh_error: Some("administratively prohibited: open failed".into()),
@@ -656,8 +656,18 @@ fn p_on_finish_proves_the_tunnel_and_shows_the_result() {
         not_proven: vec!["anything outside this host".into()],
         ..Proof::default()
     }));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Inspect(..)]),
+        "after a proof the host is read again: {effects:?}"
+    );
     assert!(!app.proof.running);
     let shown = text_of(&app);
+    // No check fails here, yet a failed proof is never shown beside "Ready".
+    assert_not_called_ready(&shown);
+    assert!(
+        shown.contains("Not ready: no check fails, but the live proof"),
+        "{shown}"
+    );
     for part in [
         "✗ sshd refused the forward to db.internal:5432",
         "ssh said: administratively prohibited: open failed",
@@ -681,6 +691,13 @@ fn p_on_finish_proves_the_tunnel_and_shows_the_result() {
         ..Proof::default()
     }));
     assert!(text_of(&app).contains("✓ bytes went through to db.internal:5432"));
+
+    // Back on Finish later, an old result is not shown as if it were about the host now.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Finish);
+    assert!(app.proof.result.is_none());
+    assert!(!text_of(&app).contains("bytes went through"));
 }
 
 #[test]

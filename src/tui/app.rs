@@ -545,6 +545,8 @@ impl App {
             Message::Verified(proof) => {
                 self.proof.running = false;
                 self.proof.result = Some(proof);
+                // The proof may have met what the checks did not: read the host again.
+                return vec![self.inspect()];
             }
         }
         Vec::new()
@@ -608,6 +610,10 @@ impl App {
     }
 
     pub(crate) fn go(&mut self, screen: Screen) -> Vec<Effect> {
+        if screen == Screen::Finish && self.screen != Screen::Finish {
+            // A proof is about the host as it was then; coming back, it is taken again.
+            self.proof.result = None;
+        }
         self.screen = screen;
         self.confirm_apply = false;
         self.scroll = 0;

@@ -181,7 +181,19 @@ pub fn wrap_indented(first: &str, text: &str, indent: usize, width: usize) -> Ve
         if has_word {
             current.push(' ');
         }
-        current.push_str(word);
+        // A word longer than a line (a key, a command) is broken, never cut off: every
+        // character of a fix must stay on screen to be typed by hand.
+        let mut rest: Vec<char> = word.chars().collect();
+        loop {
+            let room = width.saturating_sub(current.chars().count()).max(1);
+            if rest.len() <= room || width <= indent + 1 {
+                current.extend(rest.iter());
+                break;
+            }
+            current.extend(rest.drain(..room));
+            lines.push(std::mem::take(&mut current));
+            current = " ".repeat(indent);
+        }
         has_word = true;
     }
     lines.push(current);
@@ -211,4 +223,28 @@ pub fn render_scrolled(
         (true, false) => "↑ more above (↑ scrolls)",
     };
     frame.render_widget(Line::styled(words, theme.warn()), hint);
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::wrap_indented;
+
+    #[test]
+    fn a_word_longer_than_the_line_is_broken_not_cut() {
+        let key = "AAAAB3NzaC1yc2EAAAADAQABAAABAQC7".repeat(4);
+        let text = format!("echo '{key}' >> file");
+        let lines = wrap_indented("$ ", &text, 4, 30);
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:#?}");
+        let joined: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| if i == 0 { &l[2..] } else { l.trim_start() })
+            .collect::<Vec<_>>()
+            .join("");
+        assert!(joined.contains(&key), "every character stays: {lines:#?}");
+        assert_eq!(
+            wrap_indented("", "short words here", 0, 30),
+            vec!["short words here"]
+        );
+    }
 }

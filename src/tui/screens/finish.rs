@@ -64,18 +64,22 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.warn(),
         ));
     }
-    let verdict_style = if report.ready && app.is_root() {
-        theme.ok()
+    // A failed proof outweighs the checks: the vendor would meet what it met.
+    let proof_failed = app.proof.result.as_ref().is_some_and(|p| !p.ok);
+    let ready = report.ready && app.is_root() && !proof_failed;
+    let verdict_style = if ready { theme.ok() } else { theme.error() };
+    let verdict = if report.ready && proof_failed {
+        "Not ready: no check fails, but the live proof below did not get through this host's sshd. The vendor would meet the same: fix what it names first.".to_string()
     } else {
-        theme.error()
+        app.verdict_words(report)
     };
-    lines.extend(wrapped("", &app.verdict_words(report), 0, verdict_style));
+    lines.extend(wrapped("", &verdict, 0, verdict_style));
     if !report.ready {
         lines.push(Line::styled("Still left:", theme.strong()));
         lines.extend(failing_lines(report, theme, width));
     }
     lines.push(Line::raw(""));
-    lines.push(Line::raw(if report.ready && app.is_root() {
+    lines.push(Line::raw(if ready {
         format!("Enter these in {}'s SSH tunnel settings:", app.profile.name)
     } else {
         format!(
