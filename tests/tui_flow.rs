@@ -1324,3 +1324,22 @@ fn going_back_while_the_host_is_read_asks_again_for_the_same_account() {
     app.on_message(Message::Inspected(second, Box::new(system_account(102))));
     assert!(app.refusal.is_some(), "sshd is refused");
 }
+
+/// A long key wrapped at 76 columns, as mail clients do, stays in view in the box at
+/// 80 columns: its end and the cursor show, never an empty box.
+#[test]
+fn a_long_key_wrapped_at_76_columns_stays_in_view() {
+    let mut app = app(fresh_host());
+    to_paste_screen(&mut app);
+    app.update(Event::Paste(common::wrapped(DSA, 76)));
+    let shown = text_of(&app);
+    let tail: String = DSA
+        .chars()
+        .rev()
+        .take(12)
+        .collect::<String>()
+        .chars()
+        .rev()
+        .collect();
+    assert!(shown.contains(&format!("{tail}▏")), "{shown}");
+}

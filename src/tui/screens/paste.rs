@@ -188,20 +188,24 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ))
         .wrap(Wrap { trim: false })
     } else {
-        let rows: usize = app
-            .paste
-            .lines()
-            .iter()
-            .map(|l| {
-                (l.chars().count() + 1)
-                    .div_ceil(inner.width.max(1) as usize)
-                    .max(1)
+        // Broken at the box's width by characters, so the rows counted are the rows
+        // drawn and the end of the key (with the cursor) is always in view.
+        let width = inner.width.max(1) as usize;
+        let rows: Vec<Line> = format!("{text}▏")
+            .split('\n')
+            .flat_map(|line| {
+                let chars: Vec<char> = line.chars().collect();
+                if chars.is_empty() {
+                    return vec![Line::raw("")];
+                }
+                chars
+                    .chunks(width)
+                    .map(|c| Line::raw(c.iter().collect::<String>()))
+                    .collect()
             })
-            .sum();
-        let scroll = rows.saturating_sub(inner.height as usize) as u16;
-        Paragraph::new(format!("{text}▏"))
-            .wrap(Wrap { trim: false })
-            .scroll((scroll, 0))
+            .collect();
+        let scroll = rows.len().saturating_sub(inner.height as usize) as u16;
+        Paragraph::new(rows).scroll((scroll, 0))
     };
     frame.render_widget(content.block(block), input);
 
