@@ -7,15 +7,18 @@ use std::collections::BTreeMap;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_textarea::TextArea;
 
+// Re-exported so callers keep naming them through `app`.
+pub use super::account::{AccountField, AccountForm};
+pub use super::apply_run::{ApplyRun, StepProgress};
 use super::derived::Derived;
 use super::line_edit;
 
 use crate::apply::Outcome;
-use crate::authorized_keys::{PermitOpen, TargetError};
+use crate::authorized_keys::PermitOpen;
 use crate::checks::{Report, Status, Verdict};
 use crate::inspect::HostState;
 use crate::key::{Key, KeyError};
-use crate::plan::{self, Plan, StepState};
+use crate::plan::{self, Plan};
 use crate::port::PortCheck;
 use crate::profile::Profile;
 use crate::setup::{Options, Request};
@@ -91,91 +94,6 @@ pub enum Message {
     Applied(Outcome),
     PortChecked(String, PortCheck),
     Verified(Proof),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountField {
-    User,
-    Group,
-    TunnelOnly,
-    Targets,
-}
-
-impl AccountField {
-    const ORDER: [AccountField; 4] = [
-        AccountField::User,
-        AccountField::Group,
-        AccountField::TunnelOnly,
-        AccountField::Targets,
-    ];
-
-    pub(crate) fn step(self, forward: bool) -> AccountField {
-        let i = Self::ORDER.iter().position(|f| *f == self).unwrap_or(0);
-        let n = Self::ORDER.len();
-        Self::ORDER[if forward {
-            (i + 1) % n
-        } else {
-            (i + n - 1) % n
-        }]
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct AccountForm {
-    pub user: String,
-    pub group: String,
-    pub tunnel_only: bool,
-    /// Database targets for permitopen, separated by blanks or commas.
-    pub targets: String,
-    pub focus: AccountField,
-}
-
-impl AccountForm {
-    pub fn user_error(&self) -> Option<String> {
-        match plan::check_name(&self.user, "user") {
-            Err(e) => Some(e.to_string()),
-            Ok(()) if self.user == "root" => Some(plan::Refusal::Root.to_string()),
-            Ok(()) => None,
-        }
-    }
-
-    pub fn group_error(&self) -> Option<String> {
-        plan::check_name(&self.group, "group")
-            .err()
-            .map(|e| e.to_string())
-    }
-
-    pub fn parsed_targets(&self) -> Result<Vec<PermitOpen>, TargetError> {
-        self.targets
-            .split([' ', ','])
-            .filter(|t| !t.is_empty())
-            .map(str::parse)
-            .collect()
-    }
-
-    pub fn is_valid(&self) -> bool {
-        self.user_error().is_none() && self.group_error().is_none() && self.parsed_targets().is_ok()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepProgress {
-    /// Done before this run began: nothing was done to it now.
-    AlreadyDone,
-    Pending,
-    Running,
-    Done,
-    Failed,
-}
-
-#[derive(Debug, Default)]
-pub struct ApplyRun {
-    pub plan: Option<Plan>,
-    pub progress: Vec<StepProgress>,
-    pub outcome: Option<Outcome>,
-    pub running: bool,
-    /// The host is being read again after the run: until then the verdict is not known.
-    pub reinspecting: bool,
 }
 
 /// The welcome screen's check list: which check has focus and whether its detail is open.
@@ -292,12 +210,7 @@ impl App {
         state: HostState,
         ticks: BTreeMap<String, bool>,
     ) -> App {
-        let target = account
-            .targets
-            .split([' ', ','])
-            .find(|t| !t.is_empty())
-            .unwrap_or_default()
-            .to_string();
+        let target = account.first_target().to_string();
         let paste = fresh_textarea();
         let mut app = App {
             screen: Screen::Welcome,
@@ -473,7 +386,7 @@ impl App {
             Screen::Account => {
                 self.refusal = None;
                 let cursor = &mut self.edit_cursor;
-                if let Some(field) = focused_text(&mut self.account) {
+                if let Some(field) = self.account.focused_text() {
                     line_edit::insert(field, cursor, text, |_| true);
                 }
             }
@@ -518,20 +431,10 @@ impl App {
                     }
                 }
             }
-            Message::Planned(plan) => {
-                self.run.progress = plan
-                    .steps
-                    .iter()
-                    .map(|step| match step.state {
-                        StepState::Done => StepProgress::AlreadyDone,
-                        _ => StepProgress::Pending,
-                    })
-                    .collect();
-                self.run.plan = Some(plan);
-            }
-            Message::StepRunning(i) => self.set_progress(i, StepProgress::Running),
-            Message::StepDone(i) => self.set_progress(i, StepProgress::Done),
-            Message::StepFailed(i, _) => self.set_progress(i, StepProgress::Failed),
+            Message::Planned(plan) => self.run.planned(plan),
+            Message::StepRunning(i) => self.run.set_progress(i, StepProgress::Running),
+            Message::StepDone(i) => self.run.set_progress(i, StepProgress::Done),
+            Message::StepFailed(i, _) => self.run.set_progress(i, StepProgress::Failed),
             Message::Applied(outcome) => {
                 self.run.running = false;
                 self.run.outcome = Some(outcome);
@@ -550,12 +453,6 @@ impl App {
             }
         }
         Vec::new()
-    }
-
-    fn set_progress(&mut self, index: usize, progress: StepProgress) {
-        if let Some(slot) = self.run.progress.get_mut(index) {
-            *slot = progress;
-        }
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
@@ -649,15 +546,6 @@ impl App {
 /// Why the proof cannot run in a preview; shown on the Finish screen and as its notice.
 pub const PROOF_NEEDS_ROOT: &str =
     "The live proof needs root: it adds a probe key for a moment. Run sudo bastion-wizard.";
-
-pub(crate) fn focused_text(form: &mut AccountForm) -> Option<&mut String> {
-    match form.focus {
-        AccountField::User => Some(&mut form.user),
-        AccountField::Group => Some(&mut form.group),
-        AccountField::Targets => Some(&mut form.targets),
-        AccountField::TunnelOnly => None,
-    }
-}
 
 pub fn fresh_textarea() -> TextArea<'static> {
     let mut area = TextArea::default();

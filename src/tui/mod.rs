@@ -1,7 +1,9 @@
 //! The full-screen wizard: `app` holds state and the pure update step, `screens` draw it,
 //! `runtime` performs the effects, and this module owns the terminal.
 
+pub mod account;
 pub mod app;
+pub mod apply_run;
 pub mod derived;
 pub mod line_edit;
 pub mod runtime;

@@ -8,7 +8,7 @@ use ratatui::Frame;
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use crate::tui::app::{focused_text, AccountField, App, Effect, Screen};
+use crate::tui::app::{AccountField, App, Effect, Screen};
 use crate::tui::line_edit;
 use crate::tui::theme::Theme;
 use crate::tui::view::wrap_indented;
@@ -154,7 +154,7 @@ impl App {
             }
             _ => {
                 let cursor = &mut self.edit_cursor;
-                if let Some(field) = focused_text(form) {
+                if let Some(field) = form.focused_text() {
                     if line_edit::edit(field, cursor, &key) {
                         self.refusal = None;
                     }
