@@ -10,6 +10,7 @@ use tui_textarea::TextArea;
 // Re-exported so callers keep naming them through `app`.
 pub use super::account::{AccountField, AccountForm};
 pub use super::apply_run::{ApplyRun, StepProgress};
+pub use super::checklist::Checklist;
 use super::derived::Derived;
 use super::line_edit;
 
@@ -113,50 +114,6 @@ pub struct ProofRun {
     pub result: Option<Proof>,
 }
 
-/// The port-access checklist: items the program verifies, and items the person ticks.
-#[derive(Debug, Clone)]
-pub struct Checklist {
-    pub ticks: BTreeMap<String, bool>,
-    pub focus: usize,
-    pub target: String,
-    pub editing_target: bool,
-    pub checking: bool,
-    pub result: Option<(String, PortCheck)>,
-}
-
-/// Ids of the items the person ticks, in display order; the rest are verified.
-pub const TICKED_ITEMS: [&str; 3] = [
-    "vendor_ips",
-    "aws_security_group",
-    "database_allows_bastion",
-];
-/// Focusable rows: the ticked items plus the database target row.
-pub const CHECKLIST_ROWS: usize = 4;
-pub const TARGET_ROW: usize = 1;
-
-impl Checklist {
-    pub fn row_item(row: usize) -> Option<&'static str> {
-        match row {
-            0 => Some(TICKED_ITEMS[0]),
-            2 => Some(TICKED_ITEMS[1]),
-            3 => Some(TICKED_ITEMS[2]),
-            _ => None,
-        }
-    }
-
-    pub fn ticked(&self, id: &str) -> bool {
-        self.ticks.get(id).copied().unwrap_or(false)
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.ticks).unwrap_or_default()
-    }
-
-    pub fn ticks_from_json(text: &str) -> BTreeMap<String, bool> {
-        serde_json::from_str(text).unwrap_or_default()
-    }
-}
-
 pub struct App {
     pub screen: Screen,
     pub profile: Profile,
@@ -233,14 +190,7 @@ impl App {
             fix_sshd: true,
             proof: ProofRun::default(),
             run: ApplyRun::default(),
-            checklist: Checklist {
-                ticks,
-                focus: 0,
-                target,
-                editing_target: false,
-                checking: false,
-                result: None,
-            },
+            checklist: Checklist::new(ticks, target),
             help: false,
             confirm_quit: false,
             should_quit: false,

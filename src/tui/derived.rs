@@ -8,7 +8,8 @@ use crate::port::PortCheck;
 use crate::profile::Profile;
 use crate::setup::Request;
 
-use super::app::{App, TICKED_ITEMS};
+use super::app::App;
+use super::checklist::ChecklistRow;
 
 /// The plan, the sshd repair and the report, as of `inputs`.
 #[derive(Debug)]
@@ -46,7 +47,7 @@ impl App {
                 .filter(|(t, _)| *t == self.checklist.target)
                 .cloned()
                 .collect(),
-            vendor_ips_ticked: self.checklist.ticked(TICKED_ITEMS[0]),
+            vendor_ips_ticked: self.checklist.ticked(ChecklistRow::VendorIps),
         }
     }
 

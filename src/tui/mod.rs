@@ -4,6 +4,7 @@
 pub mod account;
 pub mod app;
 pub mod apply_run;
+pub mod checklist;
 pub mod derived;
 pub mod line_edit;
 pub mod runtime;

@@ -10,7 +10,8 @@ use ratatui::Frame;
 use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::port::{self, PortCheck};
-use crate::tui::app::{App, Checklist, Effect, Screen, CHECKLIST_ROWS, TARGET_ROW, TICKED_ITEMS};
+use crate::tui::app::{App, Effect, Screen};
+use crate::tui::checklist::ChecklistRow;
 use crate::tui::line_edit;
 use crate::tui::theme::Theme;
 use crate::tui::view::{spinner, wrap_indented};
@@ -28,16 +29,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .map(u16::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    let row_style = |row: usize| {
+    let row_style = |row: ChecklistRow| {
         if list.focus == row {
             theme.focus()
         } else {
             Style::new()
         }
     };
-    let tick = |row: usize| {
-        let ticked = Checklist::row_item(row).is_some_and(|id| list.ticked(id));
-        if ticked {
+    let tick = |row: ChecklistRow| {
+        if list.ticked(row) {
             "[x]"
         } else {
             "[ ]"
@@ -55,13 +55,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Line::raw(""),
     ];
     lines.extend(wrapped(
-        &format!("{} 1. ", tick(0)),
+        &format!("{} 1. ", tick(ChecklistRow::VendorIps)),
         &format!(
             "{}'s IPs → this host's SSH port {ports_text}",
             app.profile.name
         ),
         7,
-        row_style(0),
+        row_style(ChecklistRow::VendorIps),
     ));
     let ips = app
         .profile
@@ -108,7 +108,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         theme.strong()
     };
     lines.push(Line::from(vec![
-        Span::styled("DB  2. This host → the database ", row_style(TARGET_ROW)),
+        Span::styled(
+            "DB  2. This host → the database ",
+            row_style(ChecklistRow::Database),
+        ),
         Span::styled(format!("{before}{cursor}{after}"), target_style),
     ]));
     // Only a result for the target shown now: an older one would answer another question.
@@ -135,23 +138,23 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
     }
     lines.extend(wrapped(
-        &format!("{} 3. ", tick(2)),
+        &format!("{} 3. ", tick(ChecklistRow::FirewallInFront)),
         &firewall,
         7,
-        row_style(2),
+        row_style(ChecklistRow::FirewallInFront),
     ));
     lines.extend(wrapped(
-        &format!("{} 4. ", tick(3)),
+        &format!("{} 4. ", tick(ChecklistRow::DatabaseAllowsBastion)),
         "The database's firewall / security group lets this host in on its port.",
         7,
-        row_style(3),
+        row_style(ChecklistRow::DatabaseAllowsBastion),
     ));
-    let done = TICKED_ITEMS.iter().filter(|id| list.ticked(id)).count();
+    let done = list.ticked_count();
     lines.push(Line::raw(""));
     lines.push(Line::styled(
         format!(
             "{done} of {} manual items ticked. Enter: finish.",
-            TICKED_ITEMS.len()
+            ChecklistRow::ticked_rows().count()
         ),
         theme.strong(),
     ));
@@ -190,17 +193,14 @@ impl App {
         match key.code {
             KeyCode::Esc => return self.go(Screen::Welcome),
             KeyCode::Enter => return self.go(Screen::Finish),
-            KeyCode::Up => list.focus = list.focus.saturating_sub(1),
-            KeyCode::Down | KeyCode::Tab => list.focus = (list.focus + 1).min(CHECKLIST_ROWS - 1),
-            KeyCode::Char(' ') | KeyCode::Char('x') => {
-                if let Some(id) = Checklist::row_item(list.focus) {
-                    let ticked = !list.ticked(id);
-                    list.ticks.insert(id.to_string(), ticked);
-                    return vec![Effect::SaveTicks(list.to_json())];
-                }
+            KeyCode::Up => list.focus = list.focus.previous(),
+            KeyCode::Down | KeyCode::Tab => list.focus = list.focus.next(),
+            KeyCode::Char(' ' | 'x') if list.focus.tick_id().is_some() => {
+                list.toggle(list.focus);
+                return vec![Effect::SaveTicks(list.to_json())];
             }
             KeyCode::Char('e') => {
-                list.focus = TARGET_ROW;
+                list.focus = ChecklistRow::Database;
                 list.editing_target = true;
                 self.edit_cursor = None;
             }
