@@ -12,7 +12,8 @@ use crate::safe_fs::Meta;
 use crate::setup::Request;
 
 /// How the account gets set up, in the wizard's words and the command line's.
-const SET_UP: &str = "set up the account: Enter on the wizard's first screen (sudo bastion-wizard), or sudo bastion-wizard apply --key-file KEY";
+const SET_UP: &str = "set up the account: Enter on the wizard's first screen (sudo \
+    bastion-wizard), or sudo bastion-wizard apply --key-file KEY";
 
 pub(super) fn checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -153,7 +154,8 @@ fn sshd_refuses(
                 let build = if state.sshd_debian {
                     "the group is not the user's own private group"
                 } else {
-                    "this sshd is an upstream build, which refuses any group write (Debian's and Ubuntu's accept a private group)"
+                    "this sshd is an upstream build, which refuses any group write (Debian's and \
+                        Ubuntu's accept a private group)"
                 };
                 return Some(format!(
                     "mode {:04o} lets the group write: sshd refuses it (StrictModes; {build})",
@@ -213,19 +215,31 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         let lines = authorized_keys::login_entries(content);
         let usable = lines.iter().filter(|(_, o)| judge(o).is_none()).count();
         return match (lines.len(), usable) {
-            (0, _) => Check::new(id, Status::Fail, title, "authorized_keys holds no key", fix_all),
+            (0, _) => Check::new(
+                id,
+                Status::Fail,
+                title,
+                "authorized_keys holds no key",
+                fix_all,
+            ),
             (n, 0) => Check::new(
                 id,
                 Status::Fail,
                 title,
-                format!("{n} key line(s), none of which can open a tunnel: {}", judge(&lines[0].1).unwrap_or_default()),
+                format!(
+                    "{n} key line(s), none of which can open a tunnel: {}",
+                    judge(&lines[0].1).unwrap_or_default()
+                ),
                 fix_all,
             ),
             (n, k) => Check::new(
                 id,
                 Status::Ok,
                 title,
-                format!("{k} of {n} key line(s) can open a tunnel; give the vendor's key (Paste screen, or --key-file) to check that one"),
+                format!(
+                    "{k} of {n} key line(s) can open a tunnel; give the vendor's key (Paste \
+                    screen, or --key-file) to check that one"
+                ),
                 None,
             ),
         };
@@ -264,7 +278,9 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
                     .map(|t| format!("--permit-open {t}"))
                     .collect();
                 format!(
-                    "install the line again with options that allow the tunnel: sudo bastion-wizard apply --key-file KEY {} (in the wizard: list every database target on the Account screen)",
+                    "install the line again with options that allow the tunnel: sudo \
+                        bastion-wizard apply --key-file KEY {} (in the wizard: list every \
+                        database target on the Account screen)",
                     flags.join(" ")
                 )
             }
@@ -283,12 +299,19 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
             Status::Warn,
             title,
             format!(
-                "installed with options {}: the tunnel works; apply with these flags would change the line to what the plan shows",
+                "installed with options {}: the tunnel works; apply with these flags would change \
+                    the line to what the plan shows",
                 entry.options.as_deref().unwrap_or("none")
             ),
             None,
         ),
-        _ => Check::new(id, Status::Ok, title, "the key is installed with these options", None),
+        _ => Check::new(
+            id,
+            Status::Ok,
+            title,
+            "the key is installed with these options",
+            None,
+        ),
     }
 }
 
@@ -316,7 +339,9 @@ fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     };
     if result.status == Status::Fail && state.password == Password::Locked && uses_pam {
         result.status = Status::Warn;
-        result.detail = "the password is locked (`!`), which key logins ignore while UsePAM is yes; apply sets `*` so it keeps working if UsePAM is turned off".into();
+        result.detail = "the password is locked (`!`), which key logins ignore while UsePAM is \
+            yes; apply sets `*` so it keeps working if UsePAM is turned off"
+            .into();
     }
     if result.status == Status::Ok {
         if let Some(unsettled) = state.login.unsettled(user, groups, addrs, uses_pam) {

@@ -161,11 +161,13 @@ impl std::fmt::Display for Verdict {
                 failing,
             } => write!(
                 f,
-                "Not ready: the account is set up, but {failing} check(s) outside it still fail. The vendor's tunnel will not work until each is fixed."
+                "Not ready: the account is set up, but {failing} check(s) outside it still fail. \
+                    The vendor's tunnel will not work until each is fixed."
             ),
             Verdict::NotReady { failing, .. } => write!(
                 f,
-                "Not ready: {failing} check(s) fail. The vendor's tunnel will not work until each is fixed."
+                "Not ready: {failing} check(s) fail. The vendor's tunnel will not work until each \
+                    is fixed."
             ),
         }
     }

@@ -26,7 +26,10 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
     };
     let user = request.user.as_str();
     let in_match = |setting: &str| {
-        format!("in /etc/ssh/sshd_config add `Match User {user}` then {setting}, then reload sshd (or let `apply --fix-sshd` do it)")
+        format!(
+            "in /etc/ssh/sshd_config add `Match User {user}` then {setting}, then reload sshd \
+            (or let `apply --fix-sshd` do it)"
+        )
     };
     let targets = request.db_targets();
     vec![
@@ -42,11 +45,17 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
         fail_or_ok(
             CheckId::SshdUserAllowed,
             USER_ALLOWED,
-            judge_all(configs, |c, addr| c.user_problem(user, &state.user_groups, addr))
-                .map(|p| format!("{p}: sshd refuses the login"))
-                .or_else(|| chroot_problem(state)),
-            "no AllowUsers/AllowGroups/DenyUsers/DenyGroups rule excludes it from any vendor address",
-            format!("add {user} to AllowUsers (or its group to AllowGroups) in /etc/ssh/sshd_config, then reload sshd (or let `apply --fix-sshd` do it)"),
+            judge_all(configs, |c, addr| {
+                c.user_problem(user, &state.user_groups, addr)
+            })
+            .map(|p| format!("{p}: sshd refuses the login"))
+            .or_else(|| chroot_problem(state)),
+            "no AllowUsers/AllowGroups/DenyUsers/DenyGroups rule excludes it from any vendor \
+                address",
+            format!(
+                "add {user} to AllowUsers (or its group to AllowGroups) in \
+                /etc/ssh/sshd_config, then reload sshd (or let `apply --fix-sshd` do it)"
+            ),
         ),
         algorithm_check(request, configs),
         fail_or_ok(
@@ -117,7 +126,10 @@ fn forwarding_check(
                 id,
                 Status::Warn,
                 FORWARDING,
-                format!("{limit} limits where the tunnel may go; pass --db HOST:PORT to check the database target"),
+                format!(
+                    "{limit} limits where the tunnel may go; pass --db HOST:PORT to check the \
+                    database target"
+                ),
                 None,
             );
         }
@@ -150,23 +162,48 @@ fn forwarding_check(
 fn algorithm_check(request: &Request, configs: &[Effective]) -> Check {
     let id = CheckId::SshdKeyAlgorithm;
     let Some(key) = &request.key else {
-        return Check::new(id, Status::Ok, ALGORITHM, "ed25519, ECDSA and RSA (SHA-2) are accepted by default; give the vendor's key (Paste screen, or --key-file) to check its own type", None);
+        return Check::new(
+            id,
+            Status::Ok,
+            ALGORITHM,
+            "ed25519, ECDSA and RSA (SHA-2) are accepted \
+            by default; give the vendor's key (Paste screen, or --key-file) to check its own \
+            type",
+            None,
+        );
     };
     let key_type = key.algorithm.as_str();
     match judge_all(configs, |c, _| c.accepts_key_type(key_type).err()) {
-        None if key_type == "ssh-rsa" => Check::new(id, Status::Ok, ALGORITHM, "RSA is accepted with SHA-2 signatures (rsa-sha2-512); a client signing with SHA-1 ssh-rsa is refused by OpenSSH 8.8+", None),
-        None => Check::new(id, Status::Ok, ALGORITHM, "the key's algorithm is in PubkeyAcceptedAlgorithms", None),
-        Some(why) => Check::new(
+        None if key_type == "ssh-rsa" => Check::new(
             id,
-            Status::Fail,
+            Status::Ok,
             ALGORITHM,
-            format!("{why}: sshd logs \"signature algorithm not in PubkeyAcceptedAlgorithms\""),
-            Some(format!(
-                "in /etc/ssh/sshd_config add `Match User {}` then `PubkeyAcceptedAlgorithms +{}`, then reload sshd",
+            "RSA is accepted \
+            with SHA-2 signatures (rsa-sha2-512); a client signing with SHA-1 ssh-rsa is refused \
+            by OpenSSH 8.8+",
+            None,
+        ),
+        None => Check::new(
+            id,
+            Status::Ok,
+            ALGORITHM,
+            "the key's algorithm is in PubkeyAcceptedAlgorithms",
+            None,
+        ),
+        Some(why) => {
+            Check::new(
+                id,
+                Status::Fail,
+                ALGORITHM,
+                format!("{why}: sshd logs \"signature algorithm not in PubkeyAcceptedAlgorithms\""),
+                Some(format!(
+                "in /etc/ssh/sshd_config add `Match User {}` then `PubkeyAcceptedAlgorithms +{}`, \
+                    then reload sshd",
                 request.user,
                 if key_type == "ssh-rsa" { "rsa-sha2-512,rsa-sha2-256" } else { key_type }
             )),
-        ),
+            )
+        }
     }
 }
 
@@ -214,7 +251,17 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
     let config: &SshdConfig = &configs[0].config;
     let id = CheckId::SshdListening;
     if let Some(problem) = config.listen_problem(vendor) {
-        return Check::new(id, Status::Fail, LISTENING, problem, Some("in /etc/ssh/sshd_config set `ListenAddress 0.0.0.0` (or this host's address), then restart sshd".into()));
+        return Check::new(
+            id,
+            Status::Fail,
+            LISTENING,
+            problem,
+            Some(
+                "in /etc/ssh/sshd_config set \
+            `ListenAddress 0.0.0.0` (or this host's address), then restart sshd"
+                    .into(),
+            ),
+        );
     }
     let ports = config.ports();
     let shown = ports
@@ -250,8 +297,15 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
             id,
             Status::Fail,
             LISTENING,
-            format!("the port is held by {}, not sshd: the vendor reaches the wrong program", foreign.join(", ")),
-            Some("stop that program or move sshd to a free port (Port in /etc/ssh/sshd_config), then restart sshd".into()),
+            format!(
+                "the port is held by {}, not sshd: the vendor reaches the wrong program",
+                foreign.join(", ")
+            ),
+            Some(
+                "stop that program or move sshd to a free port (Port in /etc/ssh/sshd_config), \
+                then restart sshd"
+                    .into(),
+            ),
         );
     }
     if on_port.iter().all(|l| l.program.is_none()) && state.is_root {
