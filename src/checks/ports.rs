@@ -13,11 +13,6 @@ pub(super) fn checks(
     db_results: &[(String, PortCheck)],
 ) -> Vec<Check> {
     let ports = state.ssh_ports();
-    let ports_text = ports
-        .iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
     let ips = profile
         .ips
         .iter()
@@ -25,18 +20,11 @@ pub(super) fn checks(
         .collect::<Vec<_>>()
         .join(" ");
     let (detail, fix) = outside_rule(state.facts.cloud, profile, ports[0], &ips);
-    let vendor = Check::new(
-        CheckId::PortVendorToSsh,
-        Status::Manual,
-        format!("{}'s IPs can reach SSH port {ports_text}", profile.name),
-        detail,
-        Some(fix),
-    );
+    let vendor = Check::new(CheckId::PortVendorToSsh, Status::Manual, detail, Some(fix));
     let db = if db_results.is_empty() {
         Check::new(
             CheckId::PortSshToDb,
             Status::Manual,
-            "This host can reach the database port",
             "no database target given (--permit-open or --db HOST:PORT); check it with \
                 `bastion-wizard check-port HOST:PORT`",
             Some("bastion-wizard check-port DBHOST:PORT".into()),
@@ -51,7 +39,6 @@ pub(super) fn checks(
         Check::new(
             CheckId::PortSshToDb,
             if all_ok { Status::Ok } else { Status::Fail },
-            "This host can reach the database port",
             detail,
             (!all_ok)
                 .then(|| "allow this host in the database's firewall / security group".to_string()),

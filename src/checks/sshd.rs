@@ -10,14 +10,6 @@ use crate::setup::Request;
 use crate::sshd::{judge_all, Effective, SshdConfig};
 use crate::sshd_paths::Revocation;
 
-const PUBKEY: &str = "sshd accepts public keys";
-const FORWARDING: &str = "sshd allows TCP forwarding";
-const USER_ALLOWED: &str = "sshd lets the user in";
-const ALGORITHM: &str = "sshd accepts the key's algorithm";
-const AUTH_METHODS: &str = "sshd lets a key alone log in";
-const KEEPALIVE: &str = "sshd keeps idle tunnels open";
-const LISTENING: &str = "sshd is listening";
-
 pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) -> Vec<Check> {
     let configs = match &state.sshd {
         Ok(configs) if !configs.is_empty() => configs,
@@ -35,7 +27,6 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
     vec![
         fail_or_ok(
             CheckId::SshdPubkey,
-            PUBKEY,
             judge_all(configs, |c, _| c.pubkey_problem(user, &state.home_path))
                 .or_else(|| revoked_problem(state)),
             "PubkeyAuthentication yes, keys read from ~/.ssh/authorized_keys",
@@ -44,7 +35,6 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
         forwarding_check(configs, &targets, &in_match),
         fail_or_ok(
             CheckId::SshdUserAllowed,
-            USER_ALLOWED,
             judge_all(configs, |c, addr| {
                 c.user_problem(user, &state.user_groups, addr)
             })
@@ -60,7 +50,6 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
         algorithm_check(request, configs),
         fail_or_ok(
             CheckId::SshdAuthMethods,
-            AUTH_METHODS,
             judge_all(configs, |c, _| c.auth_methods_problem())
                 .map(|p| format!("{p}: the vendor's client offers only its key")),
             "AuthenticationMethods does not ask for more than the key",
@@ -71,10 +60,10 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
     ]
 }
 
-fn fail_or_ok(id: CheckId, title: &str, problem: Option<String>, fine: &str, fix: String) -> Check {
+fn fail_or_ok(id: CheckId, problem: Option<String>, fine: &str, fix: String) -> Check {
     match problem {
-        None => Check::new(id, Status::Ok, title, fine, None),
-        Some(problem) => Check::new(id, Status::Fail, title, problem, Some(fix)),
+        None => Check::new(id, Status::Ok, fine, None),
+        Some(problem) => Check::new(id, Status::Fail, problem, Some(fix)),
     }
 }
 
@@ -109,7 +98,6 @@ fn forwarding_check(
         return Check::new(
             id,
             Status::Fail,
-            FORWARDING,
             format!("{problem}: the vendor sees \"administratively prohibited: open failed\""),
             Some(in_match(
                 "`AllowTcpForwarding local` (and no DisableForwarding)",
@@ -125,7 +113,6 @@ fn forwarding_check(
             return Check::new(
                 id,
                 Status::Warn,
-                FORWARDING,
                 format!(
                     "{limit} limits where the tunnel may go; pass --db HOST:PORT to check the \
                     database target"
@@ -138,7 +125,6 @@ fn forwarding_check(
         Some(problem) => Check::new(
             id,
             Status::Fail,
-            FORWARDING,
             format!("{problem}: the vendor sees \"administratively prohibited: open failed\""),
             Some(in_match(&format!(
                 "`PermitOpen {}`",
@@ -149,13 +135,7 @@ fn forwarding_check(
                     .join(" ")
             ))),
         ),
-        None => Check::new(
-            id,
-            Status::Ok,
-            FORWARDING,
-            "local forwarding is allowed",
-            None,
-        ),
+        None => Check::new(id, Status::Ok, "local forwarding is allowed", None),
     }
 }
 
@@ -165,7 +145,6 @@ fn algorithm_check(request: &Request, configs: &[Effective]) -> Check {
         return Check::new(
             id,
             Status::Ok,
-            ALGORITHM,
             "ed25519, ECDSA and RSA (SHA-2) are accepted \
             by default; give the vendor's key (Paste screen, or --key-file) to check its own \
             type",
@@ -177,7 +156,6 @@ fn algorithm_check(request: &Request, configs: &[Effective]) -> Check {
         None if key_type == "ssh-rsa" => Check::new(
             id,
             Status::Ok,
-            ALGORITHM,
             "RSA is accepted \
             with SHA-2 signatures (rsa-sha2-512); a client signing with SHA-1 ssh-rsa is refused \
             by OpenSSH 8.8+",
@@ -186,7 +164,6 @@ fn algorithm_check(request: &Request, configs: &[Effective]) -> Check {
         None => Check::new(
             id,
             Status::Ok,
-            ALGORITHM,
             "the key's algorithm is in PubkeyAcceptedAlgorithms",
             None,
         ),
@@ -194,7 +171,6 @@ fn algorithm_check(request: &Request, configs: &[Effective]) -> Check {
             Check::new(
                 id,
                 Status::Fail,
-                ALGORITHM,
                 format!("{why}: sshd logs \"signature algorithm not in PubkeyAcceptedAlgorithms\""),
                 Some(format!(
                 "in /etc/ssh/sshd_config add `Match User {}` then `PubkeyAcceptedAlgorithms +{}`, \
@@ -217,7 +193,6 @@ fn keepalive_check(
         return Check::new(
             id,
             Status::Ok,
-            KEEPALIVE,
             format!("{} asks for no particular keepalive", profile.name),
             None,
         );
@@ -226,7 +201,6 @@ fn keepalive_check(
         None => Check::new(
             id,
             Status::Ok,
-            KEEPALIVE,
             format!(
                 "the keepalive meets {}'s {} s × {}",
                 profile.name, wanted.interval, wanted.count_max
@@ -236,7 +210,6 @@ fn keepalive_check(
         Some(problem) => Check::new(
             id,
             Status::Fail,
-            KEEPALIVE,
             format!("{problem}: {} drops tunnels that stay quiet", profile.name),
             Some(in_match(&format!(
                 "`ClientAliveInterval {}` and `ClientAliveCountMax {}`",
@@ -254,7 +227,6 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
         return Check::new(
             id,
             Status::Fail,
-            LISTENING,
             problem,
             Some(
                 "in /etc/ssh/sshd_config set \
@@ -278,7 +250,6 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
         return Check::new(
             id,
             Status::Fail,
-            LISTENING,
             format!("nothing listens on port {shown}: the vendor sees \"Connection refused\""),
             Some("systemctl enable --now ssh   (or sshd)".into()),
         );
@@ -296,7 +267,6 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
         return Check::new(
             id,
             Status::Fail,
-            LISTENING,
             format!(
                 "the port is held by {}, not sshd: the vendor reaches the wrong program",
                 foreign.join(", ")
@@ -312,18 +282,11 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
         return Check::new(
             id,
             Status::Warn,
-            LISTENING,
             format!("something listens on port {shown}, but its program could not be seen"),
             None,
         );
     }
-    Check::new(
-        id,
-        Status::Ok,
-        LISTENING,
-        format!("listening on port {shown}"),
-        None,
-    )
+    Check::new(id, Status::Ok, format!("listening on port {shown}"), None)
 }
 
 /// sshd could not be asked: every sshd check says why (a failure as root, where it
@@ -335,22 +298,21 @@ fn unknown(state: &HostState, why: &str) -> Vec<Check> {
         Status::Warn
     };
     let mut checks: Vec<Check> = [
-        (CheckId::SshdPubkey, PUBKEY),
-        (CheckId::SshdForwarding, FORWARDING),
-        (CheckId::SshdUserAllowed, USER_ALLOWED),
-        (CheckId::SshdKeyAlgorithm, ALGORITHM),
-        (CheckId::SshdAuthMethods, AUTH_METHODS),
-        (CheckId::SshdKeepalive, KEEPALIVE),
+        CheckId::SshdPubkey,
+        CheckId::SshdForwarding,
+        CheckId::SshdUserAllowed,
+        CheckId::SshdKeyAlgorithm,
+        CheckId::SshdAuthMethods,
+        CheckId::SshdKeepalive,
     ]
     .iter()
-    .map(|(id, title)| Check::new(*id, status, *title, why, None))
+    .map(|id| Check::new(*id, status, why, None))
     .collect();
     let listening = state.listening_ports();
     checks.push(if listening.contains(&22) {
         Check::new(
             CheckId::SshdListening,
             Status::Ok,
-            LISTENING,
             "listening on port 22",
             None,
         )
@@ -358,7 +320,6 @@ fn unknown(state: &HostState, why: &str) -> Vec<Check> {
         Check::new(
             CheckId::SshdListening,
             Status::Fail,
-            LISTENING,
             "nothing listens on port 22: the vendor sees \"Connection refused\"",
             Some("systemctl enable --now ssh   (or sshd)".into()),
         )
