@@ -214,3 +214,17 @@ fn a_key_line_whose_permitopen_misses_the_database_says_how_to_widen_it() {
         "{fix}"
     );
 }
+
+/// Every check takes its title from its id, each its own: no id falls through to another's.
+#[test]
+fn every_check_has_its_own_title() {
+    let report = report_for(&request(true), &fresh_host(), &[]);
+    let titles: Vec<&str> = report.checks.iter().map(|c| c.title.as_str()).collect();
+    assert!(titles.iter().all(|t| !t.is_empty()), "{titles:?}");
+    let mut unique = titles.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), titles.len(), "{titles:?}");
+    let shell = report.checks.iter().find(|c| c.id == "shell").unwrap();
+    assert_eq!(shell.title, "Login shell exists");
+}

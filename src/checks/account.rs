@@ -12,7 +12,8 @@ use crate::safe_fs::Meta;
 use crate::setup::Request;
 
 /// How the account gets set up, in the wizard's words and the command line's.
-const SET_UP: &str = "set up the account: Enter on the wizard's first screen (sudo bastion-wizard), or sudo bastion-wizard apply --key-file KEY";
+const SET_UP: &str = "set up the account: Enter on the wizard's first screen (sudo \
+    bastion-wizard), or sudo bastion-wizard apply --key-file KEY";
 
 pub(super) fn checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -25,31 +26,15 @@ pub(super) fn checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<C
             Action::AuthorizedKeys => (CheckId::AuthorizedKeys, Some(&state.authorized_keys)),
             _ => continue,
         };
-        let title = title_for(id, request, state);
         checks.push(match node {
-            Some(node) => path_check(id, title, step, node, state),
-            None => from_step(id, title, step, state.is_root),
+            Some(node) => path_check(id, step, node, state),
+            None => from_step(id, step, state.is_root),
         });
     }
     checks.push(key_check(request, state, plan));
     checks.push(unlocked_check(request, state, plan));
-    checks.push(shell_check(request, state, plan));
+    checks.push(shell_check(state, plan));
     checks
-}
-
-/// Checks are named by the state they expect; plan steps by the change they make.
-fn title_for(id: CheckId, request: &Request, state: &HostState) -> String {
-    let user = &request.user;
-    match id {
-        CheckId::Group => format!("Group {} exists", request.group),
-        CheckId::User => format!("User {user} exists"),
-        CheckId::Home => format!("Home {} safe for sshd", state.home_path.display()),
-        CheckId::SshDir => format!("~/.ssh is 0700, owned by {user}"),
-        CheckId::AuthorizedKeys => format!("authorized_keys is 0600, owned by {user}"),
-        CheckId::KeyInstalled => "Vendor's key installed (one line)".into(),
-        CheckId::AccountUnlocked => "Account allows key login".into(),
-        _ => "Login shell exists".into(),
-    }
 }
 
 fn step(plan: &Plan, wanted: fn(&Action) -> bool) -> Option<&Step> {
@@ -58,20 +43,18 @@ fn step(plan: &Plan, wanted: fn(&Action) -> bool) -> Option<&Step> {
 
 /// A plan step as a check: done is ok; anything else fails, or warns where only root
 /// could have judged it.
-fn from_step(id: CheckId, title: String, step: &Step, is_root: bool) -> Check {
+fn from_step(id: CheckId, step: &Step, is_root: bool) -> Check {
     match step.state {
-        StepState::Done => Check::new(id, Status::Ok, title, step.detail.clone(), None),
+        StepState::Done => Check::new(id, Status::Ok, step.detail.clone(), None),
         _ if !is_root => Check::new(
             id,
             Status::Warn,
-            title,
             format!("{} (run as root to check)", step.detail),
             Some(step.command.clone()),
         ),
         _ => Check::new(
             id,
             Status::Fail,
-            title,
             step.detail.clone(),
             Some(step.command.clone()),
         ),
@@ -79,27 +62,25 @@ fn from_step(id: CheckId, title: String, step: &Step, is_root: bool) -> Check {
 }
 
 /// Home, ~/.ssh and authorized_keys: fail only where sshd refuses.
-fn path_check(id: CheckId, title: String, step: &Step, node: &Node, state: &HostState) -> Check {
+fn path_check(id: CheckId, step: &Step, node: &Node, state: &HostState) -> Check {
     if step.state == StepState::Done {
-        return Check::new(id, Status::Ok, title, step.detail.clone(), None);
+        return Check::new(id, Status::Ok, step.detail.clone(), None);
     }
     let fix = Some(step.command.clone());
     match (node, &state.user) {
         (Node::Unreadable(_), _) if !state.is_root => Check::new(
             id,
             Status::Warn,
-            title,
             format!("{} (run as root to check)", step.detail),
             fix,
         ),
         (Node::Found(meta), Some(account)) if step.state == StepState::ToDo => {
             let is_file = id == CheckId::AuthorizedKeys;
             match sshd_refuses(meta, account, state, is_file) {
-                Some(why) => Check::new(id, Status::Fail, title, why, fix),
+                Some(why) => Check::new(id, Status::Fail, why, fix),
                 None => Check::new(
                     id,
                     Status::Warn,
-                    title,
                     format!(
                         "sshd accepts it as it is ({}); the guide asks for more: {}",
                         describe(meta),
@@ -109,7 +90,7 @@ fn path_check(id: CheckId, title: String, step: &Step, node: &Node, state: &Host
                 ),
             }
         }
-        _ => Check::new(id, Status::Fail, title, step.detail.clone(), fix),
+        _ => Check::new(id, Status::Fail, step.detail.clone(), fix),
     }
 }
 
@@ -153,7 +134,8 @@ fn sshd_refuses(
                 let build = if state.sshd_debian {
                     "the group is not the user's own private group"
                 } else {
-                    "this sshd is an upstream build, which refuses any group write (Debian's and Ubuntu's accept a private group)"
+                    "this sshd is an upstream build, which refuses any group write (Debian's and \
+                        Ubuntu's accept a private group)"
                 };
                 return Some(format!(
                     "mode {:04o} lets the group write: sshd refuses it (StrictModes; {build})",
@@ -190,7 +172,6 @@ fn now() -> u64 {
 }
 
 fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
-    let title = "Vendor's key installed (one line)";
     let id = CheckId::KeyInstalled;
     let fix_all = Some(SET_UP.to_string());
     let Some(content) = &state.authorized_keys_content else {
@@ -198,12 +179,11 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
             Check::new(
                 id,
                 Status::Warn,
-                title,
                 "authorized_keys could not be read (run as root to check)",
                 None,
             )
         } else {
-            Check::new(id, Status::Fail, title, "no authorized_keys file", fix_all)
+            Check::new(id, Status::Fail, "no authorized_keys file", fix_all)
         };
     };
     let targets = request.db_targets();
@@ -213,19 +193,23 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         let lines = authorized_keys::login_entries(content);
         let usable = lines.iter().filter(|(_, o)| judge(o).is_none()).count();
         return match (lines.len(), usable) {
-            (0, _) => Check::new(id, Status::Fail, title, "authorized_keys holds no key", fix_all),
+            (0, _) => Check::new(id, Status::Fail, "authorized_keys holds no key", fix_all),
             (n, 0) => Check::new(
                 id,
                 Status::Fail,
-                title,
-                format!("{n} key line(s), none of which can open a tunnel: {}", judge(&lines[0].1).unwrap_or_default()),
+                format!(
+                    "{n} key line(s), none of which can open a tunnel: {}",
+                    judge(&lines[0].1).unwrap_or_default()
+                ),
                 fix_all,
             ),
             (n, k) => Check::new(
                 id,
                 Status::Ok,
-                title,
-                format!("{k} of {n} key line(s) can open a tunnel; give the vendor's key (Paste screen, or --key-file) to check that one"),
+                format!(
+                    "{k} of {n} key line(s) can open a tunnel; give the vendor's key (Paste \
+                    screen, or --key-file) to check that one"
+                ),
                 None,
             ),
         };
@@ -233,13 +217,7 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     let install = step(plan, |a| matches!(a, Action::InstallKey { .. }));
     let fix = install.map(|s| s.command.clone());
     let Some(entry) = authorized_keys::login_entry(content, &key.data) else {
-        return Check::new(
-            id,
-            Status::Fail,
-            title,
-            "the key is not in authorized_keys",
-            fix,
-        );
+        return Check::new(id, Status::Fail, "the key is not in authorized_keys", fix);
     };
     let options = match KeyOptions::parse(entry.options.as_deref()) {
         Ok(options) => options,
@@ -247,7 +225,6 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
             return Check::new(
                 id,
                 Status::Fail,
-                title,
                 format!("sshd ignores its line: {why}"),
                 fix,
             )
@@ -264,7 +241,9 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
                     .map(|t| format!("--permit-open {t}"))
                     .collect();
                 format!(
-                    "install the line again with options that allow the tunnel: sudo bastion-wizard apply --key-file KEY {} (in the wizard: list every database target on the Account screen)",
+                    "install the line again with options that allow the tunnel: sudo \
+                        bastion-wizard apply --key-file KEY {} (in the wizard: list every \
+                        database target on the Account screen)",
                     flags.join(" ")
                 )
             }
@@ -272,7 +251,6 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         return Check::new(
             id,
             Status::Fail,
-            title,
             format!("the key is installed, but {problem}"),
             Some(rewrite),
         );
@@ -281,25 +259,28 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         Some(s) if s.state != StepState::Done => Check::new(
             id,
             Status::Warn,
-            title,
             format!(
-                "installed with options {}: the tunnel works; apply with these flags would change the line to what the plan shows",
+                "installed with options {}: the tunnel works; apply with these flags would change \
+                    the line to what the plan shows",
                 entry.options.as_deref().unwrap_or("none")
             ),
             None,
         ),
-        _ => Check::new(id, Status::Ok, title, "the key is installed with these options", None),
+        _ => Check::new(
+            id,
+            Status::Ok,
+            "the key is installed with these options",
+            None,
+        ),
     }
 }
 
 fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     let id = CheckId::AccountUnlocked;
-    let title = title_for(id, request, state);
     if state.user.is_none() {
         return Check::new(
             id,
             Status::Fail,
-            title,
             "the user does not exist yet",
             Some(SET_UP.into()),
         );
@@ -308,15 +289,17 @@ fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     let (user, groups, addrs) = (&request.user, &state.user_groups, &request.vendor_addrs);
     let problems = state.login.problems(user, groups, addrs, uses_pam);
     if let Some((why, fix)) = problems.first() {
-        return Check::new(id, Status::Fail, title, why.clone(), Some(fix.clone()));
+        return Check::new(id, Status::Fail, why.clone(), Some(fix.clone()));
     }
     let mut result = match step(plan, |a| matches!(a, Action::Unlock)) {
-        Some(s) => from_step(id, title.clone(), s, state.is_root),
-        None => Check::new(id, Status::Warn, title.clone(), "not judged", None),
+        Some(s) => from_step(id, s, state.is_root),
+        None => Check::new(id, Status::Warn, "not judged", None),
     };
     if result.status == Status::Fail && state.password == Password::Locked && uses_pam {
         result.status = Status::Warn;
-        result.detail = "the password is locked (`!`), which key logins ignore while UsePAM is yes; apply sets `*` so it keeps working if UsePAM is turned off".into();
+        result.detail = "the password is locked (`!`), which key logins ignore while UsePAM is \
+            yes; apply sets `*` so it keeps working if UsePAM is turned off"
+            .into();
     }
     if result.status == Status::Ok {
         if let Some(unsettled) = state.login.unsettled(user, groups, addrs, uses_pam) {
@@ -327,9 +310,8 @@ fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     result
 }
 
-fn shell_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
+fn shell_check(state: &HostState, plan: &Plan) -> Check {
     let id = CheckId::Shell;
-    let title = title_for(id, request, state);
     match (
         &state.user,
         step(plan, |a| matches!(a, Action::SetShell { .. })),
@@ -337,12 +319,11 @@ fn shell_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         (None, _) => Check::new(
             id,
             Status::Fail,
-            title,
             "the user does not exist yet",
             Some(SET_UP.into()),
         ),
         (Some(_), Some(s)) => {
-            let mut c = from_step(id, title, s, state.is_root);
+            let mut c = from_step(id, s, state.is_root);
             // A working full shell is only too open for a tunnel-only setup: sshd still
             // lets the user in, so it warns rather than fails.
             if state.shell == Some(ShellState::Executable) {
@@ -357,7 +338,7 @@ fn shell_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
             } else {
                 format!("{shell}: a full shell, as --allow-shell asks")
             };
-            Check::new(id, Status::Ok, title, detail, None)
+            Check::new(id, Status::Ok, detail, None)
         }
     }
 }

@@ -161,11 +161,13 @@ impl std::fmt::Display for Verdict {
                 failing,
             } => write!(
                 f,
-                "Not ready: the account is set up, but {failing} check(s) outside it still fail. The vendor's tunnel will not work until each is fixed."
+                "Not ready: the account is set up, but {failing} check(s) outside it still fail. \
+                    The vendor's tunnel will not work until each is fixed."
             ),
             Verdict::NotReady { failing, .. } => write!(
                 f,
-                "Not ready: {failing} check(s) fail. The vendor's tunnel will not work until each is fixed."
+                "Not ready: {failing} check(s) fail. The vendor's tunnel will not work until each \
+                    is fixed."
             ),
         }
     }
@@ -220,6 +222,21 @@ pub fn report(
     let attempts = logs::check(&state.attempts, &still_fails);
     checks.push(attempts);
     checks.extend(ports);
+    let subject = Subject {
+        user: request.user.clone(),
+        group: request.group.clone(),
+        home: state.home_path.display().to_string(),
+        vendor: profile.name.clone(),
+        ssh_ports: state
+            .ssh_ports()
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    for c in &mut checks {
+        c.title = c.id.title(&subject);
+    }
     Report {
         ready: checks.iter().all(|c| c.status != Status::Fail),
         user: request.user.clone(),
@@ -230,19 +247,59 @@ pub fn report(
 }
 
 impl Check {
+    /// A check's title comes from its id (`CheckId::title`), filled in by `report`.
     pub fn new(
         id: CheckId,
         status: Status,
-        title: impl Into<String>,
         detail: impl Into<String>,
         fix: Option<String>,
     ) -> Check {
         Check {
             id,
             status,
-            title: title.into(),
+            title: String::new(),
             detail: detail.into(),
             fix,
+        }
+    }
+}
+
+/// What the titles name: the account, the vendor and sshd's ports.
+pub struct Subject {
+    pub user: String,
+    pub group: String,
+    pub home: String,
+    pub vendor: String,
+    pub ssh_ports: String,
+}
+
+impl CheckId {
+    /// Each check's title, named by the state it expects.
+    pub fn title(self, s: &Subject) -> String {
+        let user = &s.user;
+        match self {
+            CheckId::Group => format!("Group {} exists", s.group),
+            CheckId::User => format!("User {user} exists"),
+            CheckId::Home => format!("Home {} safe for sshd", s.home),
+            CheckId::SshDir => format!("~/.ssh is 0700, owned by {user}"),
+            CheckId::AuthorizedKeys => format!("authorized_keys is 0600, owned by {user}"),
+            CheckId::KeyInstalled => "Vendor's key installed (one line)".into(),
+            CheckId::AccountUnlocked => "Account allows key login".into(),
+            CheckId::Shell => "Login shell exists".into(),
+            CheckId::SshdPubkey => "sshd accepts public keys".into(),
+            CheckId::SshdForwarding => "sshd allows TCP forwarding".into(),
+            CheckId::SshdUserAllowed => "sshd lets the user in".into(),
+            CheckId::SshdKeyAlgorithm => "sshd accepts the key's algorithm".into(),
+            CheckId::SshdAuthMethods => "sshd lets a key alone log in".into(),
+            CheckId::SshdKeepalive => "sshd keeps idle tunnels open".into(),
+            CheckId::SshdListening => "sshd is listening".into(),
+            CheckId::LocalFirewall => "This host's firewall lets the vendor in".into(),
+            CheckId::Fail2ban => "fail2ban has not banned the vendor".into(),
+            CheckId::VendorAttempts => "The vendor's recent logins".into(),
+            CheckId::PortVendorToSsh => {
+                format!("{}'s IPs can reach SSH port {}", s.vendor, s.ssh_ports)
+            }
+            CheckId::PortSshToDb => "This host can reach the database port".into(),
         }
     }
 }

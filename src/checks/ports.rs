@@ -13,11 +13,6 @@ pub(super) fn checks(
     db_results: &[(String, PortCheck)],
 ) -> Vec<Check> {
     let ports = state.ssh_ports();
-    let ports_text = ports
-        .iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
     let ips = profile
         .ips
         .iter()
@@ -25,19 +20,13 @@ pub(super) fn checks(
         .collect::<Vec<_>>()
         .join(" ");
     let (detail, fix) = outside_rule(state.facts.cloud, profile, ports[0], &ips);
-    let vendor = Check::new(
-        CheckId::PortVendorToSsh,
-        Status::Manual,
-        format!("{}'s IPs can reach SSH port {ports_text}", profile.name),
-        detail,
-        Some(fix),
-    );
+    let vendor = Check::new(CheckId::PortVendorToSsh, Status::Manual, detail, Some(fix));
     let db = if db_results.is_empty() {
         Check::new(
             CheckId::PortSshToDb,
             Status::Manual,
-            "This host can reach the database port",
-            "no database target given (--permit-open or --db HOST:PORT); check it with `bastion-wizard check-port HOST:PORT`",
+            "no database target given (--permit-open or --db HOST:PORT); check it with \
+                `bastion-wizard check-port HOST:PORT`",
             Some("bastion-wizard check-port DBHOST:PORT".into()),
         )
     } else {
@@ -50,7 +39,6 @@ pub(super) fn checks(
         Check::new(
             CheckId::PortSshToDb,
             if all_ok { Status::Ok } else { Status::Fail },
-            "This host can reach the database port",
             detail,
             (!all_ok)
                 .then(|| "allow this host in the database's firewall / security group".to_string()),
@@ -73,27 +61,56 @@ fn outside_rule(cloud: Option<Cloud>, profile: &Profile, port: u16, ips: &str) -
     };
     match cloud {
         Some(Cloud::Aws) => (
-            format!("this host runs on AWS: its security group must allow inbound TCP {port} from {ips} (EC2 → Instances → this instance → Security → Security groups → Edit inbound rules → Add rule: SSH, source each IP as /32); the vendor must reach the instance directly, not through a load balancer; this cannot be seen from inside the host"),
-            each(&|cidr| format!("aws ec2 authorize-security-group-ingress --group-id SG_ID --protocol tcp --port {port} --cidr {cidr}")),
+            format!(
+                "this host runs on AWS: its security group must allow inbound TCP {port} from \
+                {ips} (EC2 → Instances → this instance → Security → Security groups → Edit \
+                inbound rules → Add rule: SSH, source each IP as /32); the vendor must reach the \
+                instance directly, not through a load balancer; this cannot be seen from inside \
+                the host"
+            ),
+            each(&|cidr| {
+                format!(
+                    "aws ec2 authorize-security-group-ingress --group-id SG_ID \
+                --protocol tcp --port {port} --cidr {cidr}"
+                )
+            }),
         ),
         Some(Cloud::Gcp) => (
-            format!("this host runs on Google Cloud: a VPC firewall rule must allow ingress TCP {port} from {ips} to this instance; this cannot be seen from inside the host"),
             format!(
-                "gcloud compute firewall-rules create allow-{}-ssh --direction=INGRESS --allow=tcp:{port} --source-ranges={} --target-tags=TAG_OF_THIS_INSTANCE",
+                "this host runs on Google Cloud: a VPC firewall rule must allow ingress TCP \
+                {port} from {ips} to this instance; this cannot be seen from inside the host"
+            ),
+            format!(
+                "gcloud compute firewall-rules create allow-{}-ssh --direction=INGRESS \
+                    --allow=tcp:{port} --source-ranges={} --target-tags=TAG_OF_THIS_INSTANCE",
                 profile.user,
-                profile.ips.iter().map(|ip| format!("{ip}/32")).collect::<Vec<_>>().join(",")
+                profile
+                    .ips
+                    .iter()
+                    .map(|ip| format!("{ip}/32"))
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
         ),
         Some(Cloud::Azure) => (
-            format!("this host runs on Azure: its network security group must allow inbound TCP {port} from {ips}; this cannot be seen from inside the host"),
             format!(
-                "az network nsg rule create --resource-group RG --nsg-name NSG --name allow-{}-ssh --priority 100 --direction Inbound --access Allow --protocol Tcp --destination-port-ranges {port} --source-address-prefixes {}",
+                "this host runs on Azure: its network security group must allow inbound TCP \
+                {port} from {ips}; this cannot be seen from inside the host"
+            ),
+            format!(
+                "az network nsg rule create --resource-group RG --nsg-name NSG --name allow-{}-ssh \
+                    --priority 100 --direction Inbound --access Allow --protocol Tcp \
+                    --destination-port-ranges {port} --source-address-prefixes {}",
                 profile.user,
                 profile.ips.iter().map(|ip| format!("{ip}/32")).collect::<Vec<_>>().join(" ")
             ),
         ),
         None => (
-            format!("allow inbound TCP {port} from {ips} in every firewall and security group in front of this host, with no load balancer between the vendor and sshd (it would hide the vendor's addresses); this cannot be seen from inside the host"),
+            format!(
+                "allow inbound TCP {port} from {ips} in every firewall and security group in \
+                front of this host, with no load balancer between the vendor and sshd (it would \
+                hide the vendor's addresses); this cannot be seen from inside the host"
+            ),
             format!("in your cloud or network firewall: allow TCP {port} from each of {ips}"),
         ),
     }

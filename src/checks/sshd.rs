@@ -10,14 +10,6 @@ use crate::setup::Request;
 use crate::sshd::{judge_all, Effective, SshdConfig};
 use crate::sshd_paths::Revocation;
 
-const PUBKEY: &str = "sshd accepts public keys";
-const FORWARDING: &str = "sshd allows TCP forwarding";
-const USER_ALLOWED: &str = "sshd lets the user in";
-const ALGORITHM: &str = "sshd accepts the key's algorithm";
-const AUTH_METHODS: &str = "sshd lets a key alone log in";
-const KEEPALIVE: &str = "sshd keeps idle tunnels open";
-const LISTENING: &str = "sshd is listening";
-
 pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) -> Vec<Check> {
     let configs = match &state.sshd {
         Ok(configs) if !configs.is_empty() => configs,
@@ -26,13 +18,15 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
     };
     let user = request.user.as_str();
     let in_match = |setting: &str| {
-        format!("in /etc/ssh/sshd_config add `Match User {user}` then {setting}, then reload sshd (or let `apply --fix-sshd` do it)")
+        format!(
+            "in /etc/ssh/sshd_config add `Match User {user}` then {setting}, then reload sshd \
+            (or let `apply --fix-sshd` do it)"
+        )
     };
     let targets = request.db_targets();
     vec![
         fail_or_ok(
             CheckId::SshdPubkey,
-            PUBKEY,
             judge_all(configs, |c, _| c.pubkey_problem(user, &state.home_path))
                 .or_else(|| revoked_problem(state)),
             "PubkeyAuthentication yes, keys read from ~/.ssh/authorized_keys",
@@ -41,17 +35,21 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
         forwarding_check(configs, &targets, &in_match),
         fail_or_ok(
             CheckId::SshdUserAllowed,
-            USER_ALLOWED,
-            judge_all(configs, |c, addr| c.user_problem(user, &state.user_groups, addr))
-                .map(|p| format!("{p}: sshd refuses the login"))
-                .or_else(|| chroot_problem(state)),
-            "no AllowUsers/AllowGroups/DenyUsers/DenyGroups rule excludes it from any vendor address",
-            format!("add {user} to AllowUsers (or its group to AllowGroups) in /etc/ssh/sshd_config, then reload sshd (or let `apply --fix-sshd` do it)"),
+            judge_all(configs, |c, addr| {
+                c.user_problem(user, &state.user_groups, addr)
+            })
+            .map(|p| format!("{p}: sshd refuses the login"))
+            .or_else(|| chroot_problem(state)),
+            "no AllowUsers/AllowGroups/DenyUsers/DenyGroups rule excludes it from any vendor \
+                address",
+            format!(
+                "add {user} to AllowUsers (or its group to AllowGroups) in \
+                /etc/ssh/sshd_config, then reload sshd (or let `apply --fix-sshd` do it)"
+            ),
         ),
         algorithm_check(request, configs),
         fail_or_ok(
             CheckId::SshdAuthMethods,
-            AUTH_METHODS,
             judge_all(configs, |c, _| c.auth_methods_problem())
                 .map(|p| format!("{p}: the vendor's client offers only its key")),
             "AuthenticationMethods does not ask for more than the key",
@@ -62,10 +60,10 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
     ]
 }
 
-fn fail_or_ok(id: CheckId, title: &str, problem: Option<String>, fine: &str, fix: String) -> Check {
+fn fail_or_ok(id: CheckId, problem: Option<String>, fine: &str, fix: String) -> Check {
     match problem {
-        None => Check::new(id, Status::Ok, title, fine, None),
-        Some(problem) => Check::new(id, Status::Fail, title, problem, Some(fix)),
+        None => Check::new(id, Status::Ok, fine, None),
+        Some(problem) => Check::new(id, Status::Fail, problem, Some(fix)),
     }
 }
 
@@ -100,7 +98,6 @@ fn forwarding_check(
         return Check::new(
             id,
             Status::Fail,
-            FORWARDING,
             format!("{problem}: the vendor sees \"administratively prohibited: open failed\""),
             Some(in_match(
                 "`AllowTcpForwarding local` (and no DisableForwarding)",
@@ -116,8 +113,10 @@ fn forwarding_check(
             return Check::new(
                 id,
                 Status::Warn,
-                FORWARDING,
-                format!("{limit} limits where the tunnel may go; pass --db HOST:PORT to check the database target"),
+                format!(
+                    "{limit} limits where the tunnel may go; pass --db HOST:PORT to check the \
+                    database target"
+                ),
                 None,
             );
         }
@@ -126,7 +125,6 @@ fn forwarding_check(
         Some(problem) => Check::new(
             id,
             Status::Fail,
-            FORWARDING,
             format!("{problem}: the vendor sees \"administratively prohibited: open failed\""),
             Some(in_match(&format!(
                 "`PermitOpen {}`",
@@ -137,36 +135,51 @@ fn forwarding_check(
                     .join(" ")
             ))),
         ),
-        None => Check::new(
-            id,
-            Status::Ok,
-            FORWARDING,
-            "local forwarding is allowed",
-            None,
-        ),
+        None => Check::new(id, Status::Ok, "local forwarding is allowed", None),
     }
 }
 
 fn algorithm_check(request: &Request, configs: &[Effective]) -> Check {
     let id = CheckId::SshdKeyAlgorithm;
     let Some(key) = &request.key else {
-        return Check::new(id, Status::Ok, ALGORITHM, "ed25519, ECDSA and RSA (SHA-2) are accepted by default; give the vendor's key (Paste screen, or --key-file) to check its own type", None);
+        return Check::new(
+            id,
+            Status::Ok,
+            "ed25519, ECDSA and RSA (SHA-2) are accepted \
+            by default; give the vendor's key (Paste screen, or --key-file) to check its own \
+            type",
+            None,
+        );
     };
     let key_type = key.algorithm.as_str();
     match judge_all(configs, |c, _| c.accepts_key_type(key_type).err()) {
-        None if key_type == "ssh-rsa" => Check::new(id, Status::Ok, ALGORITHM, "RSA is accepted with SHA-2 signatures (rsa-sha2-512); a client signing with SHA-1 ssh-rsa is refused by OpenSSH 8.8+", None),
-        None => Check::new(id, Status::Ok, ALGORITHM, "the key's algorithm is in PubkeyAcceptedAlgorithms", None),
-        Some(why) => Check::new(
+        None if key_type == "ssh-rsa" => Check::new(
             id,
-            Status::Fail,
-            ALGORITHM,
-            format!("{why}: sshd logs \"signature algorithm not in PubkeyAcceptedAlgorithms\""),
-            Some(format!(
-                "in /etc/ssh/sshd_config add `Match User {}` then `PubkeyAcceptedAlgorithms +{}`, then reload sshd",
+            Status::Ok,
+            "RSA is accepted \
+            with SHA-2 signatures (rsa-sha2-512); a client signing with SHA-1 ssh-rsa is refused \
+            by OpenSSH 8.8+",
+            None,
+        ),
+        None => Check::new(
+            id,
+            Status::Ok,
+            "the key's algorithm is in PubkeyAcceptedAlgorithms",
+            None,
+        ),
+        Some(why) => {
+            Check::new(
+                id,
+                Status::Fail,
+                format!("{why}: sshd logs \"signature algorithm not in PubkeyAcceptedAlgorithms\""),
+                Some(format!(
+                "in /etc/ssh/sshd_config add `Match User {}` then `PubkeyAcceptedAlgorithms +{}`, \
+                    then reload sshd",
                 request.user,
                 if key_type == "ssh-rsa" { "rsa-sha2-512,rsa-sha2-256" } else { key_type }
             )),
-        ),
+            )
+        }
     }
 }
 
@@ -180,7 +193,6 @@ fn keepalive_check(
         return Check::new(
             id,
             Status::Ok,
-            KEEPALIVE,
             format!("{} asks for no particular keepalive", profile.name),
             None,
         );
@@ -189,7 +201,6 @@ fn keepalive_check(
         None => Check::new(
             id,
             Status::Ok,
-            KEEPALIVE,
             format!(
                 "the keepalive meets {}'s {} s × {}",
                 profile.name, wanted.interval, wanted.count_max
@@ -199,7 +210,6 @@ fn keepalive_check(
         Some(problem) => Check::new(
             id,
             Status::Fail,
-            KEEPALIVE,
             format!("{problem}: {} drops tunnels that stay quiet", profile.name),
             Some(in_match(&format!(
                 "`ClientAliveInterval {}` and `ClientAliveCountMax {}`",
@@ -214,7 +224,16 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
     let config: &SshdConfig = &configs[0].config;
     let id = CheckId::SshdListening;
     if let Some(problem) = config.listen_problem(vendor) {
-        return Check::new(id, Status::Fail, LISTENING, problem, Some("in /etc/ssh/sshd_config set `ListenAddress 0.0.0.0` (or this host's address), then restart sshd".into()));
+        return Check::new(
+            id,
+            Status::Fail,
+            problem,
+            Some(
+                "in /etc/ssh/sshd_config set \
+            `ListenAddress 0.0.0.0` (or this host's address), then restart sshd"
+                    .into(),
+            ),
+        );
     }
     let ports = config.ports();
     let shown = ports
@@ -231,7 +250,6 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
         return Check::new(
             id,
             Status::Fail,
-            LISTENING,
             format!("nothing listens on port {shown}: the vendor sees \"Connection refused\""),
             Some("systemctl enable --now ssh   (or sshd)".into()),
         );
@@ -249,27 +267,26 @@ fn listening_check(configs: &[Effective], state: &HostState, vendor: &[IpAddr]) 
         return Check::new(
             id,
             Status::Fail,
-            LISTENING,
-            format!("the port is held by {}, not sshd: the vendor reaches the wrong program", foreign.join(", ")),
-            Some("stop that program or move sshd to a free port (Port in /etc/ssh/sshd_config), then restart sshd".into()),
+            format!(
+                "the port is held by {}, not sshd: the vendor reaches the wrong program",
+                foreign.join(", ")
+            ),
+            Some(
+                "stop that program or move sshd to a free port (Port in /etc/ssh/sshd_config), \
+                then restart sshd"
+                    .into(),
+            ),
         );
     }
     if on_port.iter().all(|l| l.program.is_none()) && state.is_root {
         return Check::new(
             id,
             Status::Warn,
-            LISTENING,
             format!("something listens on port {shown}, but its program could not be seen"),
             None,
         );
     }
-    Check::new(
-        id,
-        Status::Ok,
-        LISTENING,
-        format!("listening on port {shown}"),
-        None,
-    )
+    Check::new(id, Status::Ok, format!("listening on port {shown}"), None)
 }
 
 /// sshd could not be asked: every sshd check says why (a failure as root, where it
@@ -281,22 +298,21 @@ fn unknown(state: &HostState, why: &str) -> Vec<Check> {
         Status::Warn
     };
     let mut checks: Vec<Check> = [
-        (CheckId::SshdPubkey, PUBKEY),
-        (CheckId::SshdForwarding, FORWARDING),
-        (CheckId::SshdUserAllowed, USER_ALLOWED),
-        (CheckId::SshdKeyAlgorithm, ALGORITHM),
-        (CheckId::SshdAuthMethods, AUTH_METHODS),
-        (CheckId::SshdKeepalive, KEEPALIVE),
+        CheckId::SshdPubkey,
+        CheckId::SshdForwarding,
+        CheckId::SshdUserAllowed,
+        CheckId::SshdKeyAlgorithm,
+        CheckId::SshdAuthMethods,
+        CheckId::SshdKeepalive,
     ]
     .iter()
-    .map(|(id, title)| Check::new(*id, status, *title, why, None))
+    .map(|id| Check::new(*id, status, why, None))
     .collect();
     let listening = state.listening_ports();
     checks.push(if listening.contains(&22) {
         Check::new(
             CheckId::SshdListening,
             Status::Ok,
-            LISTENING,
             "listening on port 22",
             None,
         )
@@ -304,7 +320,6 @@ fn unknown(state: &HostState, why: &str) -> Vec<Check> {
         Check::new(
             CheckId::SshdListening,
             Status::Fail,
-            LISTENING,
             "nothing listens on port 22: the vendor sees \"Connection refused\"",
             Some("systemctl enable --now ssh   (or sshd)".into()),
         )

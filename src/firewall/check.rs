@@ -8,8 +8,6 @@ use super::model::{Backend, Family, Table};
 use super::Firewall;
 use crate::checks::{Check, CheckId, Status};
 
-const FIREWALL_TITLE: &str = "This host's firewall lets the vendor in";
-
 /// The family as nft spells it.
 fn nft_family(family: Family) -> &'static str {
     match family {
@@ -185,13 +183,7 @@ struct Blocked {
 /// Does a rule drop or reject the vendor's IPs on the SSH port?
 pub fn check(firewall: &Firewall, vendor_ips: &[IpAddr], ssh_ports: &[u16]) -> Check {
     if let Some(why) = &firewall.unreadable {
-        return Check::new(
-            CheckId::LocalFirewall,
-            Status::Warn,
-            FIREWALL_TITLE,
-            why.clone(),
-            None,
-        );
+        return Check::new(CheckId::LocalFirewall, Status::Warn, why.clone(), None);
     }
     let problems = if firewall.problems.is_empty() {
         String::new()
@@ -210,7 +202,6 @@ pub fn check(firewall: &Firewall, vendor_ips: &[IpAddr], ssh_ports: &[u16]) -> C
         return Check::new(
             CheckId::LocalFirewall,
             status,
-            FIREWALL_TITLE,
             format!("no firewall: no nftables or iptables rule on the input path{problems}"),
             None,
         );
@@ -324,7 +315,6 @@ pub fn check(firewall: &Firewall, vendor_ips: &[IpAddr], ssh_ports: &[u16]) -> C
         return Check::new(
             CheckId::LocalFirewall,
             Status::Fail,
-            FIREWALL_TITLE,
             format!("{detail}{problems}"),
             Some(fixes_for(&blocked)),
         );
@@ -338,16 +328,13 @@ pub fn check(firewall: &Firewall, vendor_ips: &[IpAddr], ssh_ports: &[u16]) -> C
         return Check::new(
             CheckId::LocalFirewall,
             Status::Warn,
-            FIREWALL_TITLE,
             format!("{detail}{problems}; `bastion-wizard verify` cannot prove this either (it connects over loopback): ask the vendor to test the connection"),
-            None,
-        );
+            None);
     }
     let ports_text = ports.iter().map(u16::to_string).collect::<Vec<_>>();
     Check::new(
         CheckId::LocalFirewall,
         Status::Ok,
-        FIREWALL_TITLE,
         format!(
             "the rules let all {} vendor IPs in on port {} ({read}){fronts}",
             vendor_ips.len(),

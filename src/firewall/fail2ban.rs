@@ -172,22 +172,14 @@ fn ignoreip_line(f2b: &Fail2ban, vendor_ips: &[IpAddr]) -> String {
     format!("ignoreip = {}", entries.join(" "))
 }
 
-const F2B_TITLE: &str = "fail2ban has not banned the vendor";
-
 /// Are vendor IPs banned right now?
 pub fn check_fail2ban(fail2ban: &Fail2ban, vendor_ips: &[IpAddr]) -> Check {
-    let ok = |detail: String| Check::new(CheckId::Fail2ban, Status::Ok, F2B_TITLE, detail, None);
+    let ok = |detail: String| Check::new(CheckId::Fail2ban, Status::Ok, detail, None);
     if !fail2ban.installed {
         return ok("fail2ban is not installed".into());
     }
     if let Some(why) = &fail2ban.unreadable {
-        return Check::new(
-            CheckId::Fail2ban,
-            Status::Warn,
-            F2B_TITLE,
-            why.clone(),
-            None,
-        );
+        return Check::new(CheckId::Fail2ban, Status::Warn, why.clone(), None);
     }
     if !fail2ban.running {
         return ok(
@@ -207,7 +199,6 @@ pub fn check_fail2ban(fail2ban: &Fail2ban, vendor_ips: &[IpAddr]) -> Check {
         return Check::new(
             CheckId::Fail2ban,
             Status::Fail,
-            F2B_TITLE,
             format!(
                 "banned now: {}; the vendor's connections are dropped until the ban ends",
                 named.join(", ")
@@ -215,14 +206,12 @@ pub fn check_fail2ban(fail2ban: &Fail2ban, vendor_ips: &[IpAddr]) -> Check {
             Some(format!(
                 "{}\nand so it does not happen again, in /etc/fail2ban/jail.local under [DEFAULT]: {line}\nthen: fail2ban-client reload",
                 unban.join("\n")
-            )),
-        );
+            )));
     }
     if !fail2ban.problems.is_empty() {
         return Check::new(
             CheckId::Fail2ban,
             Status::Warn,
-            F2B_TITLE,
             format!(
                 "no vendor IP is banned in the jails read, but: {}",
                 fail2ban.problems.join("; ")

@@ -234,8 +234,6 @@ pub(crate) fn tail(path: &Path, from: u64, max: u64) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&buf[skip..]).into_owned())
 }
 
-const TITLE: &str = "The vendor's recent logins";
-
 /// Fails when the last attempt failed for a reason that `still_fails` says still holds.
 pub fn check(attempts: &Attempts, still_fails: &dyn Fn(CheckId) -> bool) -> Check {
     let user = attempts.user.as_str();
@@ -247,12 +245,10 @@ pub fn check(attempts: &Attempts, still_fails: &dyn Fn(CheckId) -> bool) -> Chec
         return Check::new(
             CheckId::VendorAttempts,
             Status::Warn,
-            TITLE,
             why,
             Some(format!(
                 "look yourself: `sudo journalctl -t sshd --since -{SINCE_DAYS}d | grep {user}`, or in the file sshd logs to (SyslogFacility, rsyslog's auth rule)"
-            )),
-        );
+            )));
     };
     let accepted = attempts.last_accepted.as_ref().map(|a| {
         format!(
@@ -273,7 +269,6 @@ pub fn check(attempts: &Attempts, still_fails: &dyn Fn(CheckId) -> bool) -> Chec
             return Check::new(
                 CheckId::VendorAttempts,
                 Status::Ok,
-                TITLE,
                 format!("{detail} (from {source})"),
                 None,
             );
@@ -319,7 +314,7 @@ pub fn check(attempts: &Attempts, still_fails: &dyn Fn(CheckId) -> bool) -> Chec
         ));
         (Status::Fail, Some(refused.reason.fix(user)))
     };
-    Check::new(CheckId::VendorAttempts, status, TITLE, detail, fix)
+    Check::new(CheckId::VendorAttempts, status, detail, fix)
 }
 
 #[cfg(test)]

@@ -57,12 +57,44 @@ pub fn keys(app: &App) -> String {
 
 pub fn help(screen: Screen) -> &'static str {
     match screen {
-        Screen::Welcome => "Each line is one check of the SSH tunnel guide on this host: ✓ ok   ✗ fails: the tunnel will not work until it is fixed   ! a warning (it may work) or not read here   ? outside this host, check it by hand. ↑↓ move through the list; Space (or →) opens the focused check's full detail and fix, Esc (or ←) closes it. Enter starts the setup (or adds another key); c jumps to the port checklist. Nothing changes until you confirm on the Review screen.",
-        Screen::Account => "The vendor logs in as this user. Tunnel-only (recommended) lets the key forward ports and nothing else: no shell, no commands. Database targets, if given, are the only places the tunnel can reach, e.g. db.internal:5432; separate several with spaces.",
+        Screen::Welcome => {
+            "Each line is one check of the SSH tunnel guide on this host: ✓ ok   ✗ \
+            fails: the tunnel will not work until it is fixed   ! a warning (it may work) or not \
+            read here   ? outside this host, check it by hand. ↑↓ move through the list; Space \
+            (or →) opens the focused check's full detail and fix, Esc (or ←) closes it. Enter \
+            starts the setup (or adds another key); c jumps to the port checklist. Nothing \
+            changes until you confirm on the Review screen."
+        }
+        Screen::Account => {
+            "The vendor logs in as this user. Tunnel-only (recommended) lets the \
+            key forward ports and nothing else: no shell, no commands. Database targets, if \
+            given, are the only places the tunnel can reach, e.g. db.internal:5432; separate \
+            several with spaces."
+        }
         Screen::Paste => paste::HELP,
-        Screen::Review => "Every step of the plan with the shell command that does the same by hand. Done steps are skipped. When sshd's settings block the tunnel, the plan repairs them for this user only: the file, the exact lines and why are shown; s switches that step off or on. Enter asks for confirmation, then applies the whole plan. Applying is safe to repeat: a rerun changes nothing.",
-        Screen::Apply => "Each step runs in order. If one fails, the ones before it stay done and a rerun continues where it stopped. After the run the whole host is checked again: if a check still fails, it is listed with its fix.",
-        Screen::Ports => "Two network paths must be open outside this host: the vendor's IPs to the SSH port, and this host to the database. Tick what you have done; ticks are kept for the next run. e edits the database target, p tests it now.",
-        Screen::Finish => "First what still fails, each with its fix; then the values the vendor's form asks for (host, port, user, database, host key fingerprints). p proves the tunnel live: a throwaway key opens a real ssh -N -L through this host's sshd and is removed after; what a proof from this host cannot show is listed. Run sudo bastion-wizard again at any time to see where the host stands.",
+        Screen::Review => {
+            "Every step of the plan with the shell command that does the same by \
+            hand. Done steps are skipped. When sshd's settings block the tunnel, the plan \
+            repairs them for this user only: the file, the exact lines and why are shown; s \
+            switches that step off or on. Enter asks for confirmation, then applies the whole \
+            plan. Applying is safe to repeat: a rerun changes nothing."
+        }
+        Screen::Apply => {
+            "Each step runs in order. If one fails, the ones before it stay done and \
+            a rerun continues where it stopped. After the run the whole host is checked again: \
+            if a check still fails, it is listed with its fix."
+        }
+        Screen::Ports => {
+            "Two network paths must be open outside this host: the vendor's IPs to \
+            the SSH port, and this host to the database. Tick what you have done; ticks are kept \
+            for the next run. e edits the database target, p tests it now."
+        }
+        Screen::Finish => {
+            "First what still fails, each with its fix; then the values the vendor's \
+            form asks for (host, port, user, database, host key fingerprints). p proves the \
+            tunnel live: a throwaway key opens a real ssh -N -L through this host's sshd and is \
+            removed after; what a proof from this host cannot show is listed. Run sudo \
+            bastion-wizard again at any time to see where the host stands."
+        }
     }
 }
