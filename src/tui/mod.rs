@@ -1,5 +1,7 @@
-//! The full-screen wizard: `app` holds state and the pure update step, `screens` draw it,
-//! `runtime` performs the effects, and this module owns the terminal.
+//! The full-screen wizard: `app` holds state and the pure update step (with `account`,
+//! `checklist` and `apply_run` for the parts of the state they name, and `derived` for
+//! the plan and report worked out from it), `screens` draw it, `runtime` performs the
+//! effects, and this module owns the terminal.
 
 pub mod account;
 pub mod app;
