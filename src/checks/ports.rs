@@ -25,8 +25,9 @@ pub(super) fn checks(
         Check::new(
             CheckId::PortSshToDb,
             Status::Manual,
-            "no database target given (--permit-open or --db HOST:PORT); check it with \
-                `bastion-wizard check-port HOST:PORT`",
+            "no database target given (the wizard's Account screen or port checklist, or \
+                --permit-open / --db HOST:PORT); check it with `bastion-wizard check-port \
+                HOST:PORT`",
             Some("bastion-wizard check-port DBHOST:PORT".into()),
         )
     } else {

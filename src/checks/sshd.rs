@@ -19,8 +19,9 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
     let user = request.user.as_str();
     let in_match = |setting: &str| {
         format!(
-            "in /etc/ssh/sshd_config add `Match User {user}` then {setting}, then reload sshd \
-            (or let `apply --fix-sshd` do it)"
+            "in /etc/ssh/sshd_config add `Match User {user}` then {setting}, then reload sshd; \
+            or let bastion-wizard do it: the sshd repair step on the wizard's Review screen, \
+            or apply --fix-sshd"
         )
     };
     let targets = request.db_targets();
@@ -44,7 +45,8 @@ pub(super) fn checks(request: &Request, state: &HostState, profile: &Profile) ->
                 address",
             format!(
                 "add {user} to AllowUsers (or its group to AllowGroups) in \
-                /etc/ssh/sshd_config, then reload sshd (or let `apply --fix-sshd` do it)"
+                /etc/ssh/sshd_config, then reload sshd; or let bastion-wizard do it: the sshd \
+                repair step on the wizard's Review screen, or apply --fix-sshd"
             ),
         ),
         algorithm_check(request, configs),
