@@ -228,3 +228,11 @@ fn every_check_has_its_own_title() {
     let shell = report.checks.iter().find(|c| c.id == "shell").unwrap();
     assert_eq!(shell.title, "Login shell exists");
 }
+
+/// Without root a missing group or user is still a failure: looking them up needs no root.
+#[test]
+fn a_preview_still_fails_what_it_can_see() {
+    let report = report_for(&request(false), &preview_host(), &[]);
+    assert_eq!(status_of(&report, "group"), Status::Fail);
+    assert_eq!(status_of(&report, "user"), Status::Fail);
+}

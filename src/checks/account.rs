@@ -28,7 +28,7 @@ pub(super) fn checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<C
         };
         checks.push(match node {
             Some(node) => path_check(id, step, node, state),
-            None => from_step(id, step, state.is_root),
+            None => from_step(id, step, false, state.is_root),
         });
     }
     checks.push(key_check(request, state, plan));
@@ -42,11 +42,11 @@ fn step(plan: &Plan, wanted: fn(&Action) -> bool) -> Option<&Step> {
 }
 
 /// A plan step as a check: done is ok; anything else fails, or warns where only root
-/// could have judged it.
-fn from_step(id: CheckId, step: &Step, is_root: bool) -> Check {
+/// could have judged it (`unknown`).
+fn from_step(id: CheckId, step: &Step, unknown: bool, is_root: bool) -> Check {
     match step.state {
         StepState::Done => Check::new(id, Status::Ok, step.detail.clone(), None),
-        _ if !is_root => Check::new(
+        _ if unknown && !is_root => Check::new(
             id,
             Status::Warn,
             format!("{} (run as root to check)", step.detail),
@@ -292,7 +292,12 @@ fn unlocked_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         return Check::new(id, Status::Fail, why.clone(), Some(fix.clone()));
     }
     let mut result = match step(plan, |a| matches!(a, Action::Unlock)) {
-        Some(s) => from_step(id, s, state.is_root),
+        Some(s) => from_step(
+            id,
+            s,
+            matches!(state.password, Password::Unknown(_)),
+            state.is_root,
+        ),
         None => Check::new(id, Status::Warn, "not judged", None),
     };
     if result.status == Status::Fail && state.password == Password::Locked && uses_pam {
@@ -323,7 +328,7 @@ fn shell_check(state: &HostState, plan: &Plan) -> Check {
             Some(SET_UP.into()),
         ),
         (Some(_), Some(s)) => {
-            let mut c = from_step(id, s, state.is_root);
+            let mut c = from_step(id, s, false, state.is_root);
             // A working full shell is only too open for a tunnel-only setup: sshd still
             // lets the user in, so it warns rather than fails.
             if state.shell == Some(ShellState::Executable) {
