@@ -101,10 +101,11 @@ pub struct SetupArgs {
     /// Tunnel user's group (default from the profile: whaly)
     #[arg(long, value_name = "NAME")]
     pub group: Option<String>,
-    /// Install the key without restrictions and with a login shell, as the guide does
+    /// The key is (to be) installed without restrictions, with a login shell, as the guide
+    /// does; status judges the host for that setup
     #[arg(long)]
     pub allow_shell: bool,
-    /// Limit forwarding to this target (repeatable)
+    /// The key limits forwarding to this target (repeatable); status judges the host for it
     #[arg(long, value_name = "HOST:PORT")]
     pub permit_open: Vec<String>,
     /// A database target to check and show, without restricting the key (repeatable)

@@ -51,7 +51,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     };
 
     let mut lines = vec![
-        Line::raw("Two network paths must be open outside this host (guide: Allow port access)."),
+        Line::raw("Two network paths must be open outside this host (guide: Allow port access):"),
+        Line::raw("the vendor's IPs to the SSH port (1, 3), and this host to the database (2, 4)."),
         Line::raw(""),
     ];
     lines.extend(wrapped(
