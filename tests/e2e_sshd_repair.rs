@@ -595,22 +595,8 @@ fn e2e_fix_sshd_that_cannot_win_rolls_back_byte_for_byte() {
         sb.write_file(SITE_DROPIN, b"PasswordAuthentication no\n");
         sb.write_file(MAIN, unbeatable_main(criteria).as_bytes());
         let sshd = sb.start_sshd_as_configured();
-        let echo = EchoServer::start();
-        let (_, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
-        let key_file = sb.keys_dir().join("vendor.pub");
-        fs::write(&key_file, format!("{public}\n")).unwrap();
-        let target = format!("127.0.0.1:{}", echo.port());
         let before = ssh_tree(&sb);
-
-        let out = sb.wizard(&[
-            "apply",
-            "--key-file",
-            &key_file.to_string_lossy(),
-            "--yes",
-            "--fix-sshd",
-            "--permit-open",
-            &target,
-        ]);
+        let out = apply_fix_sshd_with_a_fresh_key(&sb);
         let what = format!("Match {criteria} above the Include");
         assert_eq!(out.status.code(), Some(1), "{what}: {}", describe(&out));
         let after = ssh_tree(&sb);
@@ -644,22 +630,8 @@ fn e2e_fix_sshd_leaves_a_rejected_config_alone() {
     let sshd = sb.start_sshd("AllowTcpForwarding no\n");
     // Broken after sshd started, as an edit not yet reloaded would be.
     sb.write_file(SITE_DROPIN, b"Bogus yes\n");
-    let echo = EchoServer::start();
-    let (_, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
-    let key_file = sb.keys_dir().join("vendor.pub");
-    fs::write(&key_file, format!("{public}\n")).unwrap();
-    let target = format!("127.0.0.1:{}", echo.port());
     let before = ssh_tree(&sb);
-
-    let out = sb.wizard(&[
-        "apply",
-        "--key-file",
-        &key_file.to_string_lossy(),
-        "--yes",
-        "--fix-sshd",
-        "--permit-open",
-        &target,
-    ]);
+    let out = apply_fix_sshd_with_a_fresh_key(&sb);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let all = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
@@ -671,4 +643,22 @@ fn e2e_fix_sshd_leaves_a_rejected_config_alone() {
     assert_eq!(stderr(&out).matches(error).count(), 1, "{}", stderr(&out));
     assert!(changed(&before, &ssh_tree(&sb)).is_empty());
     assert!(!sshd.log().contains(SIGHUP), "{}", sshd.log());
+}
+
+/// `apply --fix-sshd --yes` with a new vendor key and a database target of its own.
+fn apply_fix_sshd_with_a_fresh_key(sb: &Sandbox) -> std::process::Output {
+    let echo = EchoServer::start();
+    let (_, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let key_file = sb.keys_dir().join("vendor.pub");
+    fs::write(&key_file, format!("{public}\n")).unwrap();
+    let target = format!("127.0.0.1:{}", echo.port());
+    sb.wizard(&[
+        "apply",
+        "--key-file",
+        &key_file.to_string_lossy(),
+        "--yes",
+        "--fix-sshd",
+        "--permit-open",
+        &target,
+    ])
 }
