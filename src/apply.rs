@@ -11,6 +11,7 @@ use nix::unistd::{Group, User};
 
 use crate::authorized_keys::{self, Merge};
 use crate::inspect;
+use crate::ledger::{self, Entry};
 use crate::plan::{self, Action, Plan, Refusal, StepState};
 use crate::safe_fs;
 use crate::setup::Request;
@@ -151,6 +152,7 @@ pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(E
         on_event(Event::Running(index));
         match execute(&step.action, request, state_dir) {
             Ok(()) => {
+                record(&step.action, request, state_dir);
                 on_event(Event::StepDone(index));
                 done.push(step.title.clone());
             }
@@ -188,6 +190,24 @@ fn journal(state_dir: &StateDir, request: &Request, result: &str) {
         .unwrap_or("-");
     // The journal is a convenience; failing to write it must not fail the setup.
     let _ = state_dir.journal(&format!("apply user={} key={key} {result}", request.user));
+}
+
+/// Notes in the ledger what this run created, after it succeeded, so that undo and
+/// `keys` know what is ours. The key and the sshd repair record
+/// their own, since only they know whether a line or file was there before.
+fn record(action: &Action, request: &Request, state_dir: &StateDir) {
+    let entry = match action {
+        Action::CreateGroup => Entry::CreatedGroup {
+            group: request.group.clone(),
+        },
+        Action::CreateUser { .. } => Entry::CreatedUser {
+            user: request.user.clone(),
+            group: request.group.clone(),
+        },
+        _ => return,
+    };
+    // Like the journal, the ledger must not fail a setup that succeeded.
+    let _ = ledger::record(state_dir, entry);
 }
 
 fn execute(action: &Action, request: &Request, state_dir: &StateDir) -> Result<()> {
@@ -235,7 +255,10 @@ fn execute(action: &Action, request: &Request, state_dir: &StateDir) -> Result<(
             )?;
             Ok(())
         }
-        Action::InstallKey { line, data } => install_key(user, line, data, state_dir),
+        Action::InstallKey { line, data } => {
+            let fingerprint = request.key.as_ref().map(|k| k.fingerprint.as_str());
+            install_key(user, line, data, fingerprint, state_dir)
+        }
         Action::RepairSshd(repair) => sshd_repair::apply(repair, request, state_dir),
         Action::RestoreLabels => {
             let account = account(user)?;
@@ -321,7 +344,13 @@ fn secure_home(user: &str) -> Result<()> {
     Ok(())
 }
 
-fn install_key(user: &str, line: &str, data: &str, state_dir: &StateDir) -> Result<()> {
+fn install_key(
+    user: &str,
+    line: &str,
+    data: &str,
+    fingerprint: Option<&str>,
+    state_dir: &StateDir,
+) -> Result<()> {
     let account = account(user)?;
     let ssh = open_ssh_dir(&account.home)?;
     let name = OsStr::new("authorized_keys");
@@ -332,13 +361,23 @@ fn install_key(user: &str, line: &str, data: &str, state_dir: &StateDir) -> Resu
         }
         None => Vec::new(),
     };
-    let content = match authorized_keys::merge(&existing, line, data) {
+    let (content, added) = match authorized_keys::merge(&existing, line, data) {
         Merge::Unchanged => return Ok(()),
-        Merge::Added(content) | Merge::Updated(content) => content,
+        Merge::Added(content) => (content, true),
+        Merge::Updated(content) => (content, false),
     };
     if !existing.is_empty() {
         state_dir.backup(&format!("{user}.authorized_keys"), &existing)?;
     }
     safe_fs::replace_at(&ssh, name, &content, account.uid, account.gid, 0o600)?;
+    if let (true, Some(fingerprint)) = (added, fingerprint) {
+        let _ = ledger::record(
+            state_dir,
+            Entry::AddedKey {
+                user: user.to_string(),
+                fingerprint: fingerprint.to_string(),
+            },
+        );
+    }
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod connection;
 pub mod firewall;
 pub mod inspect;
 pub mod key;
+pub mod ledger;
 pub mod login;
 pub mod logs;
 pub mod pam_access;

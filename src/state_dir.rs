@@ -78,14 +78,19 @@ impl StateDir {
     }
 
     pub fn journal(&self, line: &str) -> Result<()> {
+        self.append("journal.log", &format!("{} {line}", utc_now()))
+    }
+
+    /// Adds one line to a state file, never through a planted link.
+    pub fn append(&self, name: &str, line: &str) -> Result<()> {
         self.ensure()?;
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .custom_flags(NO_FOLLOW)
-            .open(self.path.join("journal.log"))?;
-        writeln!(file, "{} {line}", utc_now())?;
+            .open(self.path.join(name))?;
+        writeln!(file, "{line}")?;
         Ok(())
     }
 
@@ -148,7 +153,7 @@ fn write_new(path: &Path, content: &[u8]) -> Result<()> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, so the journal reads without tools.
-fn utc_now() -> String {
+pub fn utc_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

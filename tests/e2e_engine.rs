@@ -12,6 +12,7 @@ mod common;
 
 mod fixtures;
 
+use bastion_wizard::ledger::{Entry, Ledger};
 use common::{describe, keygen, output_timeout, wrap, EchoServer, Sandbox};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -291,7 +292,7 @@ fn e2e_wrapped_key_from_stdin_opens_tunnel() {
 fn e2e_rerun_changes_nothing() {
     let sb = sandbox_or_skip!();
     let _sshd = sb.start_sshd("");
-    let (_key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+    let (key, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
     let file = key_file(&sb, "vendor.wrapped", &wrap(&public, 40));
     apply_ok(&sb, &file, &[]);
 
@@ -328,6 +329,29 @@ fn e2e_rerun_changes_nothing() {
         sb.read("/etc/group").unwrap(),
         group_before,
         "/etc/group changed"
+    );
+
+    let ledger = fs::read_to_string(sb.state_dir().join("ledger.jsonl")).expect("the ledger");
+    let events: Vec<Entry> = Ledger::parse(&ledger)
+        .records
+        .into_iter()
+        .map(|r| r.entry)
+        .collect();
+    let fingerprint = common::fingerprints(&key.with_extension("pub"), "sha256").remove(0);
+    assert_eq!(
+        events,
+        vec![
+            Entry::CreatedGroup { group: USER.into() },
+            Entry::CreatedUser {
+                user: USER.into(),
+                group: USER.into()
+            },
+            Entry::AddedKey {
+                user: USER.into(),
+                fingerprint
+            },
+        ],
+        "the ledger holds what the first run created, and the rerun added nothing"
     );
 }
 

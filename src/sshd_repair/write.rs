@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::{applies, problems, Applies, Placement, Repair, SshdPaths, Tree, MARK};
+use crate::ledger::{self, Entry};
 use crate::sshd::SshdConfig;
 use crate::state_dir::StateDir;
 
@@ -57,6 +58,17 @@ pub fn apply(repair: &Repair, state_dir: &StateDir) -> Result<()> {
                 state_dir.path.display()
             )),
         });
+    }
+    for change in &changes {
+        // The ledger serves undo; failing to write it must not undo a good repair.
+        let _ = ledger::record(
+            state_dir,
+            Entry::WroteSshd {
+                user: repair.want.user.clone(),
+                file: change.path.clone(),
+                new_file: change.old.is_none(),
+            },
+        );
     }
     reload(paths)
 }
