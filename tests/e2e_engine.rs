@@ -902,3 +902,79 @@ fn e2e_plan_gives_the_verdict_and_previews_the_sshd_repair() {
     assert!(text.contains("AllowTcpForwarding local"), "{text}");
     assert!(text.contains("1 step(s) to do."), "{text}");
 }
+
+/// authorized_keys planted as a symlink to /etc/shadow, a hard link to another file, or a
+/// FIFO: apply refuses before any change, and neither file behind it is touched.
+#[test]
+fn e2e_authorized_keys_that_is_not_a_plain_file_is_refused() {
+    let home = format!("/home/{USER}");
+    let ak = ak_path(USER);
+    for (what, plant) in [
+        ("a symlink to /etc/shadow", format!("ln -s /etc/shadow {ak}")),
+        (
+            "a hard link to another file",
+            format!("printf 'notes\\n' > {home}/notes && chown {USER}: {home}/notes && ln {home}/notes {ak}"),
+        ),
+        ("a FIFO", format!("mkfifo -m 600 {ak} && chown {USER}: {ak}")),
+    ] {
+        let sb = sandbox_or_skip!();
+        sb.sh(&format!(
+            "groupadd {USER} && useradd -m -g {USER} -p '*' {USER} && install -d -m 700 -o {USER} -g {USER} {home}/.ssh && {plant}"
+        ));
+        let shadow = sb.read("/etc/shadow").unwrap();
+        let before = fs::symlink_metadata(sb.host_path(&ak)).unwrap();
+        let (_, public) = keygen(&sb.keys_dir(), "vendor", &["ed25519"]);
+        let file = key_file(&sb, "vendor.pub", &public);
+        let out = sb.wizard(&["apply", "--key-file", &file, "--yes"]);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("nothing was changed"),
+            "{what}: {}",
+            describe(&out)
+        );
+        assert_eq!(sb.read("/etc/shadow").unwrap(), shadow, "{what}: /etc/shadow changed");
+        let after = fs::symlink_metadata(sb.host_path(&ak)).unwrap();
+        assert_eq!(
+            (after.ino(), after.mode(), after.uid(), after.nlink()),
+            (before.ino(), before.mode(), before.uid(), before.nlink()),
+            "{what}: authorized_keys was touched"
+        );
+        if let Some(notes) = sb.read(&format!("{home}/notes")) {
+            assert_eq!(notes, b"notes\n", "{what}: the linked file changed");
+        }
+    }
+}
+
+/// A second key replaces authorized_keys with a new file: the old bytes are kept in the
+/// state directory's backups, and the replaced file is a new inode (written beside, renamed).
+#[test]
+fn e2e_replacing_authorized_keys_keeps_a_backup() {
+    let sb = sandbox_or_skip!();
+    let _sshd = sb.start_sshd("");
+    let (_, pub1) = keygen(&sb.keys_dir(), "first", &["ed25519"]);
+    let (_, pub2) = keygen(&sb.keys_dir(), "second", &["ed25519"]);
+    apply_ok(&sb, &key_file(&sb, "first.pub", &format!("{pub1}\n")), &[]);
+    let ak = sb.host_path(&ak_path(USER));
+    let old = fs::read(&ak).unwrap();
+    let old_inode = fs::metadata(&ak).unwrap().ino();
+    apply_ok(&sb, &key_file(&sb, "second.pub", &format!("{pub2}\n")), &[]);
+    let new = fs::read(&ak).unwrap();
+    assert!(
+        new.starts_with(&old),
+        "the first line is kept byte for byte"
+    );
+    assert_ne!(
+        fs::metadata(&ak).unwrap().ino(),
+        old_inode,
+        "replaced by rename"
+    );
+    let backups: Vec<Vec<u8>> = walk(&sb.state_dir().join("backups"))
+        .iter()
+        .map(|p| fs::read(p).unwrap())
+        .collect();
+    assert!(
+        backups.contains(&old),
+        "no backup of the old authorized_keys in {}",
+        sb.state_dir().display()
+    );
+}

@@ -1,46 +1,31 @@
 //! Every wizard screen in its main states, rendered with ratatui's TestBackend and
-//! compared with reviewed snapshots (tests/snapshots).
+//! compared with reviewed snapshots (tests/snapshots). The states are built by
+//! tests/screens, which the README's pictures (tests/pictures) share.
 
 mod common;
 mod fixtures;
+mod screens;
 
 use bastion_wizard::apply::Outcome;
 use bastion_wizard::inspect::Node;
 use bastion_wizard::port::PortCheck;
 use bastion_wizard::safe_fs::{Kind, Meta};
-use bastion_wizard::tui::app::{App, Effect, Message, Screen};
+use bastion_wizard::tui::app::{App, Message, Screen};
 use bastion_wizard::tui::theme::Theme;
-use bastion_wizard::tui::view;
 use common::wrapped;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use fixtures::*;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
+use screens::*;
 
+/// Snapshots are taken without colour: the text and its reverse/bold marks are what they hold.
 fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    let theme = Theme { color: false };
-    terminal
-        .draw(|frame| view::render(app, &theme, frame))
-        .unwrap();
-    terminal
+    screens::draw(app, &Theme { color: false }, width, height)
 }
 
 fn screen(app: &App) -> Terminal<TestBackend> {
     draw(app, 80, 24)
-}
-
-fn press(app: &mut App, code: KeyCode) {
-    app.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-}
-
-fn on_paste_screen(state: bastion_wizard::inspect::HostState, pasted: &str) -> App {
-    let mut app = app(state);
-    app.screen = Screen::Paste;
-    if !pasted.is_empty() {
-        app.update(Event::Paste(pasted.into()));
-    }
-    app
 }
 
 #[test]
@@ -131,13 +116,6 @@ fn paste_refused_unknown_text() {
     insta::assert_snapshot!(screen(&app).backend());
 }
 
-fn on_review(state: bastion_wizard::inspect::HostState) -> App {
-    let mut app = on_paste_screen(state, ED25519);
-    press(&mut app, KeyCode::Enter);
-    assert_eq!(app.screen, Screen::Review);
-    app
-}
-
 #[test]
 fn review_fresh_host() {
     insta::assert_snapshot!(screen(&on_review(fresh_host())).backend());
@@ -182,17 +160,6 @@ fn review_preview_mode() {
     let mut app = on_review(preview_host());
     press(&mut app, KeyCode::Enter);
     insta::assert_snapshot!(screen(&app).backend());
-}
-
-fn applying() -> App {
-    let mut app = on_review(fresh_host());
-    press(&mut app, KeyCode::Enter);
-    press(&mut app, KeyCode::Char('y'));
-    let plan = app.plan().clone();
-    app.on_message(Message::Planned(plan));
-    app.on_message(Message::StepRunning(0));
-    app.on_message(Message::StepDone(0));
-    app
 }
 
 #[test]
@@ -281,24 +248,6 @@ fn paste_refused_too_large() {
     insta::assert_snapshot!(screen(&on_paste_screen(fresh_host(), &huge)).backend());
 }
 
-/// The key line an earlier run installed for ED25519.
-fn installed() -> String {
-    format!("restrict,port-forwarding {ED25519}\n")
-}
-
-/// Focus on the check with this id.
-fn focus_check(app: &mut App, id: &str) {
-    let index = app
-        .report()
-        .checks
-        .iter()
-        .position(|c| c.id == id)
-        .expect("check listed");
-    for _ in 0..index {
-        press(app, KeyCode::Down);
-    }
-}
-
 #[test]
 fn welcome_account_done_but_sshd_blocks_forwarding() {
     insta::assert_snapshot!(screen(&app(forwarding_blocked_host(&installed()))).backend());
@@ -356,19 +305,6 @@ fn review_nothing_to_change_on_a_ready_host() {
     insta::assert_snapshot!(screen(&on_review(set_up_host(&installed()))).backend());
 }
 
-fn applied(after: bastion_wizard::inspect::HostState) -> App {
-    let mut app = applying();
-    for i in 1..app.run.progress.len() {
-        app.on_message(Message::StepDone(i));
-    }
-    let effects = app.on_message(Message::Applied(Outcome::Done { changed: 6 }));
-    let [Effect::Inspect(id, _)] = effects.as_slice() else {
-        panic!("applying reads the host again: {effects:?}");
-    };
-    app.on_message(Message::Inspected(*id, Box::new(after)));
-    app
-}
-
 #[test]
 fn apply_done_and_the_host_is_ready() {
     insta::assert_snapshot!(screen(&applied(set_up_host(&installed()))).backend());
@@ -377,12 +313,6 @@ fn apply_done_and_the_host_is_ready() {
 #[test]
 fn apply_done_but_sshd_still_blocks_forwarding() {
     insta::assert_snapshot!(screen(&applied(forwarding_blocked_host(&installed()))).backend());
-}
-
-fn on_finish(state: bastion_wizard::inspect::HostState) -> App {
-    let mut app = on_paste_screen(state, ED25519);
-    app.screen = Screen::Finish;
-    app
 }
 
 #[test]

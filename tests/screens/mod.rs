@@ -1,0 +1,103 @@
+//! The wizard brought into the states that the snapshot tests and the README's pictures
+//! show, in-process against the fixtures' host states, and drawn on ratatui's TestBackend.
+//! One place, so a picture and its snapshot can never be of two different screens.
+#![allow(dead_code)]
+
+use bastion_wizard::apply::Outcome;
+use bastion_wizard::inspect::HostState;
+use bastion_wizard::tui::app::{App, Effect, Message, Screen};
+use bastion_wizard::tui::theme::Theme;
+use bastion_wizard::tui::view;
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+use crate::fixtures::{app, fresh_host, ED25519};
+
+/// The frame the wizard draws for `app` on a `width`×`height` terminal.
+pub fn draw(app: &App, theme: &Theme, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| view::render(app, theme, frame))
+        .unwrap();
+    terminal
+}
+
+pub fn press(app: &mut App, code: KeyCode) {
+    app.update(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+pub fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+/// The Paste screen with `pasted` pasted (bracketed paste), nothing when empty.
+pub fn on_paste_screen(state: HostState, pasted: &str) -> App {
+    let mut app = app(state);
+    app.screen = Screen::Paste;
+    if !pasted.is_empty() {
+        app.update(Event::Paste(pasted.into()));
+    }
+    app
+}
+
+/// The Review screen for ED25519 on `state`.
+pub fn on_review(state: HostState) -> App {
+    let mut app = on_paste_screen(state, ED25519);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Review);
+    app
+}
+
+/// A fresh host's plan confirmed, and its first step done.
+pub fn applying() -> App {
+    let mut app = on_review(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    let plan = app.plan().clone();
+    app.on_message(Message::Planned(plan));
+    app.on_message(Message::StepRunning(0));
+    app.on_message(Message::StepDone(0));
+    app
+}
+
+/// Every step of a fresh host's plan done, and the host read again as `after`.
+pub fn applied(after: HostState) -> App {
+    let mut app = applying();
+    for i in 1..app.run.progress.len() {
+        app.on_message(Message::StepDone(i));
+    }
+    let effects = app.on_message(Message::Applied(Outcome::Done { changed: 6 }));
+    let [Effect::Inspect(id, _)] = effects.as_slice() else {
+        panic!("applying reads the host again: {effects:?}");
+    };
+    app.on_message(Message::Inspected(*id, Box::new(after)));
+    app
+}
+
+/// The Finish screen with ED25519 pasted, on `state`.
+pub fn on_finish(state: HostState) -> App {
+    let mut app = on_paste_screen(state, ED25519);
+    app.screen = Screen::Finish;
+    app
+}
+
+/// The key line an earlier run installed for ED25519.
+pub fn installed() -> String {
+    format!("restrict,port-forwarding {ED25519}\n")
+}
+
+/// Focus on the Welcome screen's check with this id.
+pub fn focus_check(app: &mut App, id: &str) {
+    let index = app
+        .report()
+        .checks
+        .iter()
+        .position(|c| c.id == id)
+        .expect("check listed");
+    for _ in 0..index {
+        press(app, KeyCode::Down);
+    }
+}
