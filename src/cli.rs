@@ -54,6 +54,10 @@ pub enum Command {
         /// Also plan the repair of the sshd settings that block this user's tunnel
         #[arg(long)]
         fix_sshd: bool,
+        /// text for people; json, or the same setup for other hosts as a shell script,
+        /// an Ansible playbook or a cloud-init config
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::export::Format,
         #[command(flatten)]
         setup: SetupArgs,
     },
@@ -208,8 +212,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Plan {
             key_file,
             fix_sshd,
+            format,
             setup,
-        }) => show_plan(&with(&setup), &key_file, fix_sshd),
+        }) => show_plan(&with(&setup), &key_file, fix_sshd, format),
         Some(Command::Apply {
             key_file,
             yes,
@@ -283,11 +288,20 @@ pub fn status_label(status: Status) -> &'static str {
     }
 }
 
-fn show_plan(setup: &SetupArgs, key_file: &str, fix_sshd: bool) -> Result<ExitCode, BadInput> {
+fn show_plan(
+    setup: &SetupArgs,
+    key_file: &str,
+    fix_sshd: bool,
+    format: crate::export::Format,
+) -> Result<ExitCode, BadInput> {
     let (profile, mut request) = prepare(setup, Some(key_file))?;
     request.fix_sshd = fix_sshd;
     let state = inspect::inspect(&request);
     let plan = refused(plan::prepare(&request, &state))?;
+    if let Some(export) = crate::export::render(format, &request, &plan) {
+        print!("{export}");
+        return Ok(ExitCode::SUCCESS);
+    }
     if !state.is_root {
         println!("Preview as a normal user: some steps can only be judged as root.\n");
     }

@@ -632,3 +632,63 @@ pub fn effective_all(
 
 #[cfg(test)]
 mod tests;
+
+/// sshd's compiled-in settings, as `sshd -T` printed them with an empty configuration.
+const SSHD_DEFAULTS: &str = include_str!("../assets/sshd/defaults-9.2.txt");
+
+/// What `--fix-sshd` writes on a fresh host: sshd on its defaults, its main file
+/// including `/etc/ssh/sshd_config.d/*.conf` (Debian's and Ubuntu's layout). The exports
+/// carry this block, so they never write more than apply would there. `None`: nothing to
+/// repair on such a host. Planned by the same `plan_with` as apply's repair.
+pub fn fresh_host_dropin(request: &Request) -> Option<Repair> {
+    let group = request.group.clone();
+    let want = Want {
+        user: request.user.clone(),
+        groups: vec![group.clone()],
+        group,
+        key_type: request.key.as_ref().map(|k| k.algorithm.clone()),
+        targets: request.db_targets(),
+        keepalive: request.keepalive,
+        addrs: request.vendor_addrs.clone(),
+        home: PathBuf::from("/home").join(&request.user),
+    };
+    let defaults: String = SSHD_DEFAULTS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let config = SshdConfig::parse(&defaults);
+    let addrs = if want.addrs.is_empty() {
+        vec![IpAddr::from([0, 0, 0, 0])]
+    } else {
+        want.addrs.clone()
+    };
+    let configs: Vec<Effective> = addrs
+        .iter()
+        .map(|addr| Effective {
+            addr: *addr,
+            local: None,
+            config: config.clone(),
+        })
+        .collect();
+    let paths = SshdPaths {
+        config: "/etc/ssh/sshd_config".into(),
+        ssh_dir: "/etc/ssh".into(),
+        sshd: "/usr/sbin/sshd".into(),
+        systemd_marker: "/run/systemd/system".into(),
+    };
+    let tree = Tree::from_texts(
+        &[(
+            "/etc/ssh/sshd_config",
+            "Include /etc/ssh/sshd_config.d/*.conf\n",
+        )],
+        &paths.ssh_dir,
+    );
+    let files = SshdFiles {
+        unreadable: None,
+        paths,
+        tree: Some(tree),
+        rejected: None,
+    };
+    plan_with(&files, &configs, &want)
+}
