@@ -225,7 +225,9 @@ pub fn run(cli: Cli) -> ExitCode {
             fix_sshd,
             setup,
         }) => match (key_file, generate_key) {
-            (Some(key_file), false) => run_apply(&with(&setup), KeyInput::File(&key_file), yes, fix_sshd),
+            (Some(key_file), false) => {
+                run_apply(&with(&setup), KeyInput::File(&key_file), yes, fix_sshd)
+            }
             _ => run_apply(&with(&setup), KeyInput::Generate, yes, fix_sshd),
         },
         Some(Command::Verify { json, setup }) => run_verify(&with(&setup), json),
@@ -303,7 +305,13 @@ fn print_other_vendors(user: &str, profile: &Profile, is_root: bool) {
     }
     println!("\nOther vendor users this program manages here:");
     for v in others {
-        println!("  {:<6} {} ({}): {}", if v.ready { "ok" } else { "FAIL" }, v.user, v.vendor, v.verdict);
+        println!(
+            "  {:<6} {} ({}): {}",
+            if v.ready { "ok" } else { "FAIL" },
+            v.user,
+            v.vendor,
+            v.verdict
+        );
     }
 }
 

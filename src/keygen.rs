@@ -29,8 +29,10 @@ pub fn generate(state_dir: &StateDir, user: &str) -> Result<Generated> {
     private_dir(&keys, true)?;
     // A directory of its own that did not exist: nothing can be planted in it beforehand.
     let stamp = crate::state_dir::utc_now().replace([':', '-'], "");
-    let dir = keys.join(format!("{user}-{stamp}-{}", std::process::id()));
-    private_dir(&dir, false)?;
+    let dir = (0..100)
+        .map(|n| keys.join(format!("{user}-{stamp}-{}-{n}", std::process::id())))
+        .find(|dir| private_dir(dir, false).is_ok())
+        .context("cannot create a new directory for the key pair")?;
     let path = dir.join("id_ed25519");
     let comment = format!("bastion-wizard {user} {}", &stamp[..8]);
     let out = Command::new("ssh-keygen")

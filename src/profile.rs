@@ -20,7 +20,10 @@ const BUILT_INS: &[(&str, &str)] = &[
     ("whaly", include_str!("../assets/profiles/whaly.toml")),
     ("fivetran", include_str!("../assets/profiles/fivetran.toml")),
     ("stitch", include_str!("../assets/profiles/stitch.toml")),
-    ("dbt-cloud", include_str!("../assets/profiles/dbt-cloud.toml")),
+    (
+        "dbt-cloud",
+        include_str!("../assets/profiles/dbt-cloud.toml"),
+    ),
     ("airbyte", include_str!("../assets/profiles/airbyte.toml")),
     ("metabase", include_str!("../assets/profiles/metabase.toml")),
 ];
@@ -137,7 +140,11 @@ impl Profile {
     /// A built-in profile by name, any case; `dbt` and the vendor's own name work too.
     pub fn named(name: &str) -> Option<Profile> {
         let wanted = name.trim().to_ascii_lowercase().replace(' ', "-");
-        let wanted = if wanted == "dbt" { "dbt-cloud".into() } else { wanted };
+        let wanted = if wanted == "dbt" {
+            "dbt-cloud".into()
+        } else {
+            wanted
+        };
         BUILT_INS
             .iter()
             .find(|(n, _)| *n == wanted)
@@ -187,7 +194,10 @@ impl Profile {
                 bail!("{whose} lists no vendor IPs");
             }
             list.iter()
-                .map(|s| s.parse::<VendorNet>().map_err(|e| anyhow::anyhow!("{whose}: {e}")))
+                .map(|s| {
+                    s.parse::<VendorNet>()
+                        .map_err(|e| anyhow::anyhow!("{whose}: {e}"))
+                })
                 .collect()
         };
         let (regions, chosen) = match (file.ips.is_empty(), file.regions.is_empty()) {
@@ -250,7 +260,11 @@ impl Profile {
             (false, Some(r)) => {
                 let Some(found) = self.regions.iter().find(|x| x.name.eq_ignore_ascii_case(r))
                 else {
-                    bail!("{} has no region {r:?}: its regions are {}", self.name, names());
+                    bail!(
+                        "{} has no region {r:?}: its regions are {}",
+                        self.name,
+                        names()
+                    );
                 };
                 self.region = Some(found.name.clone());
                 self.nets = found.nets.clone();
@@ -292,9 +306,9 @@ impl Profile {
             .map(|r| format!(" (region {r})"))
             .unwrap_or_default();
         match (&self.source, &self.as_of) {
-            (Some(source), Some(date)) => format!(
-                "IP list{region} from {source}, as of {date}; vendors change their IPs"
-            ),
+            (Some(source), Some(date)) => {
+                format!("IP list{region} from {source}, as of {date}; vendors change their IPs")
+            }
             (Some(source), None) => {
                 format!("IP list{region} from {source}; vendors change their IPs")
             }
@@ -356,11 +370,19 @@ impl VendorNet {
         let host = self.bits() - self.prefix;
         match self.addr {
             IpAddr::V4(a) => {
-                let mask = if host == 32 { u32::MAX } else { (1u32 << host) - 1 };
+                let mask = if host == 32 {
+                    u32::MAX
+                } else {
+                    (1u32 << host) - 1
+                };
                 IpAddr::V4((u32::from(a) | mask).into())
             }
             IpAddr::V6(a) => {
-                let mask = if host == 128 { u128::MAX } else { (1u128 << host) - 1 };
+                let mask = if host == 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << host) - 1
+                };
                 IpAddr::V6((u128::from(a) | mask).into())
             }
         }
@@ -435,7 +457,10 @@ mod tests {
     fn every_built_in_profile_is_sourced_dated_and_valid() {
         for (key, text) in BUILT_INS {
             let p = Profile::parse(text).unwrap_or_else(|e| panic!("{key}: {e:#}"));
-            let source = p.source.as_deref().unwrap_or_else(|| panic!("{key}: no source"));
+            let source = p
+                .source
+                .as_deref()
+                .unwrap_or_else(|| panic!("{key}: no source"));
             assert!(source.starts_with("https://"), "{key}: {source}");
             assert!(p.as_of.as_deref().is_some_and(is_date), "{key}: as_of");
             assert!(!p.user.is_empty() && !p.group.is_empty(), "{key}");
@@ -474,7 +499,9 @@ mod tests {
             Profile::resolve(Some("dbt"), Some("emea")).unwrap().name,
             "dbt Cloud"
         );
-        let e = Profile::resolve(Some("acme"), None).unwrap_err().to_string();
+        let e = Profile::resolve(Some("acme"), None)
+            .unwrap_err()
+            .to_string();
         for name in Profile::built_in_names() {
             assert!(e.contains(name), "{e}");
         }
@@ -500,7 +527,10 @@ mod tests {
         let e = Profile::resolve(Some("fivetran"), Some("mars"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("no region \"mars\"") && e.contains("gcp-us-west1"), "{e}");
+        assert!(
+            e.contains("no region \"mars\"") && e.contains("gcp-us-west1"),
+            "{e}"
+        );
         let e = Profile::resolve(Some("whaly"), Some("eu"))
             .unwrap_err()
             .to_string();
@@ -517,7 +547,10 @@ mod tests {
         assert_eq!(n.last().to_string(), "20.13.190.255");
         assert_eq!(n.to_string(), "20.13.190.192/26");
         let one: VendorNet = "34.22.141.3".parse().unwrap();
-        assert_eq!((one.to_string(), one.cidr()), ("34.22.141.3".into(), "34.22.141.3/32".into()));
+        assert_eq!(
+            (one.to_string(), one.cidr()),
+            ("34.22.141.3".into(), "34.22.141.3/32".into())
+        );
         let v6: VendorNet = "2001:db8::/126".parse().unwrap();
         assert_eq!(v6.last().to_string(), "2001:db8::3");
     }
@@ -535,7 +568,10 @@ mod tests {
         let bad_source = format!("{base}key_source = \"vendorr\"\nips = [\"192.0.2.1\"]\n");
         assert!(Profile::parse(&bad_source).is_err());
         let ok = Profile::parse(&format!("{base}ips = [\"192.0.2.1\"]\n")).unwrap();
-        assert_eq!((ok.key_source, ok.source), (KeySource::Vendor, None));
+        assert_eq!(
+            (ok.key_source, ok.source.clone()),
+            (KeySource::Vendor, None)
+        );
         assert!(ok.list_origin().contains("source not given"));
     }
 

@@ -66,7 +66,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     ));
     let ips = app.profile.cidrs().join(" ");
     lines.extend(wrapped("       ", &ips, 7, theme.dim()));
-    lines.extend(wrapped("       ", &app.profile.list_origin(), 7, theme.dim()));
+    lines.extend(wrapped(
+        "       ",
+        &app.profile.list_origin(),
+        7,
+        theme.dim(),
+    ));
     let listening = ports
         .iter()
         .any(|p| app.state.listening_ports().contains(p));
