@@ -253,7 +253,11 @@ fn prepare(setup: &SetupArgs, key_file: Option<&str>) -> Result<(Profile, Reques
 fn wizard(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
     let no_terminal = |e: tui::NoTerminal| BadInput(e.to_string());
     tui::ensure_terminal().map_err(no_terminal)?;
-    let (profile, request) = prepare(setup, None)?;
+    // The wizard asks for the region on its Account screen: it starts at the first one.
+    let profile =
+        Profile::resolve_or_first_region(setup.profile.as_deref(), setup.region.as_deref())
+            .map_err(|e| BadInput(format!("{e:#}")))?;
+    let request = Request::new(&profile, setup.options()?, None);
     tui::run(profile, request).map_err(no_terminal)
 }
 

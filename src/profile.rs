@@ -153,7 +153,19 @@ impl Profile {
 
     /// `--profile NAME|FILE` with `--region`: a built-in name, else a path to a TOML file.
     pub fn resolve(arg: Option<&str>, region: Option<&str>) -> Result<Profile> {
-        let profile = match arg {
+        Profile::resolve_unchosen(arg)?.with_region(region)
+    }
+
+    /// The wizard's start: as `resolve`, but a vendor with regions and none given starts at
+    /// its first region, which the Account screen shows beside the others.
+    pub fn resolve_or_first_region(arg: Option<&str>, region: Option<&str>) -> Result<Profile> {
+        let profile = Profile::resolve_unchosen(arg)?;
+        let first = profile.regions.first().map(|r| r.name.clone());
+        profile.with_region(region.or(first.as_deref()))
+    }
+
+    fn resolve_unchosen(arg: Option<&str>) -> Result<Profile> {
+        Ok(match arg {
             None => Profile::built_in(),
             Some(arg) => match Profile::named(arg) {
                 Some(profile) => profile,
@@ -165,8 +177,7 @@ impl Profile {
                     Profile::built_in_names().join(", ")
                 ),
             },
-        };
-        profile.with_region(region)
+        })
     }
 
     pub fn load(path: &Path) -> Result<Profile> {
