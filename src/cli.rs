@@ -1,7 +1,6 @@
 //! The command-line face: parses arguments, calls the engine, prints, sets exit codes.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use crate::authorized_keys::PermitOpen;
 use crate::checks::{self, Status};
 use crate::inspect;
 use crate::key::{self, Key};
+use crate::keygen;
 use crate::plan::{self, Plan, StepState};
 use crate::port;
 use crate::profile::Profile;
@@ -64,8 +64,13 @@ pub enum Command {
     /// Print the plan, then apply it (needs root)
     Apply {
         /// The vendor's public key, as they sent it ("-" for standard input)
-        #[arg(long, value_name = "F")]
-        key_file: String,
+        #[arg(long, value_name = "F", required_unless_present = "generate_key")]
+        key_file: Option<String>,
+        /// Make an ed25519 pair here instead, for a vendor whose form asks for a private key
+        /// (Airbyte, Metabase): the public half is installed, the private half written once
+        /// to a root-only file whose path is printed, to paste into the form and then shred
+        #[arg(long, conflicts_with = "key_file")]
+        generate_key: bool,
         /// Apply without asking
         #[arg(long)]
         yes: bool,
@@ -115,9 +120,13 @@ pub struct SetupArgs {
     /// A database target to check and show, without restricting the key (repeatable)
     #[arg(long = "db", value_name = "HOST:PORT")]
     pub db: Vec<String>,
-    /// Vendor profile (TOML); Whaly's is built in
-    #[arg(long, value_name = "FILE")]
-    pub profile: Option<PathBuf>,
+    /// Vendor profile: a built-in name (whaly, fivetran, stitch, dbt-cloud, airbyte,
+    /// metabase; any case) or a TOML file's path; Whaly's by default
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+    /// The vendor's region, for a profile with an IP list per region (required there)
+    #[arg(long, value_name = "NAME")]
+    pub region: Option<String>,
 }
 
 /// Bad input: one clear sentence, exit 2, nothing changed.
@@ -141,14 +150,13 @@ impl SetupArgs {
             permit_open: list(&self.permit_open, &later.permit_open),
             db: list(&self.db, &later.db),
             profile: later.profile.clone().or_else(|| self.profile.clone()),
+            region: pick(&self.region, &later.region),
         }
     }
 
     pub fn profile(&self) -> Result<Profile, BadInput> {
-        match &self.profile {
-            Some(path) => Profile::load(path).map_err(|e| BadInput(format!("{e:#}"))),
-            None => Ok(Profile::built_in()),
-        }
+        Profile::resolve(self.profile.as_deref(), self.region.as_deref())
+            .map_err(|e| BadInput(format!("{e:#}")))
     }
 
     /// The options resolved and checked: each target parsed, named by its flag when bad.
@@ -217,10 +225,16 @@ pub fn run(cli: Cli) -> ExitCode {
         }) => show_plan(&with(&setup), &key_file, fix_sshd, format),
         Some(Command::Apply {
             key_file,
+            generate_key,
             yes,
             fix_sshd,
             setup,
-        }) => run_apply(&with(&setup), &key_file, yes, fix_sshd),
+        }) => match (key_file, generate_key) {
+            (Some(key_file), false) => {
+                run_apply(&with(&setup), KeyInput::File(&key_file), yes, fix_sshd)
+            }
+            _ => run_apply(&with(&setup), KeyInput::Generate, yes, fix_sshd),
+        },
         Some(Command::Verify { json, setup }) => run_verify(&with(&setup), json),
         Some(Command::CheckPort { target, timeout_ms }) => check_port(&target, timeout_ms),
         None => wizard(&root),
@@ -244,7 +258,11 @@ fn prepare(setup: &SetupArgs, key_file: Option<&str>) -> Result<(Profile, Reques
 fn wizard(setup: &SetupArgs) -> Result<ExitCode, BadInput> {
     let no_terminal = |e: tui::NoTerminal| BadInput(e.to_string());
     tui::ensure_terminal().map_err(no_terminal)?;
-    let (profile, request) = prepare(setup, None)?;
+    // The wizard asks for the region on its Account screen: it starts at the first one.
+    let profile =
+        Profile::resolve_or_first_region(setup.profile.as_deref(), setup.region.as_deref())
+            .map_err(|e| BadInput(format!("{e:#}")))?;
+    let request = Request::new(&profile, setup.options()?, None);
     tui::run(profile, request).map_err(no_terminal)
 }
 
@@ -264,9 +282,10 @@ fn status(setup: &SetupArgs, json: bool, key_file: Option<&str>) -> Result<ExitC
             println!("Preview as a normal user: checks that need root say so. Run `sudo bastion-wizard status` for the full picture.\n");
         }
         println!(
-            "Tunnel user {} (group {}) on {}:",
-            report.user, report.group, state.facts.hostname
+            "Tunnel user {} (group {}) on {}, for {}:",
+            report.user, report.group, state.facts.hostname, profile.name
         );
+        println!("{}\n", profile.list_origin());
         for c in &report.checks {
             println!("  {:<6} {}  [{}]", status_label(c.status), c.title, c.id);
             println!("  {:<6} {}", "", c.detail);
@@ -275,8 +294,34 @@ fn status(setup: &SetupArgs, json: bool, key_file: Option<&str>) -> Result<ExitC
             }
         }
         println!("\n{}", report.verdict());
+        print_other_vendors(&report.user, &profile, state.is_root);
     }
     Ok(ExitCode::from(if report.ready { 0 } else { 1 }))
+}
+
+/// The other vendor users this program manages here, one line each: a rerun for one vendor
+/// still shows the whole host. Text only; the JSON report stays about one user.
+fn print_other_vendors(user: &str, profile: &Profile, is_root: bool) {
+    if !is_root {
+        return;
+    }
+    let others: Vec<_> = crate::vendors::managed(&StateDir::locate(), profile)
+        .into_iter()
+        .filter(|v| v.user != user)
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    println!("\nOther vendor users this program manages here:");
+    for v in others {
+        println!(
+            "  {:<6} {} ({}): {}",
+            if v.ready { "ok" } else { "FAIL" },
+            v.user,
+            v.vendor,
+            v.verdict
+        );
+    }
 }
 
 pub fn status_label(status: Status) -> &'static str {
@@ -387,25 +432,62 @@ pub fn render_plan(plan: &Plan, key: Option<&Key>) -> String {
     out
 }
 
+/// Where `apply` gets the key: the vendor's file, or a pair made here (`--generate-key`).
+enum KeyInput<'a> {
+    File(&'a str),
+    Generate,
+}
+
 fn run_apply(
     setup: &SetupArgs,
-    key_file: &str,
+    input: KeyInput,
     yes: bool,
     fix_sshd: bool,
 ) -> Result<ExitCode, BadInput> {
-    let (profile, mut request) = prepare(setup, Some(key_file))?;
+    let key_file = match input {
+        KeyInput::File(f) => Some(f),
+        KeyInput::Generate => None,
+    };
+    let (profile, mut request) = prepare(setup, key_file)?;
     request.fix_sshd = fix_sshd;
     if !inspect::is_root() {
         eprintln!("bastion-wizard: apply needs root: run `sudo bastion-wizard apply ...`. Nothing was changed.");
         return Ok(ExitCode::from(3));
     }
+    if !yes && (key_file == Some("-") || !std::io::stdin().is_terminal()) {
+        return Err(BadInput(
+            "apply without a terminal needs --yes; nothing was changed".into(),
+        ));
+    }
+    let generated = match key_file {
+        Some(_) => None,
+        None => {
+            let pair = keygen::generate(&StateDir::locate(), &request.user)
+                .map_err(|e| BadInput(format!("cannot generate a key pair: {e:#}")))?;
+            request.key = Some(pair.key.clone());
+            Some(pair)
+        }
+    };
+    let code = apply_request(&profile, &request, yes);
+    if let Some(pair) = generated {
+        let installed = matches!(code, Ok(c) if c == ExitCode::SUCCESS || c == ExitCode::from(5));
+        if installed {
+            println!();
+            for line in pair.instructions(&profile.name) {
+                println!("{line}");
+            }
+        } else {
+            pair.discard();
+        }
+    }
+    code
+}
+
+/// Shows the plan (asking first unless `yes`), applies it, and judges the host.
+fn apply_request(profile: &Profile, request: &Request, yes: bool) -> Result<ExitCode, BadInput> {
+    let (profile, request) = (profile.clone(), request.clone());
     let mut shown = None;
     if !yes {
-        if key_file == "-" || !std::io::stdin().is_terminal() {
-            return Err(BadInput(
-                "apply without a terminal needs --yes; nothing was changed".into(),
-            ));
-        }
         let state = inspect::inspect(&request);
         let plan = refused(plan::prepare(&request, &state))?;
         print!("{}", render_plan(&plan, request.key.as_ref()));

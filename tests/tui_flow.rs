@@ -1343,3 +1343,39 @@ fn a_long_key_wrapped_at_76_columns_stays_in_view() {
         .collect();
     assert!(shown.contains(&format!("{tail}▏")), "{shown}");
 }
+
+#[test]
+fn the_vendor_picker_moves_the_defaults_and_the_addresses() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Account);
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(app.profile.name, "Fivetran");
+    assert_eq!(app.profile.region.as_deref(), Some("gcp-us-east4"));
+    assert_eq!(
+        (app.account.user.as_str(), app.account.group.as_str()),
+        ("fivetran", "fivetran")
+    );
+    let request = app.request();
+    assert_eq!(request.vendor_addrs, app.profile.ips);
+    assert_eq!(request.vendor_addrs[0].to_string(), "35.234.176.144");
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(app.profile.region.as_deref(), Some("gcp-us-west1"));
+    // A user typed by hand stays when the vendor changes.
+    for _ in 0..8 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, "etl");
+    press(&mut app, KeyCode::PageUp);
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!(app.profile.name, "Whaly");
+    assert_eq!(app.account.user, "etl");
+    assert_eq!(app.account.group, "whaly", "the group was still a default");
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!(app.profile.name, "Metabase Cloud", "the list wraps around");
+    let effects = press(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Inspect(_, r)] if r.user == "etl" && r.group == "metabase"),
+        "the new account is inspected"
+    );
+}

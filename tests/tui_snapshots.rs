@@ -64,6 +64,34 @@ fn account_defaults() {
 }
 
 #[test]
+fn account_vendor_with_regions() {
+    let mut app = app(fresh_host());
+    app.screen = Screen::Account;
+    app.step_vendor(true);
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn welcome_lists_every_vendor_user() {
+    let mut app = app(fresh_host());
+    app.vendor_users = vec![
+        bastion_wizard::vendors::VendorUser {
+            user: "whaly".into(),
+            vendor: "Whaly".into(),
+            ready: true,
+            verdict: "ready".into(),
+        },
+        bastion_wizard::vendors::VendorUser {
+            user: "fivetran".into(),
+            vendor: "Fivetran".into(),
+            ready: false,
+            verdict: "not ready: 2 check(s) fail".into(),
+        },
+    ];
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
 fn account_with_errors() {
     let mut app = app(fresh_host());
     app.screen = Screen::Account;

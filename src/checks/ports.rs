@@ -13,13 +13,9 @@ pub(super) fn checks(
     db_results: &[(String, PortCheck)],
 ) -> Vec<Check> {
     let ports = state.ssh_ports();
-    let ips = profile
-        .ips
-        .iter()
-        .map(|ip| format!("{ip}/32"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let ips = profile.cidrs().join(" ");
     let (detail, fix) = outside_rule(state.facts.cloud, profile, ports[0], &ips);
+    let detail = format!("{detail} ({})", profile.list_origin());
     let vendor = Check::new(CheckId::PortVendorToSsh, Status::Manual, detail, Some(fix));
     let db = if db_results.is_empty() {
         Check::new(
@@ -54,9 +50,9 @@ pub(super) fn checks(
 fn outside_rule(cloud: Option<Cloud>, profile: &Profile, port: u16, ips: &str) -> (String, String) {
     let each = |f: &dyn Fn(&str) -> String| {
         profile
-            .ips
+            .cidrs()
             .iter()
-            .map(|ip| f(&format!("{ip}/32")))
+            .map(|cidr| f(cidr))
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -65,7 +61,7 @@ fn outside_rule(cloud: Option<Cloud>, profile: &Profile, port: u16, ips: &str) -
             format!(
                 "this host runs on AWS: its security group must allow inbound TCP {port} from \
                 {ips} (EC2 → Instances → this instance → Security → Security groups → Edit \
-                inbound rules → Add rule: SSH, source each IP as /32); the vendor must reach the \
+                inbound rules → Add rule: SSH, source each address or range as listed); the vendor must reach the \
                 instance directly, not through a load balancer; this cannot be seen from inside \
                 the host"
             ),
@@ -85,12 +81,7 @@ fn outside_rule(cloud: Option<Cloud>, profile: &Profile, port: u16, ips: &str) -
                 "gcloud compute firewall-rules create allow-{}-ssh --direction=INGRESS \
                     --allow=tcp:{port} --source-ranges={} --target-tags=TAG_OF_THIS_INSTANCE",
                 profile.user,
-                profile
-                    .ips
-                    .iter()
-                    .map(|ip| format!("{ip}/32"))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                profile.cidrs().join(",")
             ),
         ),
         Some(Cloud::Azure) => (
@@ -103,7 +94,7 @@ fn outside_rule(cloud: Option<Cloud>, profile: &Profile, port: u16, ips: &str) -
                     --priority 100 --direction Inbound --access Allow --protocol Tcp \
                     --destination-port-ranges {port} --source-address-prefixes {}",
                 profile.user,
-                profile.ips.iter().map(|ip| format!("{ip}/32")).collect::<Vec<_>>().join(" ")
+                profile.cidrs().join(" ")
             ),
         ),
         None => (

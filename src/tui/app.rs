@@ -158,6 +158,8 @@ pub struct App {
     pub edit_cursor: Option<usize>,
     /// A private key typed in pieces is being discarded until its END line.
     pub swallowing: Option<super::screens::paste::Swallow>,
+    /// Every vendor user this program manages here, with its verdict (Welcome lists them).
+    pub vendor_users: Vec<crate::vendors::VendorUser>,
 }
 
 impl App {
@@ -200,6 +202,7 @@ impl App {
             refusal: None,
             edit_cursor: None,
             swallowing: None,
+            vendor_users: Vec::new(),
         };
         app.refresh_if_changed();
         app

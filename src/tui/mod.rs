@@ -12,6 +12,7 @@ pub mod line_edit;
 pub mod runtime;
 pub mod screens;
 pub mod theme;
+pub mod vendor_picker;
 pub mod view;
 
 use std::io::IsTerminal;
@@ -99,6 +100,9 @@ pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
         .unwrap_or_default();
     let state = inspect::inspect(&request);
     let mut app = App::new(profile, account, state, ticks);
+    if app.is_root() {
+        app.vendor_users = crate::vendors::managed(&state_dir, &app.profile);
+    }
     if app.checklist.target.is_empty() {
         let saved = request
             .db

@@ -60,8 +60,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             app.profile.name, app.profile.name
         )),
         Line::raw(""),
-        input("User", &form.user, AccountField::User),
     ];
+    lines.extend(crate::tui::vendor_picker::lines(app, theme, LABEL, width));
+    lines.push(Line::raw(""));
+    lines.push(input("User", &form.user, AccountField::User));
     lines.extend(error(form.user_error()));
     lines.push(input("Group", &form.group, AccountField::Group));
     lines.extend(error(form.group_error()));
@@ -109,7 +111,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 /// The footer: the keys `on_account` handles.
 pub fn keys(_app: &App) -> &'static str {
-    "Tab/↑↓ move · Space toggle · Enter next · Esc back"
+    "↑↓ move · Space toggle · PgUp/PgDn vendor · Enter next"
 }
 
 impl App {
@@ -125,6 +127,8 @@ impl App {
         let form = &mut self.account;
         match key.code {
             KeyCode::Esc => return self.go(Screen::Welcome),
+            KeyCode::PageDown => self.step_vendor(true),
+            KeyCode::PageUp => self.step_vendor(false),
             KeyCode::Tab | KeyCode::Down => {
                 form.focus = form.focus.step(true);
                 self.edit_cursor = None;

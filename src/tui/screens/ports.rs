@@ -64,14 +64,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         7,
         row_style(ChecklistRow::VendorIps),
     ));
-    let ips = app
-        .profile
-        .ips
-        .iter()
-        .map(|ip| format!("{ip}/32"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let ips = app.profile.cidrs().join(" ");
     lines.extend(wrapped("       ", &ips, 7, theme.dim()));
+    lines.extend(wrapped(
+        "       ",
+        &app.profile.list_origin(),
+        7,
+        theme.dim(),
+    ));
     let listening = ports
         .iter()
         .any(|p| app.state.listening_ports().contains(p));

@@ -76,6 +76,24 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         theme.strong(),
     ));
 
+    if !app.vendor_users.is_empty() {
+        header.push(Line::styled(
+            "Vendor users this program manages here:",
+            theme.strong(),
+        ));
+        for v in &app.vendor_users {
+            let (mark, style) = if v.ready {
+                ("✓", theme.ok())
+            } else {
+                ("✗", theme.error())
+            };
+            header.push(Line::styled(
+                format!("  {mark} {} ({}): {}", v.user, v.vendor, v.verdict),
+                style,
+            ));
+        }
+    }
+
     let width = area.width as usize;
     let next = match report.verdict() {
         Verdict::Ready => "Enter adds another key; c shows the port checklist.",
