@@ -359,6 +359,15 @@ pub fn authorized_keys_of(user: &str) -> Result<Option<Vec<u8>>, String> {
         .ok_or_else(|| "authorized_keys is not a regular file that can be read".to_string())
 }
 
+/// Where the user's authorized_keys is (the default home for a user not made yet).
+pub fn authorized_keys_path_of(user: &str) -> PathBuf {
+    nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .map_or_else(|| default_home_base().join(user), |a| a.dir)
+        .join(".ssh/authorized_keys")
+}
+
 struct Tree {
     home: Node,
     ssh_dir: Node,
