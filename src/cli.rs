@@ -609,29 +609,31 @@ fn run_revoke(setup: &SetupArgs, fingerprint: &str, yes: bool) -> Result<ExitCod
         println!("Nothing was changed.");
         return Ok(ExitCode::from(4));
     }
-    Ok(match revoke::revoke(&request.user, &fingerprint, &state_dir) {
-        revoke::Outcome::Removed(lines) => {
-            println!(
-                "Revoked: line(s) {} removed; the old file is backed up in {}.",
-                lines
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                state_dir.path.join("backups").display()
-            );
-            ExitCode::SUCCESS
-        }
-        revoke::Outcome::NoSuchKey => {
-            eprintln!("bastion-wizard: the key is no longer in the file; nothing was changed");
-            ExitCode::from(1)
-        }
-        revoke::Outcome::NotRoot => ExitCode::from(3),
-        revoke::Outcome::Failed(error) => {
-            eprintln!("bastion-wizard: revoke failed, nothing was changed: {error}");
-            ExitCode::from(1)
-        }
-    })
+    Ok(
+        match revoke::revoke(&request.user, &fingerprint, &state_dir) {
+            revoke::Outcome::Removed(lines) => {
+                println!(
+                    "Revoked: line(s) {} removed; the old file is backed up in {}.",
+                    lines
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    state_dir.path.join("backups").display()
+                );
+                ExitCode::SUCCESS
+            }
+            revoke::Outcome::NoSuchKey => {
+                eprintln!("bastion-wizard: the key is no longer in the file; nothing was changed");
+                ExitCode::from(1)
+            }
+            revoke::Outcome::NotRoot => ExitCode::from(3),
+            revoke::Outcome::Failed(error) => {
+                eprintln!("bastion-wizard: revoke failed, nothing was changed: {error}");
+                ExitCode::from(1)
+            }
+        },
+    )
 }
 
 fn run_remove(setup: &SetupArgs, delete_account: bool, yes: bool) -> Result<ExitCode, BadInput> {
@@ -658,6 +660,10 @@ fn run_remove(setup: &SetupArgs, delete_account: bool, yes: bool) -> Result<Exit
             delete_account,
         );
         print!("{}", plan.render());
+        if plan.blocked() {
+            eprintln!("bastion-wizard: a step cannot run as things stand; nothing was changed");
+            return Ok(ExitCode::from(1));
+        }
         if plan.to_do() == 0 {
             return Ok(ExitCode::SUCCESS);
         }
@@ -677,27 +683,36 @@ fn run_remove(setup: &SetupArgs, delete_account: bool, yes: bool) -> Result<Exit
         shown = Some(plan);
     }
     let mut printed = false;
-    let outcome = undo::remove(user, group, delete_account, &state_dir, &mut |plan, event| {
-        if !printed {
-            printed = true;
-            if shown.as_ref() != Some(plan) {
-                if shown.is_some() {
-                    println!("The host changed since the plan was shown; undoing this plan:");
+    let outcome = undo::remove(
+        user,
+        group,
+        delete_account,
+        &state_dir,
+        &mut |plan, event| {
+            if !printed {
+                printed = true;
+                if shown.as_ref() != Some(plan) {
+                    if shown.is_some() {
+                        println!("The host changed since the plan was shown; undoing this plan:");
+                    }
+                    print!("{}", plan.render());
                 }
-                print!("{}", plan.render());
             }
-        }
-        match event {
-            Event::StepDone(i) => println!("  ✓ {}", plan.steps[i].title),
-            Event::StepFailed(i, error) => println!("  ✗ {}: {error}", plan.steps[i].title),
-            _ => {}
-        }
-    });
+            match event {
+                Event::StepDone(i) => println!("  ✓ {}", plan.steps[i].title),
+                Event::StepFailed(i, error) => println!("  ✗ {}: {error}", plan.steps[i].title),
+                _ => {}
+            }
+        },
+    );
     if !printed && shown.is_none() {
         // Nothing ran: show what was found, so a rerun says why nothing changed.
         let ledger = crate::ledger::Ledger::read(&state_dir);
         let facts = undo::gather(user, group, &ledger);
-        print!("{}", undo::plan(user, group, &ledger, &facts, delete_account).render());
+        print!(
+            "{}",
+            undo::plan(user, group, &ledger, &facts, delete_account).render()
+        );
     }
     let summary = outcome.summary();
     Ok(match outcome {

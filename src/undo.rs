@@ -4,9 +4,9 @@
 //! shown as steps with their shell commands, and a rerun finds nothing to do.
 //!
 //! The account goes only with `--delete-account`: `userdel` without `-r` unless the ledger
-//! says useradd made the home, and always with `USERGROUPS_ENAB=no`, so userdel never
-//! takes a group this program did not create; the group goes only when it is ours and no
-//! other account uses it.
+//! says useradd made the home; never when userdel would take along a same-named group this
+//! program did not create (USERGROUPS_ENAB; Debian 12's userdel has no `-K` to turn it
+//! off); the group goes only when it is ours and no other account uses it.
 
 mod run;
 
@@ -56,6 +56,10 @@ pub struct UndoPlan {
 }
 
 impl UndoPlan {
+    pub fn blocked(&self) -> bool {
+        self.steps.iter().any(|s| s.state == StepState::Blocked)
+    }
+
     pub fn to_do(&self) -> usize {
         self.steps
             .iter()
@@ -103,6 +107,10 @@ pub struct Facts {
     pub group_exists: bool,
     /// Accounts (the user too) that have the group as primary group or are listed in it.
     pub group_used_by: Vec<String>,
+    /// userdel also deletes a group named like the user when login.defs has
+    /// `USERGROUPS_ENAB yes` and no other account has it as primary group: that group's
+    /// other users, when such a group exists and userdel would take it.
+    pub userdel_takes_group: Option<String>,
 }
 
 /// The plan: pure over the ledger and the facts.
@@ -228,18 +236,29 @@ pub fn plan(
             let remove_home = ledger
                 .created_home(user)
                 .is_some_and(|h| Some(&h) == facts.home.as_ref());
+            let foreign_group = facts
+                .userdel_takes_group
+                .as_ref()
+                .filter(|g| !ledger.created_group(g));
+            let (state, detail) = match foreign_group {
+                Some(g) => (
+                    StepState::Blocked,
+                    format!("userdel would also delete the group {g} (USERGROUPS_ENAB in /etc/login.defs), which this program did not create: delete the user by hand if the group may go"),
+                ),
+                None if remove_home => (
+                    StepState::ToDo,
+                    "this program created it and its home, which goes with it".into(),
+                ),
+                None => (
+                    StepState::ToDo,
+                    "this program created it; its home was there before and stays".into(),
+                ),
+            };
             steps.push(UndoStep {
                 title: format!("Delete the user {user}"),
-                command: format!(
-                    "userdel -K USERGROUPS_ENAB=no {}{user}",
-                    if remove_home { "-r " } else { "" }
-                ),
-                state: StepState::ToDo,
-                detail: if remove_home {
-                    "this program created it and its home, which goes with it".into()
-                } else {
-                    "this program created it; its home was there before and stays".into()
-                },
+                command: format!("userdel {}{user}", if remove_home { "-r " } else { "" }),
+                state,
+                detail,
                 action: UndoAction::DeleteUser { remove_home },
             });
         } else if facts.user_exists {

@@ -34,17 +34,30 @@ pub fn gather(user: &str, group: &str, ledger: &Ledger) -> Facts {
     let mut group_used_by = Vec::new();
     if let Some(g) = &found_group {
         group_used_by.extend(g.mem.iter().cloned());
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        for line in passwd.lines() {
-            let fields: Vec<&str> = line.split(':').collect();
-            if fields.len() > 3 && fields[3] == g.gid.as_raw().to_string() {
-                group_used_by.push(fields[0].to_string());
-            }
-        }
+        group_used_by.extend(passwd_primary_users(g.gid.as_raw()));
         group_used_by.sort();
         group_used_by.dedup();
     }
+    let usergroups = std::fs::read_to_string("/etc/login.defs")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("USERGROUPS_ENAB")).then(|| w.next().unwrap_or("").to_string())
+        });
+    let same_name = Group::from_name(user).ok().flatten().filter(|g| {
+        let primary_of_others = passwd_primary_users(g.gid.as_raw())
+            .iter()
+            .any(|u| u != user);
+        !primary_of_others
+    });
+    let userdel_takes_group = match (usergroups.as_deref(), same_name) {
+        (Some(v), _) if v.eq_ignore_ascii_case("no") => None,
+        (_, Some(g)) => Some(g.name),
+        _ => None,
+    };
     Facts {
+        userdel_takes_group,
         keys,
         authorized_keys_path: home
             .clone()
@@ -56,6 +69,18 @@ pub fn gather(user: &str, group: &str, ledger: &Ledger) -> Facts {
         group_exists: found_group.is_some(),
         group_used_by,
     }
+}
+
+/// The accounts whose primary group is `gid`, from /etc/passwd.
+fn passwd_primary_users(gid: u32) -> Vec<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.len() > 3 && fields[3] == gid.to_string()).then(|| fields[0].to_string())
+        })
+        .collect()
 }
 
 /// Runs the undo: `on_plan` sees the plan made under the lock before anything changes.
@@ -83,6 +108,18 @@ pub fn remove(
     let ledger = Ledger::read(state_dir);
     let facts = gather(user, group, &ledger);
     let plan = plan(user, group, &ledger, &facts, delete_account);
+    if plan.blocked() {
+        return Outcome::Blocked(
+            plan.steps
+                .iter()
+                .filter(|s| s.state == StepState::Blocked)
+                .map(|s| apply::BlockedStep {
+                    title: s.title.clone(),
+                    detail: s.detail.clone(),
+                })
+                .collect(),
+        );
+    }
     let mut done = Vec::new();
     for (index, step) in plan.steps.iter().enumerate() {
         if step.state != StepState::ToDo {
@@ -143,7 +180,6 @@ fn execute(action: &UndoAction, user: &str, group: &str, state_dir: &StateDir) -
         }
         UndoAction::DeleteUser { remove_home } => {
             let mut command = Command::new("userdel");
-            command.args(["-K", "USERGROUPS_ENAB=no"]);
             if *remove_home {
                 command.arg("-r");
             }
@@ -153,7 +189,10 @@ fn execute(action: &UndoAction, user: &str, group: &str, state_dir: &StateDir) -
             }
         }
         UndoAction::DeleteGroup => {
-            run(Command::new("groupdel").arg(group))?;
+            // userdel may have taken it already (a same-named group of ours).
+            if Group::from_name(group).ok().flatten().is_some() {
+                run(Command::new("groupdel").arg(group))?;
+            }
             Entry::DeletedGroup {
                 group: group.to_string(),
             }
