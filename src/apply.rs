@@ -153,6 +153,18 @@ pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(E
         match execute(&step.action, request, state_dir) {
             Ok(()) => {
                 record(&step.action, request, state_dir);
+                if matches!(step.action, Action::CreateUser { .. })
+                    && matches!(state.home, inspect::Node::Missing)
+                {
+                    // useradd -m made the home: undo may delete it with the user.
+                    let _ = ledger::record(
+                        state_dir,
+                        Entry::CreatedHome {
+                            user: request.user.clone(),
+                            home: state.home_path.clone(),
+                        },
+                    );
+                }
                 on_event(Event::StepDone(index));
                 done.push(step.title.clone());
             }
@@ -351,6 +363,40 @@ fn install_key(
     fingerprint: Option<&str>,
     state_dir: &StateDir,
 ) -> Result<()> {
+    let mut added = false;
+    let wrote =
+        rewrite_authorized_keys(user, state_dir, |existing| {
+            match authorized_keys::merge(existing, line, data) {
+                Merge::Unchanged => None,
+                Merge::Added(content) => {
+                    added = true;
+                    Some(content)
+                }
+                Merge::Updated(content) => Some(content),
+            }
+        })?;
+    if let (true, true, Some(fingerprint)) = (wrote, added, fingerprint) {
+        let _ = ledger::record(
+            state_dir,
+            Entry::AddedKey {
+                user: user.to_string(),
+                fingerprint: fingerprint.to_string(),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// The one way this program rewrites a user's authorized_keys (install, revoke, undo):
+/// opened without following links, refused unless a regular, singly linked file of the
+/// user's or root's; `edit` turns the current bytes into the new ones (`None`: leave it);
+/// the old file is backed up, the new one written atomically 0600. Returns whether it
+/// wrote. Callers hold the state-dir lock.
+pub(crate) fn rewrite_authorized_keys(
+    user: &str,
+    state_dir: &StateDir,
+    edit: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+) -> Result<bool> {
     let account = account(user)?;
     let ssh = open_ssh_dir(&account.home)?;
     let name = OsStr::new("authorized_keys");
@@ -361,23 +407,12 @@ fn install_key(
         }
         None => Vec::new(),
     };
-    let (content, added) = match authorized_keys::merge(&existing, line, data) {
-        Merge::Unchanged => return Ok(()),
-        Merge::Added(content) => (content, true),
-        Merge::Updated(content) => (content, false),
+    let Some(content) = edit(&existing) else {
+        return Ok(false);
     };
     if !existing.is_empty() {
         state_dir.backup(&format!("{user}.authorized_keys"), &existing)?;
     }
     safe_fs::replace_at(&ssh, name, &content, account.uid, account.gid, 0o600)?;
-    if let (true, Some(fingerprint)) = (added, fingerprint) {
-        let _ = ledger::record(
-            state_dir,
-            Entry::AddedKey {
-                user: user.to_string(),
-                fingerprint: fingerprint.to_string(),
-            },
-        );
-    }
-    Ok(())
+    Ok(true)
 }

@@ -129,6 +129,44 @@ pub fn merge(existing: &[u8], line: &str, data: &str) -> Merge {
     Merge::Added(out)
 }
 
+/// What revoking a key does to the file: the new content and the 1-based numbers of the
+/// lines that go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub content: Vec<u8>,
+    pub lines: Vec<usize>,
+}
+
+/// Takes out every line holding the key whose data is `data`, whatever its options or
+/// comment, keeping every other byte (comments, blank lines, CRLF, a missing final
+/// newline). A `cert-authority` line with the same key is a CA entry, not a login key,
+/// and stays, as in `merge`.
+pub fn remove(existing: &[u8], data: &str) -> Removal {
+    let mut content = Vec::with_capacity(existing.len());
+    let mut lines = Vec::new();
+    for (index, raw) in split_keep_terminator(existing).enumerate() {
+        let (text, _) = split_terminator(raw);
+        let holds_key = parse_line(&String::from_utf8_lossy(text))
+            .is_some_and(|e| same_key(&e.data, data) && !is_cert_authority(&e));
+        if holds_key {
+            lines.push(index + 1);
+        } else {
+            content.extend_from_slice(raw);
+        }
+    }
+    Removal { content, lines }
+}
+
+/// Every key line with its 1-based line number, as sshd reads them in order.
+pub fn numbered_entries(existing: &[u8]) -> Vec<(usize, Entry)> {
+    split_keep_terminator(existing)
+        .enumerate()
+        .filter_map(|(index, raw)| {
+            parse_line(&String::from_utf8_lossy(split_terminator(raw).0)).map(|e| (index + 1, e))
+        })
+        .collect()
+}
+
 /// Whether two key data words are the same key to sshd, which compares decoded keys: an
 /// RSA key written with redundant leading zeros is the same key.
 pub fn same_key(a: &str, b: &str) -> bool {

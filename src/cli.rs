@@ -11,13 +11,16 @@ use crate::authorized_keys::PermitOpen;
 use crate::checks::{self, Status};
 use crate::inspect;
 use crate::key::{self, Key};
+use crate::key_list;
 use crate::keygen;
 use crate::plan::{self, Plan, StepState};
 use crate::port;
 use crate::profile::Profile;
+use crate::revoke;
 use crate::setup::{Options, Request};
 use crate::state_dir::StateDir;
 use crate::tui;
+use crate::undo;
 use crate::verify;
 
 #[derive(Debug, Parser)]
@@ -86,6 +89,39 @@ pub enum Command {
         /// Print the result as JSON
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        setup: SetupArgs,
+    },
+    /// Every key line of the user's authorized_keys: type, fingerprint, options, whether this
+    /// program added it, expiry, last login, and what sshd makes of the line
+    Keys {
+        /// Print the list as JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        setup: SetupArgs,
+    },
+    /// Remove every line holding this key, keeping every other byte; the old file is backed up
+    /// (exit 0 removed, 1 no such key, 2 bad input, 3 not root, 4 declined)
+    Revoke {
+        /// The key's SHA256 fingerprint, as `keys` or `ssh-keygen -l` prints it
+        #[arg(value_name = "FINGERPRINT")]
+        fingerprint: String,
+        /// Revoke without asking
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        setup: SetupArgs,
+    },
+    /// Undo what this program set up for the user: its key lines and sshd repair, shown as a
+    /// plan first; never what it did not create
+    Remove {
+        /// Also delete the user and group, if this program created them
+        #[arg(long)]
+        delete_account: bool,
+        /// Remove without asking
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         setup: SetupArgs,
     },
@@ -236,6 +272,17 @@ pub fn run(cli: Cli) -> ExitCode {
             _ => run_apply(&with(&setup), KeyInput::Generate, yes, fix_sshd),
         },
         Some(Command::Verify { json, setup }) => run_verify(&with(&setup), json),
+        Some(Command::Keys { json, setup }) => list_keys(&with(&setup), json),
+        Some(Command::Revoke {
+            fingerprint,
+            yes,
+            setup,
+        }) => run_revoke(&with(&setup), &fingerprint, yes),
+        Some(Command::Remove {
+            delete_account,
+            yes,
+            setup,
+        }) => run_remove(&with(&setup), delete_account, yes),
         Some(Command::CheckPort { target, timeout_ms }) => check_port(&target, timeout_ms),
         None => wizard(&root),
     };
@@ -601,6 +648,184 @@ fn run_verify(setup: &SetupArgs, json: bool) -> Result<ExitCode, BadInput> {
         }
     }
     Ok(ExitCode::from(if proof.ok { 0 } else { 1 }))
+}
+
+/// Exit 0 even when the file cannot be read as non-root: the list says so, as status's
+/// checks that need root do.
+fn list_keys(setup: &SetupArgs, json: bool) -> Result<ExitCode, BadInput> {
+    let (_, request) = prepare(setup, None)?;
+    let list = key_list::read(&request, &StateDir::locate());
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).expect("list serializes")
+        );
+    } else {
+        print!("{}", key_list::render(&list));
+    }
+    if let Some(why) = &list.unreadable {
+        eprintln!("bastion-wizard: {why}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks y/N on the terminal; false without one (callers refuse before asking).
+fn confirm(question: &str) -> bool {
+    print!("{question} [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    answer.trim().eq_ignore_ascii_case("y")
+}
+
+fn run_revoke(setup: &SetupArgs, fingerprint: &str, yes: bool) -> Result<ExitCode, BadInput> {
+    let fingerprint = revoke::parse_fingerprint(fingerprint).map_err(BadInput)?;
+    let (_, request) = prepare(setup, None)?;
+    if !inspect::is_root() {
+        eprintln!("bastion-wizard: revoke needs root: run `sudo bastion-wizard revoke ...`. Nothing was changed.");
+        return Ok(ExitCode::from(3));
+    }
+    if !yes && !std::io::stdin().is_terminal() {
+        return Err(BadInput(
+            "revoke without a terminal needs --yes; nothing was changed".into(),
+        ));
+    }
+    let state_dir = StateDir::locate();
+    let list = key_list::read(&request, &state_dir);
+    let path = inspect::authorized_keys_path_of(&request.user);
+    let Some(plan) = revoke::plan(&list, &fingerprint, &path) else {
+        eprintln!(
+            "bastion-wizard: no line of {}'s authorized_keys holds {fingerprint}; nothing was changed",
+            request.user
+        );
+        return Ok(ExitCode::from(1));
+    };
+    print!("{}", plan.render());
+    if !yes && !confirm("Revoke this key?") {
+        println!("Nothing was changed.");
+        return Ok(ExitCode::from(4));
+    }
+    Ok(
+        match revoke::revoke(&request.user, &fingerprint, &state_dir) {
+            revoke::Outcome::Removed(lines) => {
+                println!(
+                    "Revoked: line(s) {} removed; the old file is backed up in {}.",
+                    lines
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    state_dir.path.join("backups").display()
+                );
+                ExitCode::SUCCESS
+            }
+            revoke::Outcome::NoSuchKey => {
+                eprintln!("bastion-wizard: the key is no longer in the file; nothing was changed");
+                ExitCode::from(1)
+            }
+            revoke::Outcome::NotRoot => ExitCode::from(3),
+            revoke::Outcome::Failed(error) => {
+                eprintln!("bastion-wizard: revoke failed, nothing was changed: {error}");
+                ExitCode::from(1)
+            }
+        },
+    )
+}
+
+fn run_remove(setup: &SetupArgs, delete_account: bool, yes: bool) -> Result<ExitCode, BadInput> {
+    let (_, request) = prepare(setup, None)?;
+    if !inspect::is_root() {
+        eprintln!("bastion-wizard: remove needs root: run `sudo bastion-wizard remove ...`. Nothing was changed.");
+        return Ok(ExitCode::from(3));
+    }
+    if !yes && !std::io::stdin().is_terminal() {
+        return Err(BadInput(
+            "remove without a terminal needs --yes; nothing was changed".into(),
+        ));
+    }
+    let state_dir = StateDir::locate();
+    let (user, group) = (request.user.as_str(), request.group.as_str());
+    let mut shown = None;
+    if !yes {
+        let ledger = crate::ledger::Ledger::read(&state_dir);
+        let plan = undo::plan(
+            user,
+            group,
+            &ledger,
+            &undo::gather(user, group, &ledger),
+            delete_account,
+        );
+        print!("{}", plan.render());
+        if plan.blocked() {
+            eprintln!("bastion-wizard: a step cannot run as things stand; nothing was changed");
+            return Ok(ExitCode::from(1));
+        }
+        if plan.to_do() == 0 {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let question = if plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, undo::UndoAction::DeleteUser { .. }))
+        {
+            format!("Undo these steps, deleting the account {user}?")
+        } else {
+            "Undo these steps?".to_string()
+        };
+        if !confirm(&question) {
+            println!("Nothing was changed.");
+            return Ok(ExitCode::from(4));
+        }
+        shown = Some(plan);
+    }
+    let mut printed = false;
+    let outcome = undo::remove(
+        user,
+        group,
+        delete_account,
+        &state_dir,
+        &mut |plan, event| {
+            if !printed {
+                printed = true;
+                if shown.as_ref() != Some(plan) {
+                    if shown.is_some() {
+                        println!("The host changed since the plan was shown; undoing this plan:");
+                    }
+                    print!("{}", plan.render());
+                }
+            }
+            match event {
+                Event::StepDone(i) => println!("  ✓ {}", plan.steps[i].title),
+                Event::StepFailed(i, error) => println!("  ✗ {}: {error}", plan.steps[i].title),
+                _ => {}
+            }
+        },
+    );
+    if !printed && shown.is_none() {
+        // Nothing ran: show what was found, so a rerun says why nothing changed.
+        let ledger = crate::ledger::Ledger::read(&state_dir);
+        let facts = undo::gather(user, group, &ledger);
+        print!(
+            "{}",
+            undo::plan(user, group, &ledger, &facts, delete_account).render()
+        );
+    }
+    let summary = outcome.summary();
+    Ok(match outcome {
+        Outcome::Done { changed: 0 } => ExitCode::SUCCESS,
+        Outcome::Done { .. } => {
+            println!("{}", summary.headline);
+            ExitCode::SUCCESS
+        }
+        Outcome::NotRoot => ExitCode::from(3),
+        _ => {
+            eprintln!("bastion-wizard: {}", summary.headline);
+            for line in &summary.lines {
+                eprintln!("  {line}");
+            }
+            ExitCode::from(1)
+        }
+    })
 }
 
 fn check_port(target: &str, timeout_ms: u64) -> Result<ExitCode, BadInput> {

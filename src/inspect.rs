@@ -339,6 +339,35 @@ pub fn inspect(request: &Request) -> HostState {
     }
 }
 
+/// The user's authorized_keys as sshd would find it, walked without following links:
+/// `Ok(None)` when the user, its home, ~/.ssh or the file does not exist; `Err` says why
+/// it could not be read (another user's ~/.ssh needs root).
+pub fn authorized_keys_of(user: &str) -> Result<Option<Vec<u8>>, String> {
+    let Some(account) = nix::unistd::User::from_name(user).ok().flatten() else {
+        return Ok(None);
+    };
+    let tree = look_at_home(&account.dir);
+    for node in [&tree.home, &tree.ssh_dir, &tree.authorized_keys] {
+        match node {
+            Node::Missing => return Ok(None),
+            Node::Unreadable(why) => return Err(why.clone()),
+            Node::Found(_) => {}
+        }
+    }
+    tree.content
+        .map(Some)
+        .ok_or_else(|| "authorized_keys is not a regular file that can be read".to_string())
+}
+
+/// Where the user's authorized_keys is (the default home for a user not made yet).
+pub fn authorized_keys_path_of(user: &str) -> PathBuf {
+    nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .map_or_else(|| default_home_base().join(user), |a| a.dir)
+        .join(".ssh/authorized_keys")
+}
+
 struct Tree {
     home: Node,
     ssh_dir: Node,

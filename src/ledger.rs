@@ -38,6 +38,19 @@ pub enum Entry {
         file: PathBuf,
         new_file: bool,
     },
+    /// useradd made the user's home (it did not exist before), so undo may delete it.
+    CreatedHome {
+        user: String,
+        home: PathBuf,
+    },
+    /// The sshd repair added a name to this line of an existing file: undo puts `before`
+    /// back where it finds `after`.
+    EditedSshdLine {
+        user: String,
+        file: PathBuf,
+        before: String,
+        after: String,
+    },
     /// Undo or revoke took a key line out.
     RemovedKey {
         user: String,
@@ -111,6 +124,36 @@ impl Ledger {
                 _ => None,
             })
             .unwrap_or(false)
+    }
+
+    /// The home useradd created for the user this program created, while both stand.
+    pub fn created_home(&self, user: &str) -> Option<PathBuf> {
+        if !self.created_user(user) {
+            return None;
+        }
+        self.entries().rev().find_map(|e| match e {
+            Entry::CreatedHome { user: u, home } if u == user => Some(home.clone()),
+            _ => None,
+        })
+    }
+
+    /// The lines the sshd repair edited for the user in `file` and undo has not put back:
+    /// (before, after), oldest first.
+    pub fn sshd_line_edits(&self, user: &str, file: &std::path::Path) -> Vec<(String, String)> {
+        let mut edits = Vec::new();
+        for entry in self.entries() {
+            match entry {
+                Entry::EditedSshdLine {
+                    user: u,
+                    file: f,
+                    before,
+                    after,
+                } if u == user && f == file => edits.push((before.clone(), after.clone())),
+                Entry::RemovedSshd { user: u, file: f } if u == user && f == file => edits.clear(),
+                _ => {}
+            }
+        }
+        edits
     }
 
     /// This program added the key for the user, and has not removed it since.
@@ -287,6 +330,46 @@ mod tests {
             )],
             "the first write says whether the file was ours"
         );
+    }
+
+    #[test]
+    fn a_home_is_ours_only_with_the_user_and_line_edits_end_with_their_undo() {
+        let file = PathBuf::from("/etc/ssh/sshd_config");
+        let home = Entry::CreatedHome {
+            user: "whaly".into(),
+            home: "/home/whaly".into(),
+        };
+        let edit = Entry::EditedSshdLine {
+            user: "whaly".into(),
+            file: file.clone(),
+            before: "AllowUsers alice".into(),
+            after: "AllowUsers alice whaly".into(),
+        };
+        let l = ledger(vec![home.clone(), edit.clone()]);
+        assert_eq!(l.created_home("whaly"), None, "no CreatedUser: not ours");
+        let created = Entry::CreatedUser {
+            user: "whaly".into(),
+            group: "whaly".into(),
+        };
+        let l = ledger(vec![created, home, edit]);
+        assert_eq!(l.created_home("whaly"), Some(PathBuf::from("/home/whaly")));
+        assert_eq!(
+            l.sshd_line_edits("whaly", &file),
+            vec![(
+                "AllowUsers alice".to_string(),
+                "AllowUsers alice whaly".to_string()
+            )]
+        );
+        let mut records = l.records.clone();
+        records.push(Record {
+            at: "t".into(),
+            entry: Entry::RemovedSshd {
+                user: "whaly".into(),
+                file: file.clone(),
+            },
+        });
+        let l = Ledger { records };
+        assert!(l.sshd_line_edits("whaly", &file).is_empty());
     }
 
     #[test]

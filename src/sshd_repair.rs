@@ -9,6 +9,7 @@
 //! drop-ins, just above the main file's first `Match` line.
 
 mod files;
+mod undo;
 mod write;
 
 use std::net::IpAddr;
@@ -17,6 +18,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 pub use files::{applies, split_line, Applies, Line, Place, SshdPaths, Tree};
+pub use undo::{only_comments, undone};
+pub use write::revert;
 
 use crate::authorized_keys::PermitOpen;
 use crate::inspect::HostState;

@@ -346,6 +346,10 @@ fn e2e_rerun_changes_nothing() {
                 user: USER.into(),
                 group: USER.into()
             },
+            Entry::CreatedHome {
+                user: USER.into(),
+                home: format!("/home/{USER}").into()
+            },
             Entry::AddedKey {
                 user: USER.into(),
                 fingerprint

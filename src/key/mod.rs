@@ -391,6 +391,74 @@ fn check(word: &str, blob: &[u8]) -> Result<Checked, KeyError> {
     })
 }
 
+/// What an existing authorized_keys line's key is, for `keys`: read leniently (an old
+/// DSA or 1024-bit RSA key is still listed with its fingerprint), with why sshd would
+/// not log in with it, when it would not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFacts {
+    /// The type inside the key data (`ssh-rsa` for a line typed `rsa-sha2-512`); the
+    /// line's own type word when the data cannot be read.
+    pub algorithm: String,
+    pub bits: Option<u32>,
+    /// `SHA256:...` as `ssh-keygen -l` prints it; `None` when the data is not a key.
+    pub fingerprint: Option<String>,
+    /// Why sshd would skip the line, in one sentence.
+    pub rejected: Option<String>,
+}
+
+/// Below this sshd refuses an RSA key (`RequiredRSASize`, default 1024 since OpenSSH 9.1).
+pub const SSHD_MIN_RSA_BITS: u32 = 1024;
+
+/// Facts about the key data `data` written after the type word `word`.
+pub fn facts(word: &str, data: &str) -> KeyFacts {
+    let unreadable = |why: String| KeyFacts {
+        algorithm: word.to_string(),
+        bits: None,
+        fingerprint: None,
+        rejected: Some(why),
+    };
+    let Some(blob) = identity(data) else {
+        return unreadable("its key data is not a key sshd can read".into());
+    };
+    let mut reader = blob.as_slice();
+    let Ok(key) = KeyData::decode(&mut reader) else {
+        return unreadable("its key data is not a key sshd can read".into());
+    };
+    let algorithm = key.algorithm().as_str().to_string();
+    let fingerprint = Some(key.fingerprint(HashAlg::Sha256).to_string());
+    let raw = Base64::decode_vec(data).unwrap_or_default();
+    let (bits, rejected) = match check(word, &raw) {
+        Ok(checked) => (checked.bits, None),
+        Err(KeyError::RsaTooSmall(bits)) if bits >= SSHD_MIN_RSA_BITS => (Some(bits), None),
+        Err(KeyError::RsaTooSmall(bits)) => (
+            Some(bits),
+            Some(format!(
+                "sshd refuses RSA keys under {SSHD_MIN_RSA_BITS} bits (this one has {bits})"
+            )),
+        ),
+        Err(KeyError::RsaTooLarge(bits)) => (
+            Some(bits),
+            Some(format!("sshd refuses RSA keys over {MAX_RSA_BITS} bits")),
+        ),
+        Err(KeyError::Dsa) => (
+            None,
+            Some("DSA keys are disabled in OpenSSH 7.0 and later".into()),
+        ),
+        Err(KeyError::TypeMismatch { word, data }) => (
+            None,
+            Some(format!("the line says {word} but its key data is {data}")),
+        ),
+        Err(KeyError::Certificate(_)) => (None, None),
+        Err(other) => (None, Some(other.to_string())),
+    };
+    KeyFacts {
+        algorithm,
+        bits,
+        fingerprint,
+        rejected,
+    }
+}
+
 fn not_on_curve() -> KeyError {
     KeyError::Malformed("the ECDSA point is not on the curve".into())
 }

@@ -162,11 +162,13 @@ fn attempts_with(user: &str, source: &str, lines: &[Line], skip_loopback: bool) 
                 .split(' ')
                 .find(|w| w.starts_with("SHA256:") || w.starts_with("MD5:"))
                 .map(str::to_string);
-            out.last_accepted = Some(Accepted {
+            let accepted = Accepted {
                 time: l.time.clone(),
                 addr: a.to_string(),
                 fingerprint,
-            });
+            };
+            out.logins.push(accepted.clone());
+            out.last_accepted = Some(accepted);
             out.last_was_refused = false;
             accepted_seen = true;
             continue;

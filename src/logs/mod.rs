@@ -64,6 +64,8 @@ pub struct Attempts {
     pub last_refused: Option<Refused>,
     /// The latest attempt of the two was the refusal.
     pub last_was_refused: bool,
+    /// Every login of the user, oldest first: `keys` tells each key's last one.
+    pub logins: Vec<Accepted>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

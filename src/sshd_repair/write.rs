@@ -38,13 +38,7 @@ pub fn apply(repair: &Repair, state_dir: &StateDir) -> Result<()> {
     let before = others(repair)?;
     for change in &changes {
         if let Some(old) = &change.old {
-            let label = change
-                .path
-                .display()
-                .to_string()
-                .trim_start_matches('/')
-                .replace('/', "_");
-            state_dir.backup(&label, old)?;
+            state_dir.backup(&backup_label(&change.path), old)?;
         }
     }
     let written = write_all(&changes);
@@ -70,7 +64,65 @@ pub fn apply(repair: &Repair, state_dir: &StateDir) -> Result<()> {
             },
         );
     }
+    for edit in &repair.edits {
+        let _ = ledger::record(
+            state_dir,
+            Entry::EditedSshdLine {
+                user: repair.want.user.clone(),
+                file: edit.place.file.clone(),
+                before: edit.before.clone(),
+                after: edit.after.clone(),
+            },
+        );
+    }
     reload(paths)
+}
+
+/// Undo's write: each file gets its new content, or is deleted (`None`); backed up
+/// first, then `sshd -t`, every file restored byte for byte if sshd rejects the result,
+/// then reloaded, the same way as the repair.
+pub fn revert(
+    paths: &SshdPaths,
+    files: &[(PathBuf, Option<Vec<u8>>)],
+    state_dir: &StateDir,
+) -> Result<()> {
+    paths
+        .test()
+        .map_err(|e| anyhow!("{e}; nothing was changed"))?;
+    let mut olds = Vec::new();
+    for (path, _) in files {
+        let old = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        state_dir.backup(&backup_label(path), &old)?;
+        olds.push(Change {
+            path: path.clone(),
+            old: Some(old),
+            new: Vec::new(),
+        });
+    }
+    let written = files.iter().try_for_each(|(path, new)| match new {
+        Some(new) => write_file(path, new),
+        None => {
+            std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
+        }
+    });
+    let checked = written.and_then(|()| paths.test().map_err(|e| anyhow!("{e} after the change")));
+    if let Err(error) = checked {
+        return Err(match restore(&olds) {
+            Ok(()) => error.context("every file was restored byte for byte; sshd was not reloaded"),
+            Err(e) => error.context(format!(
+                "RESTORING FAILED ({e:#}): the backups are in {}",
+                state_dir.path.display()
+            )),
+        });
+    }
+    reload(paths)
+}
+
+fn backup_label(path: &Path) -> String {
+    path.display()
+        .to_string()
+        .trim_start_matches('/')
+        .replace('/', "_")
 }
 
 /// New contents, computed from the files as they are now.
