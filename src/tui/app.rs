@@ -229,6 +229,8 @@ impl App {
             db,
             // Only root can repair; a preview plans nothing it could not do.
             fix_sshd: self.fix_sshd && self.is_root(),
+            expires: None,
+            from_vendor_ips: false,
         };
         Request::new(&self.profile, options, self.key().cloned())
     }
