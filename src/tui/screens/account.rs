@@ -90,6 +90,36 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.dim(),
         ),
     });
+    lines.push(Line::raw(""));
+    lines.push(input("Expires", &form.expires, AccountField::Expires));
+    lines.extend(match form.parsed_expires(app.state.clock.today()) {
+        Err(why) => note(&format!("✗ {why}"), theme.error()),
+        Ok(_) => note(
+            "Optional: the key's last day, YYYY-MM-DD on this host's clock; sshd refuses the key after it. Empty: never expires.",
+            theme.dim(),
+        ),
+    });
+    let tick = if form.from_vendor_ips { "x" } else { " " };
+    lines.push(Line::from(vec![
+        label("Source"),
+        Span::styled(
+            format!("[{tick}] only from {}'s addresses", app.profile.name),
+            field_style(AccountField::FromVendorIps),
+        ),
+    ]));
+    let options = app.options();
+    lines.extend(match options.refusal(&app.profile) {
+        Some(why) if form.from_vendor_ips => note(&format!("✗ {why}"), theme.error()),
+        _ if form.from_vendor_ips => note(
+            &format!(
+                "The key works only from the {} addresses of the {} profile: a leaked key is useless anywhere else.",
+                app.profile.ips.len(),
+                app.profile.name
+            ),
+            theme.dim(),
+        ),
+        _ => note("The key works from any address.", theme.dim()),
+    });
     if let Some(why) = &app.refusal {
         lines.push(Line::raw(""));
         lines.extend(
@@ -134,7 +164,8 @@ impl App {
                 self.edit_cursor = None;
             }
             KeyCode::Enter => {
-                if !form.is_valid() {
+                let from_refused = self.options().refusal(&self.profile).is_some();
+                if !self.account.is_valid(self.state.clock.today()) || from_refused {
                     self.notice = Some("Fix the fields marked in red first.".into());
                     return Vec::new();
                 }
@@ -151,6 +182,9 @@ impl App {
             }
             KeyCode::Char(' ') if form.focus == AccountField::TunnelOnly => {
                 form.tunnel_only = !form.tunnel_only
+            }
+            KeyCode::Char(' ') if form.focus == AccountField::FromVendorIps => {
+                form.from_vendor_ips = !form.from_vendor_ips
             }
             _ => {
                 let cursor = &mut self.edit_cursor;
