@@ -2,7 +2,9 @@
 //! survive byte for byte, and generic parsers cut at `#` inside quoted options.
 
 use std::fmt;
+use std::net::IpAddr;
 
+use crate::dates::{Clock, Date, ExpiryTime};
 use crate::key::{self, looks_like_key_type, split_options, Key};
 
 /// One key line as sshd would see it. Lines that are not keys are never parsed further.
@@ -214,15 +216,21 @@ fn split_terminator(raw: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// How the vendor may use the key.
+/// How the vendor may use the key, and from where and until when.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Access {
     /// Install as the guide does: no restrictions, a login shell.
     pub allow_shell: bool,
     pub permit_open: Vec<PermitOpen>,
+    /// `from=`: only these addresses may use the key (`--from-vendor-ips`); empty: any.
+    pub from: Vec<IpAddr>,
+    /// `expiry-time=`: sshd refuses the key after this day (`--expires`).
+    pub expires: Option<Expires>,
 }
 
 impl Access {
+    /// The tunnel's restrictions alone (what `verify`'s probe line copies; it brings its
+    /// own `from=` and `expiry-time=`).
     pub fn options(&self) -> Option<String> {
         if self.allow_shell && self.permit_open.is_empty() {
             return None;
@@ -240,14 +248,95 @@ impl Access {
         Some(options.join(","))
     }
 
+    /// Every option of the vendor's line: `from=` and `expiry-time=` first, then the
+    /// tunnel's restrictions.
+    pub fn line_options(&self) -> Option<String> {
+        let mut options = Vec::new();
+        if !self.from.is_empty() {
+            let addrs: Vec<String> = self.from.iter().map(IpAddr::to_string).collect();
+            options.push(format!("from=\"{}\"", addrs.join(",")));
+        }
+        if let Some(expires) = self.expires {
+            options.push(format!("expiry-time=\"{}\"", expires.expiry_time()));
+        }
+        options.extend(self.options());
+        (!options.is_empty()).then(|| options.join(","))
+    }
+
     /// The exact line written to authorized_keys.
     pub fn line_for(&self, key: &Key) -> String {
-        match self.options() {
+        match self.line_options() {
             Some(options) => format!("{options} {}", key.canonical()),
             None => key.canonical(),
         }
     }
 }
+
+/// The last day the key works (`--expires`). The line says that day's 23:59:59 without
+/// a zone, which sshd reads in the host's time zone: every sshd since 7.7 reads that form,
+/// while a UTC time (`...Z`) needs OpenSSH 9.1 and makes older ones ignore the whole line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expires(pub Date);
+
+impl Expires {
+    /// `YYYY-MM-DD`, a real day, today or later on the host's calendar (`today`).
+    pub fn parse(text: &str, today: Date) -> Result<Expires, ExpiresError> {
+        let text = text.trim();
+        let Some(date) = Date::parse_iso(text) else {
+            let shaped = text.len() == 10
+                && text.bytes().enumerate().all(|(i, b)| {
+                    if i == 4 || i == 7 {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                });
+            return Err(if shaped {
+                ExpiresError::NoSuchDay(text.to_string())
+            } else {
+                ExpiresError::NotADate(text.to_string())
+            });
+        };
+        if date < today {
+            return Err(ExpiresError::Past { date, today });
+        }
+        Ok(Expires(date))
+    }
+
+    /// The `expiry-time` value: the day's last second, host time.
+    pub fn expiry_time(self) -> String {
+        let Date { year, month, day } = self.0;
+        format!("{year:04}{month:02}{day:02}235959")
+    }
+}
+
+/// Why an expiry date was refused; each says what to give instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpiresError {
+    NotADate(String),
+    NoSuchDay(String),
+    Past { date: Date, today: Date },
+}
+
+impl fmt::Display for ExpiresError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpiresError::NotADate(text) => write!(
+                f,
+                "\"{text}\" is not a date: give the key's last day as YYYY-MM-DD, for example 2027-06-30"
+            ),
+            ExpiresError::NoSuchDay(text) => {
+                write!(f, "{text} is not a day of the calendar: give a real date as YYYY-MM-DD")
+            }
+            ExpiresError::Past { date, today } => write!(
+                f,
+                "{date} is in the past (today is {today} on this host): give today or a later day"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ExpiresError {}
 
 /// A forwarding target for `permitopen`. Validated strictly, since it is written inside
 /// an options field where a stray quote or comma would inject options.
@@ -470,13 +559,14 @@ impl KeyOptions {
     }
 
     /// Why this line cannot open the vendor's tunnel from every address to every target,
-    /// judged at `now` (seconds since 1970, UTC).
+    /// judged at `now` (the host's clock, or seconds since 1970 read as UTC).
     pub fn tunnel_problem(
         &self,
         vendor_addrs: &[std::net::IpAddr],
         targets: &[PermitOpen],
-        now: u64,
+        now: impl Into<Clock>,
     ) -> Option<String> {
+        let clock: Clock = now.into();
         if self.cert_authority {
             return Some("the line is a cert-authority entry, not a login key".into());
         }
@@ -514,9 +604,12 @@ impl KeyOptions {
             }
         }
         if let Some(expiry) = &self.expiry_time {
-            match expiry_seconds(expiry) {
-                Some(at) if at <= now => {
-                    return Some(format!("its expiry-time {expiry} has passed"))
+            match ExpiryTime::parse(expiry) {
+                Some(at) if at.has_passed(&clock) => {
+                    return Some(format!(
+                        "its expiry-time {expiry} has passed (its last day was {}): sshd refuses the key",
+                        at.last_day(&clock)
+                    ))
                 }
                 None => return Some(format!("its expiry-time {expiry} is not a time sshd reads")),
                 _ => {}
@@ -550,30 +643,6 @@ fn permit_open_matches(allowed: &str, target: &PermitOpen) -> bool {
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     (host == "*" || host == target.host) && (port == "*" || port == target.port.to_string())
-}
-
-/// `YYYYMMDD[HHMM[SS]]`, with an optional `Z`; read as UTC (sshd reads a time without
-/// `Z` in the host's zone, which on servers is usually UTC).
-pub fn expiry_seconds(text: &str) -> Option<u64> {
-    let digits = text.strip_suffix(['Z', 'z']).unwrap_or(text);
-    if !digits.bytes().all(|b| b.is_ascii_digit()) || ![8, 12, 14].contains(&digits.len()) {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| digits.get(r).map_or(Some(0), |d| d.parse::<i64>().ok());
-    let (year, month, day) = (n(0..4)?, n(4..6)?, n(6..8)?);
-    let (hour, minute, second) = (n(8..10)?, n(10..12)?, n(12..14)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    // Days from civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
 }
 
 /// The first line sshd would use for this key: the first whose key data matches and that
@@ -620,12 +689,75 @@ mod option_tests {
         let o = KeyOptions::parse(Some(r#"command="echo \"hi\" \x""#)).unwrap();
         assert!(o.port_forwarding);
     }
+}
+
+#[cfg(test)]
+mod line_option_tests {
+    use super::*;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGigvIkuoFiN2XJPT/4vCNRDzl4mjSdOfYmKFuJCHDfH whaly";
+
+    fn today() -> Date {
+        Date::parse_iso("2026-11-27").unwrap()
+    }
 
     #[test]
-    fn expiry_times_as_sshd_writes_them() {
-        assert_eq!(expiry_seconds("19700102"), Some(86_400));
-        assert_eq!(expiry_seconds("197001020001Z"), Some(86_460));
-        assert_eq!(expiry_seconds("20261127"), Some(1_795_737_600));
-        assert_eq!(expiry_seconds("2026112"), None);
+    fn the_line_carries_from_and_expiry_before_the_tunnel_options() {
+        let key = key::parse(KEY).unwrap();
+        let access = Access {
+            from: vec![
+                "34.22.141.3".parse().unwrap(),
+                "2001:db8::5".parse().unwrap(),
+            ],
+            expires: Some(Expires::parse("2026-12-31", today()).unwrap()),
+            ..Access::default()
+        };
+        assert_eq!(
+            access.line_for(&key),
+            format!("from=\"34.22.141.3,2001:db8::5\",expiry-time=\"20261231235959\",restrict,port-forwarding {KEY}")
+        );
+        assert_eq!(
+            access.options().as_deref(),
+            Some("restrict,port-forwarding")
+        );
+        let shell = Access {
+            allow_shell: true,
+            expires: access.expires,
+            ..Access::default()
+        };
+        assert_eq!(
+            shell.line_for(&key),
+            format!("expiry-time=\"20261231235959\" {KEY}")
+        );
+        // What we write, we read back as sshd does.
+        let parsed = KeyOptions::parse(access.line_options().as_deref()).unwrap();
+        assert_eq!(parsed.from.as_deref(), Some("34.22.141.3,2001:db8::5"));
+        assert_eq!(parsed.expiry_time.as_deref(), Some("20261231235959"));
+        assert!(parsed.port_forwarding);
+    }
+
+    #[test]
+    fn an_expiry_date_is_refused_unless_real_and_not_past() {
+        assert_eq!(
+            Expires::parse("2026-11-27", today()).unwrap().expiry_time(),
+            "20261127235959",
+            "today is the last day, not already over"
+        );
+        for (text, words) in [
+            (
+                "2026-11-26",
+                "2026-11-26 is in the past (today is 2026-11-27 on this host)",
+            ),
+            ("2026-02-30", "2026-02-30 is not a day of the calendar"),
+            ("2027-02-29", "2027-02-29 is not a day of the calendar"),
+            ("26-1-1", "\"26-1-1\" is not a date"),
+            ("garbage", "\"garbage\" is not a date"),
+            ("", "\"\" is not a date"),
+        ] {
+            let err = Expires::parse(text, today()).unwrap_err().to_string();
+            assert!(err.starts_with(words), "{text}: {err}");
+            assert_eq!(err.matches(". ").count(), 0, "one sentence: {err}");
+        }
     }
 }

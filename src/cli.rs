@@ -7,8 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::apply::{self, Event, Outcome};
-use crate::authorized_keys::PermitOpen;
+use crate::authorized_keys::{Expires, PermitOpen};
 use crate::checks::{self, Status};
+use crate::dates::Clock;
 use crate::inspect;
 use crate::key::{self, Key};
 use crate::key_list;
@@ -163,6 +164,14 @@ pub struct SetupArgs {
     /// The vendor's region, for a profile with an IP list per region (required there)
     #[arg(long, value_name = "NAME")]
     pub region: Option<String>,
+    /// The key's last day: its line gets expiry-time="YYYYMMDD235959", which sshd reads in
+    /// this host's time zone, so the key stops working at the end of that day, host time;
+    /// status warns a week before and fails after
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub expires: Option<String>,
+    /// The key works only from the profile's vendor addresses: its line gets from="IP,..."
+    #[arg(long)]
+    pub from_vendor_ips: bool,
 }
 
 /// Bad input: one clear sentence, exit 2, nothing changed.
@@ -187,6 +196,8 @@ impl SetupArgs {
             db: list(&self.db, &later.db),
             profile: later.profile.clone().or_else(|| self.profile.clone()),
             region: pick(&self.region, &later.region),
+            expires: pick(&self.expires, &later.expires),
+            from_vendor_ips: self.from_vendor_ips || later.from_vendor_ips,
         }
     }
 
@@ -212,6 +223,13 @@ impl SetupArgs {
             permit_open: targets(&self.permit_open, "--permit-open")?,
             db: targets(&self.db, "--db")?,
             fix_sshd: false,
+            expires: self
+                .expires
+                .as_deref()
+                .map(|text| Expires::parse(text, Clock::read().today()))
+                .transpose()
+                .map_err(|e| BadInput(format!("--expires: {e}")))?,
+            from_vendor_ips: self.from_vendor_ips,
         })
     }
 
@@ -295,8 +313,12 @@ pub fn run(cli: Cli) -> ExitCode {
 /// The command line resolved into the request every front end builds the same way.
 fn prepare(setup: &SetupArgs, key_file: Option<&str>) -> Result<(Profile, Request), BadInput> {
     let profile = setup.profile()?;
+    let options = setup.options()?;
+    if let Some(why) = options.refusal(&profile) {
+        return Err(BadInput(format!("--from-vendor-ips: {why}")));
+    }
     let key = key_file.map(read_key).transpose()?;
-    let request = Request::new(&profile, setup.options()?, key);
+    let request = Request::new(&profile, options, key);
     Ok((profile, request))
 }
 

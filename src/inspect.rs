@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use crate::cloud::{self, Cloud};
 use crate::connection::{self, HostKey};
+use crate::dates::Clock;
 use crate::firewall::{self, Fail2ban, Firewall};
 use crate::login::{self, LoginGate};
 use crate::logs::{self, Attempts};
@@ -131,6 +132,8 @@ pub struct HostState {
     /// The user's primary group has no other member.
     pub private_group_alone: bool,
     pub facts: HostFacts,
+    /// Now, and the time zone sshd reads an `expiry-time` in.
+    pub clock: Clock,
 }
 
 impl HostState {
@@ -336,6 +339,7 @@ pub fn inspect(request: &Request) -> HostState {
         user_groups,
         private_group_alone,
         facts: host_facts(addresses),
+        clock: Clock::read(),
     }
 }
 

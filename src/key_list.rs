@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::authorized_keys::{self, KeyOptions, PermitOpen};
+use crate::dates::{Clock, ExpiryTime};
 use crate::key;
 use crate::ledger::Ledger;
 use crate::logs::Accepted;
@@ -41,8 +42,12 @@ pub struct KeyLine {
     /// 1-based line number in the file.
     pub line: usize,
     pub added_by_us: bool,
-    /// `expiry-time` as an ISO date and time (UTC).
+    /// When sshd starts refusing the key (`expiry-time` read in the host's time zone), as
+    /// an ISO date and time in UTC.
     pub expires: Option<String>,
+    /// Days from today to the key's last day on the host's calendar: 0 on the last day,
+    /// negative once it has expired.
+    pub days_left: Option<i64>,
     /// When sshd last accepted this key for the user, as the log gives it.
     pub last_login: Option<String>,
     /// What sshd makes of the line, worst first; empty when the line is fine.
@@ -87,8 +92,8 @@ pub struct Context<'a> {
     pub logins: &'a [Accepted],
     pub vendor_addrs: &'a [IpAddr],
     pub targets: &'a [PermitOpen],
-    /// Seconds since 1970, UTC.
-    pub now: u64,
+    /// Now, and the time zone sshd reads `expiry-time` in.
+    pub clock: Clock,
 }
 
 /// Every key line of `content`, in file order.
@@ -140,7 +145,7 @@ pub fn list(content: &[u8], ctx: &Context) -> Vec<KeyLine> {
             }
         }
         if let Ok(o) = &options {
-            if let Some(why) = o.tunnel_problem(ctx.vendor_addrs, ctx.targets, ctx.now) {
+            if let Some(why) = o.tunnel_problem(ctx.vendor_addrs, ctx.targets, ctx.clock) {
                 flag(
                     FlagKind::NoTunnel,
                     format!("no tunnel with this line: {why}"),
@@ -148,12 +153,15 @@ pub fn list(content: &[u8], ctx: &Context) -> Vec<KeyLine> {
             }
         }
         flags.sort_by_key(|f| f.kind as u8);
-        let expires = options
+        let expiry = options
             .as_ref()
             .ok()
             .and_then(|o| o.expiry_time.as_deref())
-            .and_then(authorized_keys::expiry_seconds)
-            .map(crate::state_dir::utc_timestamp);
+            .and_then(ExpiryTime::parse);
+        let expires = expiry.map(|e| {
+            crate::dates::utc_timestamp(u64::try_from(e.instant(&ctx.clock)).unwrap_or(0))
+        });
+        let days_left = expiry.map(|e| e.days_left(&ctx.clock));
         let last_login = (!fingerprint.is_empty())
             .then(|| {
                 ctx.logins
@@ -172,6 +180,7 @@ pub fn list(content: &[u8], ctx: &Context) -> Vec<KeyLine> {
             options: entry.options.clone().unwrap_or_default(),
             line: *number,
             expires,
+            days_left,
             last_login,
             flags,
             data: entry.data.clone(),
@@ -187,7 +196,7 @@ pub fn read(request: &Request, state_dir: &StateDir) -> KeyList {
     let attempts = crate::logs::read(&request.user, is_root);
     let content = crate::inspect::authorized_keys_of(&request.user);
     let ledger = Ledger::read(state_dir);
-    from_parts(request, content, &ledger, &attempts, now())
+    from_parts(request, content, &ledger, &attempts, Clock::read())
 }
 
 /// The list from what `read` or an inspection gathered.
@@ -196,7 +205,7 @@ pub fn from_parts(
     content: Result<Option<Vec<u8>>, String>,
     ledger: &Ledger,
     attempts: &crate::logs::Attempts,
-    now: u64,
+    clock: Clock,
 ) -> KeyList {
     let targets = request.db_targets();
     let ctx = Context {
@@ -205,7 +214,7 @@ pub fn from_parts(
         logins: &attempts.logins,
         vendor_addrs: &request.vendor_addrs,
         targets: &targets,
-        now,
+        clock,
     };
     let (keys, unreadable) = match content {
         Ok(Some(bytes)) => (list(&bytes, &ctx), None),
@@ -228,12 +237,6 @@ pub fn from_parts(
         unreadable,
         log_unreadable: attempts.unreadable.clone(),
     }
-}
-
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The list as a table a person reads in a terminal, each flag under its line.

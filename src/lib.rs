@@ -12,6 +12,7 @@ pub mod checks;
 pub mod cli;
 pub mod cloud;
 pub mod connection;
+pub mod dates;
 pub mod export;
 pub mod firewall;
 pub mod inspect;

@@ -199,7 +199,7 @@ impl LoginGate {
 }
 
 fn day_text(days: i64) -> String {
-    crate::state_dir::utc_timestamp((days.max(0) as u64) * 86_400)[..10].to_string()
+    crate::dates::Date::from_days(days.max(0)).to_string()
 }
 
 #[cfg(test)]

@@ -426,10 +426,9 @@ fn aging_step(state: &HostState, names: &Names) -> Option<Step> {
         why.push("the account has expired: sshd closes the connection");
     }
     if due {
-        let today = crate::state_dir::utc_timestamp((gate.today.max(0) as u64) * 86_400);
         args.extend([
             "-d".into(),
-            today[..10].to_string(),
+            crate::dates::Date::from_days(gate.today).to_string(),
             "-M".into(),
             "-1".into(),
         ]);

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::authorized_keys::{Access, PermitOpen};
+use crate::authorized_keys::{Access, Expires, PermitOpen};
 use crate::key::Key;
 use crate::profile::{Keepalive, Profile};
 
@@ -37,6 +37,23 @@ pub struct Options {
     /// Database targets to check and show, without restricting the key.
     pub db: Vec<PermitOpen>,
     pub fix_sshd: bool,
+    /// The key's last day (`--expires`).
+    pub expires: Option<Expires>,
+    /// The key works only from the profile's vendor addresses (`--from-vendor-ips`).
+    pub from_vendor_ips: bool,
+}
+
+impl Options {
+    /// Why these options cannot be asked of this profile: a `from=` with no address
+    /// would lock the vendor out everywhere.
+    pub fn refusal(&self, profile: &Profile) -> Option<String> {
+        (self.from_vendor_ips && profile.ips.is_empty()).then(|| {
+            format!(
+                "the profile {} lists no vendor addresses, so the key cannot be limited to them",
+                profile.name
+            )
+        })
+    }
 }
 
 impl Request {
@@ -49,6 +66,12 @@ impl Request {
             access: Access {
                 allow_shell: options.allow_shell,
                 permit_open: options.permit_open,
+                from: if options.from_vendor_ips {
+                    profile.ips.clone()
+                } else {
+                    Vec::new()
+                },
+                expires: options.expires,
             },
             key,
             vendor_addrs: profile.ips.clone(),
@@ -87,6 +110,7 @@ mod tests {
         assert_eq!(request.vendor_addrs, profile.ips);
         assert_eq!(request.keepalive, profile.keepalive);
         assert!(!request.access.allow_shell && !request.fix_sshd);
+        assert!(request.access.from.is_empty() && request.access.expires.is_none());
 
         let options = Options {
             user: Some("tunnel".into()),
@@ -95,8 +119,11 @@ mod tests {
             permit_open: vec![target("db:5432")],
             db: vec![target("db:5432"), target("replica:5432")],
             fix_sshd: true,
+            expires: None,
+            from_vendor_ips: true,
         };
         let request = Request::new(&profile, options, None);
+        assert_eq!(request.access.from, profile.ips);
         assert_eq!(
             (request.user.as_str(), request.group.as_str()),
             ("tunnel", "vendors")

@@ -161,25 +161,7 @@ pub fn utc_now() -> String {
     utc_timestamp(secs)
 }
 
-pub fn utc_timestamp(secs: u64) -> String {
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
+pub use crate::dates::utc_timestamp;
 
 fn timestamp_compact() -> String {
     let now = SystemTime::now()
@@ -226,12 +208,5 @@ mod tests {
         };
         assert!(state.journal("line").is_err());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
-    }
-
-    #[test]
-    fn formats_utc_timestamps() {
-        assert_eq!(super::utc_timestamp(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(super::utc_timestamp(1_795_559_355), "2026-11-24T22:29:15Z");
     }
 }

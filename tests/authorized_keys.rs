@@ -472,6 +472,7 @@ fn line_for_tunnel_only_with_permit_open() {
     let access = Access {
         allow_shell: false,
         permit_open: vec![permit("db:5432"), permit("[fd00::1]:5432")],
+        ..Access::default()
     };
     let line = access.line_for(&key);
     assert_eq!(
@@ -495,6 +496,7 @@ fn line_for_allow_shell() {
     let access = Access {
         allow_shell: true,
         permit_open: vec![],
+        ..Access::default()
     };
     assert_eq!(access.line_for(&key), key.canonical());
     assert_eq!(
@@ -516,6 +518,7 @@ fn line_for_allow_shell() {
     let access = Access {
         allow_shell: true,
         permit_open: vec![permit("10.0.0.5:3306")],
+        ..Access::default()
     };
     assert_eq!(
         access.line_for(&key),
@@ -537,14 +540,17 @@ fn ssh_keygen_accepts_the_lines_we_write() {
             Access {
                 allow_shell: false,
                 permit_open: vec![permit("db.internal:5432"), permit("[fd00::5]:5432")],
+                ..Access::default()
             },
             Access {
                 allow_shell: true,
                 permit_open: vec![],
+                ..Access::default()
             },
             Access {
                 allow_shell: true,
                 permit_open: vec![permit("10.0.0.5:3306")],
+                ..Access::default()
             },
         ];
         for (i, access) in accesses.iter().enumerate() {

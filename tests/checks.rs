@@ -2,7 +2,7 @@
 
 mod fixtures;
 
-use bastion_wizard::authorized_keys::Access;
+use bastion_wizard::authorized_keys::{Access, Expires};
 use bastion_wizard::checks::{self, Report, Status};
 use bastion_wizard::inspect::HostState;
 use bastion_wizard::key;
@@ -235,4 +235,127 @@ fn a_preview_still_fails_what_it_can_see() {
     let report = report_for(&request(false), &preview_host(), &[]);
     assert_eq!(status_of(&report, "group"), Status::Fail);
     assert_eq!(status_of(&report, "user"), Status::Fail);
+}
+
+/// A request for the key with these line options, and a host holding exactly its line.
+fn installed_as_requested(request: &Request) -> HostState {
+    let key = request.key.as_ref().unwrap();
+    set_up_host(&format!("{}\n", request.access.line_for(key)))
+}
+
+fn expiring(day: &str) -> Request {
+    let mut req = request(true);
+    let today = bastion_wizard::dates::Clock::utc(NOW).today();
+    req.access.expires = Some(Expires::parse(day, today).unwrap());
+    req
+}
+
+fn key_check(report: &Report) -> &bastion_wizard::checks::Check {
+    report
+        .checks
+        .iter()
+        .find(|c| c.id == "key_installed")
+        .unwrap()
+}
+
+#[test]
+fn an_expiry_shows_the_days_left_and_warns_in_its_last_week() {
+    // The fixtures' clock says 2026-11-27.
+    let req = expiring("2026-12-31");
+    let report = report_for(&req, &installed_as_requested(&req), &[]);
+    let key = key_check(&report);
+    assert_eq!(key.status, Status::Ok, "{key:?}");
+    assert!(
+        key.detail
+            .contains("expires after 2026-12-31 (34 days left)"),
+        "{key:?}"
+    );
+    assert!(report.ready);
+
+    for (day, words) in [
+        ("2026-12-04", "expires after 2026-12-04 (7 days left)"),
+        ("2026-11-28", "expires after 2026-11-28 (1 day left)"),
+        ("2026-11-27", "today (2026-11-27) is its last day"),
+    ] {
+        let req = expiring(day);
+        let report = report_for(&req, &installed_as_requested(&req), &[]);
+        let key = key_check(&report);
+        assert_eq!(key.status, Status::Warn, "{day}: {key:?}");
+        assert!(key.detail.contains(words), "{day}: {key:?}");
+        assert!(key.fix.as_deref().unwrap().contains("--expires"), "{key:?}");
+        assert!(report.ready, "a warning is not a failure");
+    }
+    let req = expiring("2026-12-05");
+    let report = report_for(&req, &installed_as_requested(&req), &[]);
+    assert_eq!(key_check(&report).status, Status::Ok, "8 days left");
+}
+
+#[test]
+fn an_expired_key_fails_and_the_host_is_not_ready() {
+    // Its last day was yesterday, as the fixtures' clock reads it.
+    let line = format!("expiry-time=\"20261126235959\",restrict,port-forwarding {ED25519}\n");
+    for req in [request(true), request(false)] {
+        let report = report_for(&req, &set_up_host(&line), &[]);
+        let key = key_check(&report);
+        assert_eq!(key.status, Status::Fail, "{key:?}");
+        assert!(key.detail.contains("has passed"), "{key:?}");
+        assert!(!report.ready);
+    }
+    let key = key_check(&report_for(&request(true), &set_up_host(&line), &[])).clone();
+    assert!(
+        key.detail.contains("its last day was 2026-11-26"),
+        "{key:?}"
+    );
+}
+
+#[test]
+fn an_expiry_is_read_in_the_hosts_time_zone() {
+    // 2026-11-27 12:00 UTC is already 2026-11-28 01:00 at UTC+13: a key whose last
+    // day was the 27th (host time) has expired there, and not on a UTC host.
+    let line = format!("expiry-time=\"20261127235959\",restrict,port-forwarding {ED25519}\n");
+    let mut state = set_up_host(&line);
+    let utc = report_for(&request(true), &state, &[]);
+    assert_ne!(
+        key_check(&utc).status,
+        Status::Fail,
+        "{:?}",
+        key_check(&utc)
+    );
+    state.clock.utc_offset = 13 * 3600;
+    let east = report_for(&request(true), &state, &[]);
+    assert_eq!(
+        key_check(&east).status,
+        Status::Fail,
+        "{:?}",
+        key_check(&east)
+    );
+}
+
+#[test]
+fn a_from_list_is_judged_for_every_vendor_address() {
+    let mut req = request(true);
+    req.vendor_addrs = vec![
+        "34.22.141.3".parse().unwrap(),
+        "34.22.218.65".parse().unwrap(),
+    ];
+    req.access.from = req.vendor_addrs.clone();
+    let state = installed_as_requested(&req);
+    let report = report_for(&req, &state, &[]);
+    assert_eq!(
+        key_check(&report).status,
+        Status::Ok,
+        "{:?}",
+        key_check(&report)
+    );
+    assert!(report.ready);
+
+    let missing_one = format!("from=\"34.22.141.3\",restrict,port-forwarding {ED25519}\n");
+    let report = report_for(&req, &set_up_host(&missing_one), &[]);
+    let key = key_check(&report);
+    assert_eq!(key.status, Status::Fail, "{key:?}");
+    assert!(
+        key.detail.contains("excludes the vendor's 34.22.218.65"),
+        "{key:?}"
+    );
+    assert!(!key.detail.contains("34.22.141.3,"), "{key:?}");
 }

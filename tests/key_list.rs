@@ -8,6 +8,7 @@ mod common;
 use std::net::IpAddr;
 
 use bastion_wizard::authorized_keys::{remove, PermitOpen};
+use bastion_wizard::dates::Clock;
 use bastion_wizard::key_list::{list, Context, FlagKind, KeyLine};
 use bastion_wizard::ledger::{Entry, Ledger, Record};
 use bastion_wizard::logs::Accepted;
@@ -57,7 +58,7 @@ fn listed(
             logins,
             vendor_addrs: &addrs,
             targets,
-            now: 1_795_737_600, // 2026-11-27
+            clock: Clock::utc(1_795_737_600), // 2026-11-27
         },
     )
 }

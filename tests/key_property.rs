@@ -165,6 +165,7 @@ fn intake_and_merge_agree_with_ssh_keygen() {
             Access {
                 allow_shell: false,
                 permit_open: vec!["db.internal:5432".parse().unwrap()],
+                ..Access::default()
             },
         ] {
             written.push((access.line_for(&reference), reference.clone()));

@@ -294,6 +294,7 @@ fn key_present_with_other_options_is_an_update() {
     let req = request(Access {
         allow_shell: false,
         permit_open: vec!["db:5432".parse::<PermitOpen>().unwrap()],
+        ..Access::default()
     });
     let p = plan::plan(&req, &ready_host(&ready_content()));
     assert!(key_step(&p).title.starts_with("Update"));
@@ -479,6 +480,7 @@ fn missing_shell_gets_a_set_shell_step() {
         &request(Access {
             allow_shell: true,
             permit_open: vec![],
+            ..Access::default()
         }),
         &state,
     );
@@ -491,6 +493,7 @@ fn allow_shell_creates_the_user_without_nologin_and_installs_the_bare_key() {
     let req = request(Access {
         allow_shell: true,
         permit_open: vec![],
+        ..Access::default()
     });
     let p = plan::plan(&req, &fresh_host());
     let user = user_step(&p);

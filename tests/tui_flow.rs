@@ -252,6 +252,78 @@ fn tunnel_only_toggle_changes_the_key_line() {
     );
 }
 
+/// The expiry field takes what `--expires` takes, with the same sentence for what it
+/// refuses; the source toggle limits the key to the profile's addresses.
+#[test]
+fn expiry_and_source_on_the_account_screen_change_the_key_line() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Tab);
+    }
+    // The fixtures' clock says 2026-11-27.
+    for (bad, words) in [
+        (
+            "2026-11-26",
+            "2026-11-26 is in the past (today is 2026-11-27 on this host)",
+        ),
+        ("2026-02-30", "2026-02-30 is not a day of the calendar"),
+        ("26-1-1", "\"26-1-1\" is not a date"),
+    ] {
+        app.account.expires.clear();
+        type_text(&mut app, bad);
+        assert_eq!(app.account.expires, bad, "typed into the expiry field");
+        let screen = text_of(&app);
+        assert!(screen.contains(words), "{bad}: {screen}");
+        press(&mut app, KeyCode::Enter);
+        assert_eq!(app.screen, Screen::Account, "{bad} must stop Enter");
+        assert!(app.notice.is_some());
+    }
+    app.account.expires.clear();
+    type_text(&mut app, "2026-12-31");
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Char(' '));
+    assert!(app.account.from_vendor_ips);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Paste);
+    app.update(Event::Paste(ED25519.into()));
+    let ips: Vec<String> = app.profile.ips.iter().map(|ip| ip.to_string()).collect();
+    assert_eq!(
+        app.plan().key_line.as_deref(),
+        Some(
+            format!(
+                "from=\"{}\",expiry-time=\"20261231235959\",restrict,port-forwarding {ED25519}",
+                ips.join(",")
+            )
+            .as_str()
+        )
+    );
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Review);
+    let review = text_of(&app);
+    assert!(
+        review.contains("expiry-time=\"20261231235959\""),
+        "{review}"
+    );
+}
+
+/// A profile without addresses cannot limit the key to them: the toggle says so and Enter
+/// stops, as `--from-vendor-ips` refuses it.
+#[test]
+fn the_source_toggle_needs_vendor_addresses() {
+    let mut app = app(fresh_host());
+    app.profile.ips.clear();
+    press(&mut app, KeyCode::Enter);
+    for _ in 0..5 {
+        press(&mut app, KeyCode::Tab);
+    }
+    press(&mut app, KeyCode::Char(' '));
+    let screen = text_of(&app);
+    assert!(screen.contains("lists no vendor addresses"), "{screen}");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Account);
+}
+
 #[test]
 fn preview_mode_never_applies() {
     let mut app = app(preview_host());

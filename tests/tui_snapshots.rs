@@ -10,7 +10,7 @@ use bastion_wizard::apply::Outcome;
 use bastion_wizard::inspect::Node;
 use bastion_wizard::port::PortCheck;
 use bastion_wizard::safe_fs::{Kind, Meta};
-use bastion_wizard::tui::app::{App, Message, Screen};
+use bastion_wizard::tui::app::{AccountField, App, Message, Screen};
 use bastion_wizard::tui::theme::Theme;
 use common::wrapped;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
@@ -97,6 +97,17 @@ fn account_with_errors() {
     app.screen = Screen::Account;
     app.account.user = "Root".into();
     app.account.targets = "db.internal".into();
+    app.account.expires = "2026-02-30".into();
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn account_with_an_expiry_and_only_the_vendors_addresses() {
+    let mut app = app(fresh_host());
+    app.screen = Screen::Account;
+    app.account.expires = "2027-06-30".into();
+    app.account.from_vendor_ips = true;
+    app.account.focus = AccountField::FromVendorIps;
     insta::assert_snapshot!(screen(&app).backend());
 }
 
@@ -147,6 +158,19 @@ fn paste_refused_unknown_text() {
 #[test]
 fn review_fresh_host() {
     insta::assert_snapshot!(screen(&on_review(fresh_host())).backend());
+}
+
+/// The key line on the review screen carries what the Account screen asked for.
+#[test]
+fn review_key_line_with_an_expiry_and_the_vendors_addresses() {
+    let mut app = app(fresh_host());
+    app.account.expires = "2027-06-30".into();
+    app.account.from_vendor_ips = true;
+    app.screen = Screen::Paste;
+    app.update(Event::Paste(ED25519.into()));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Review);
+    insta::assert_snapshot!(screen(&app).backend());
 }
 
 #[test]

@@ -2,10 +2,9 @@
 //! host's sshd judges them. A path that differs from the guide yet works for sshd warns;
 //! only what sshd would refuse fails.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::{Check, CheckId, Status};
 use crate::authorized_keys::{self, KeyOptions};
+use crate::dates::{Clock, ExpiryTime};
 use crate::inspect::{Account, HostState, Node, Password, ShellState};
 use crate::plan::{self, Action, Plan, Step, StepState};
 use crate::safe_fs::Meta;
@@ -164,12 +163,27 @@ fn sshd_refuses(
     })
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// Days before its last day from which a key's expiry warns.
+pub const EXPIRY_WARNING_DAYS: i64 = 7;
+
+/// When the line's key stops working, and whether that is soon (`warn`). `None` for a
+/// line without an `expiry-time` (a passed or unreadable one is a tunnel problem).
+fn expiry_note(options: &KeyOptions, clock: &Clock) -> Option<(String, bool)> {
+    let at = ExpiryTime::parse(options.expiry_time.as_deref()?)?;
+    let left = at.days_left(clock);
+    let last = at.last_day(clock);
+    let when = match left {
+        0 => format!("today ({last}) is its last day"),
+        1 => format!("it expires after {last} (1 day left)"),
+        n => format!("it expires after {last} ({n} days left)"),
+    };
+    Some((when, left <= EXPIRY_WARNING_DAYS))
 }
+
+/// How to give the key a later last day, in the wizard's words and the command line's.
+const LATER_EXPIRY: &str = "install the line again with a later last day: the expiry field \
+    on the wizard's Account screen, or sudo bastion-wizard apply --key-file KEY --expires \
+    YYYY-MM-DD (an empty field, or no --expires, removes the expiry)";
 
 fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     let id = CheckId::KeyInstalled;
@@ -187,8 +201,9 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
         };
     };
     let targets = request.db_targets();
+    let clock = &state.clock;
     let judge =
-        |options: &KeyOptions| options.tunnel_problem(&request.vendor_addrs, &targets, now());
+        |options: &KeyOptions| options.tunnel_problem(&request.vendor_addrs, &targets, clock);
     let Some(key) = &request.key else {
         let lines = authorized_keys::login_entries(content);
         let usable = lines.iter().filter(|(_, o)| judge(o).is_none()).count();
@@ -233,8 +248,14 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     if let Some(problem) = judge(&options) {
         // When the planned line is the installed one, rerunning changes nothing: the
         // options asked for must change.
+        let expired = options
+            .expiry_time
+            .as_deref()
+            .and_then(ExpiryTime::parse)
+            .is_some_and(|at| at.has_passed(clock));
         let rewrite = match install {
             Some(s) if s.state != StepState::Done => s.command.clone(),
+            _ if expired => LATER_EXPIRY.to_string(),
             _ => {
                 let flags: Vec<String> = targets
                     .iter()
@@ -255,18 +276,35 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
             Some(rewrite),
         );
     }
-    match install {
-        Some(s) if s.state != StepState::Done => Check::new(
+    let expiry = expiry_note(&options, clock);
+    match (install, expiry) {
+        (_, Some((when, true))) => Check::new(
             id,
             Status::Warn,
             format!(
-                "installed with options {}: the tunnel works; apply with these flags would change \
+                "the key is installed, but {when}: after it sshd refuses the key and the \
+                    vendor's tunnel stops"
+            ),
+            Some(LATER_EXPIRY.to_string()),
+        ),
+        (Some(s), expiry) if s.state != StepState::Done => Check::new(
+            id,
+            Status::Warn,
+            format!(
+                "installed with options {}: the tunnel works{}; apply with these flags would change \
                     the line to what the plan shows",
-                entry.options.as_deref().unwrap_or("none")
+                entry.options.as_deref().unwrap_or("none"),
+                expiry.map(|(when, _)| format!(" ({when})")).unwrap_or_default()
             ),
             None,
         ),
-        _ => Check::new(
+        (_, Some((when, _))) => Check::new(
+            id,
+            Status::Ok,
+            format!("the key is installed with these options; {when}"),
+            None,
+        ),
+        (_, None) => Check::new(
             id,
             Status::Ok,
             "the key is installed with these options",

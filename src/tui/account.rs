@@ -1,6 +1,7 @@
 //! The Account screen's form: who the vendor logs in as, and what the login may reach.
 
-use crate::authorized_keys::{PermitOpen, TargetError};
+use crate::authorized_keys::{Expires, ExpiresError, PermitOpen, TargetError};
+use crate::dates::Date;
 use crate::plan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,14 +10,18 @@ pub enum AccountField {
     Group,
     TunnelOnly,
     Targets,
+    Expires,
+    FromVendorIps,
 }
 
 impl AccountField {
-    const ORDER: [AccountField; 4] = [
+    const ORDER: [AccountField; 6] = [
         AccountField::User,
         AccountField::Group,
         AccountField::TunnelOnly,
         AccountField::Targets,
+        AccountField::Expires,
+        AccountField::FromVendorIps,
     ];
 
     pub(crate) fn step(self, forward: bool) -> AccountField {
@@ -37,6 +42,10 @@ pub struct AccountForm {
     pub tunnel_only: bool,
     /// Database targets for permitopen, separated by blanks or commas.
     pub targets: String,
+    /// The key's last day as typed (`YYYY-MM-DD`); empty: it never expires.
+    pub expires: String,
+    /// The key works only from the profile's vendor addresses.
+    pub from_vendor_ips: bool,
     pub focus: AccountField,
 }
 
@@ -71,8 +80,19 @@ impl AccountForm {
             .unwrap_or_default()
     }
 
-    pub fn is_valid(&self) -> bool {
-        self.user_error().is_none() && self.group_error().is_none() && self.parsed_targets().is_ok()
+    /// The expiry as `--expires` reads it, judged against the host's `today`.
+    pub fn parsed_expires(&self, today: Date) -> Result<Option<Expires>, ExpiresError> {
+        let text = self.expires.trim();
+        (!text.is_empty())
+            .then(|| Expires::parse(text, today))
+            .transpose()
+    }
+
+    pub fn is_valid(&self, today: Date) -> bool {
+        self.user_error().is_none()
+            && self.group_error().is_none()
+            && self.parsed_targets().is_ok()
+            && self.parsed_expires(today).is_ok()
     }
 
     /// The text of the focused field, if it is one that takes text.
@@ -81,7 +101,8 @@ impl AccountForm {
             AccountField::User => Some(&mut self.user),
             AccountField::Group => Some(&mut self.group),
             AccountField::Targets => Some(&mut self.targets),
-            AccountField::TunnelOnly => None,
+            AccountField::Expires => Some(&mut self.expires),
+            AccountField::TunnelOnly | AccountField::FromVendorIps => None,
         }
     }
 }

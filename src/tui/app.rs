@@ -213,8 +213,13 @@ impl App {
     }
 
     /// The request as the form stands; invalid targets are left out (the form shows why).
-    /// The checklist's database target, when valid, is one to check and prove.
     pub fn request(&self) -> Request {
+        Request::new(&self.profile, self.options(), self.key().cloned())
+    }
+
+    /// The form's options; invalid targets and dates are left out (the form shows why).
+    /// The checklist's database target, when valid, is one to check and prove.
+    pub fn options(&self) -> Options {
         let permit_open = self.account.parsed_targets().unwrap_or_default();
         let db = self
             .checklist
@@ -224,7 +229,7 @@ impl App {
             .filter(|t| !permit_open.contains(t))
             .into_iter()
             .collect();
-        let options = Options {
+        Options {
             user: Some(self.account.user.clone()),
             group: Some(self.account.group.clone()),
             allow_shell: !self.account.tunnel_only,
@@ -232,8 +237,13 @@ impl App {
             db,
             // Only root can repair; a preview plans nothing it could not do.
             fix_sshd: self.fix_sshd && self.is_root(),
-        };
-        Request::new(&self.profile, options, self.key().cloned())
+            expires: self
+                .account
+                .parsed_expires(self.state.clock.today())
+                .ok()
+                .flatten(),
+            from_vendor_ips: self.account.from_vendor_ips,
+        }
     }
 
     /// Asks for the host to be read again for the request as it stands. Only the answer

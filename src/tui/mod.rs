@@ -91,6 +91,12 @@ pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
         group: request.group.clone(),
         tunnel_only: !request.access.allow_shell,
         targets: targets.join(" "),
+        expires: request
+            .access
+            .expires
+            .map(|e| e.0.to_string())
+            .unwrap_or_default(),
+        from_vendor_ips: !request.access.from.is_empty(),
         focus: AccountField::User,
     };
     let state_dir = StateDir::locate();

@@ -75,14 +75,8 @@ impl App {
     }
 }
 
-/// The picker's lines on the Account screen.
+/// The picker's lines on the Account screen: the choice, then where its list came from.
 pub fn lines(app: &App, theme: &Theme, label_width: usize, width: usize) -> Vec<Line<'static>> {
-    let origin = wrap_indented(
-        &" ".repeat(label_width),
-        &app.profile.list_origin(),
-        label_width,
-        width,
-    );
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{:<label_width$}", "Vendor"), theme.strong()),
         Span::styled(
@@ -99,6 +93,15 @@ pub fn lines(app: &App, theme: &Theme, label_width: usize, width: usize) -> Vec<
         ),
         Span::styled("  PgUp/PgDn", theme.dim()),
     ])];
-    lines.extend(origin.into_iter().map(|l| Line::styled(l, theme.dim())));
+    lines.extend(
+        wrap_indented(
+            &" ".repeat(label_width),
+            &app.profile.list_origin(),
+            label_width,
+            width,
+        )
+        .into_iter()
+        .map(|l| Line::styled(l, theme.dim())),
+    );
     lines
 }

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::authorized_keys::{self, Entry};
+use crate::dates;
 use crate::safe_fs::{self, Meta};
-use crate::state_dir;
 
 /// Comment of every probe line; together with its `from=` and `expiry-time=` options it is
 /// what `remove_leftover_probes` recognises.
@@ -40,7 +40,7 @@ pub fn expiry_stamp(at: SystemTime) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let iso = state_dir::utc_timestamp(secs);
+    let iso = dates::utc_timestamp(secs);
     let digits: String = iso.chars().filter(char::is_ascii_digit).collect();
     format!("{}Z", &digits[..12])
 }

@@ -20,6 +20,7 @@ fn tunnel_only() -> Access {
     Access {
         allow_shell: false,
         permit_open: vec!["db.internal:5432".parse().unwrap()],
+        ..Access::default()
     }
 }
 
@@ -41,6 +42,7 @@ fn probe_line_carries_the_vendors_options_loopback_and_expiry() {
     let open = Access {
         allow_shell: true,
         permit_open: Vec::new(),
+        ..Access::default()
     };
     assert_eq!(
         probe_line(open.options().as_deref(), "10.0.0.5", "202611242234Z", KEY),

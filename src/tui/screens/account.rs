@@ -16,6 +16,8 @@ use crate::tui::view::wrap_indented;
 /// Width of the label column; notes and errors line up under the fields.
 const LABEL: usize = 15;
 
+/// One row per field, so the form fits 80x24 with every option: the focused field's
+/// note and every field's error go below the rows.
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let form = &app.account;
     let width = area.width as usize;
@@ -43,15 +45,18 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ),
         ])
     };
+    let toggle = |name: &str, on: bool, text: String, field: AccountField| {
+        let tick = if on { "x" } else { " " };
+        Line::from(vec![
+            label(name),
+            Span::styled(format!("[{tick}] {text}"), field_style(field)),
+        ])
+    };
     let note = |text: &str, style: Style| -> Vec<Line> {
         wrap_indented(&" ".repeat(LABEL), text, LABEL + 2, width)
             .into_iter()
             .map(|l| Line::styled(l, style))
             .collect()
-    };
-    let error = |message: Option<String>| match message {
-        Some(m) => note(&format!("✗ {m}"), theme.error()),
-        None => vec![Line::raw("")],
     };
 
     let mut lines = vec![
@@ -62,36 +67,53 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Line::raw(""),
     ];
     lines.extend(crate::tui::vendor_picker::lines(app, theme, LABEL, width));
-    lines.push(Line::raw(""));
     lines.push(input("User", &form.user, AccountField::User));
-    lines.extend(error(form.user_error()));
     lines.push(input("Group", &form.group, AccountField::Group));
-    lines.extend(error(form.group_error()));
-    let tick = if form.tunnel_only { "x" } else { " " };
-    lines.push(Line::from(vec![
-        label("Access"),
-        Span::styled(
-            format!("[{tick}] tunnel-only (recommended)"),
-            field_style(AccountField::TunnelOnly),
-        ),
-    ]));
-    lines.extend(note(
-        if form.tunnel_only {
-            "The key can only open the tunnel: no shell, no commands."
-        } else {
-            "As the guide does: the key gets a normal login shell and can run commands."
-        },
-        theme.dim(),
+    lines.push(toggle(
+        "Access",
+        form.tunnel_only,
+        "tunnel-only (recommended)".into(),
+        AccountField::TunnelOnly,
+    ));
+    lines.push(input("Database", &form.targets, AccountField::Targets));
+    lines.push(input("Expires", &form.expires, AccountField::Expires));
+    lines.push(toggle(
+        "Source",
+        form.from_vendor_ips,
+        format!("only from {}'s addresses", app.profile.name),
+        AccountField::FromVendorIps,
     ));
     lines.push(Line::raw(""));
-    lines.push(input("Database", &form.targets, AccountField::Targets));
-    lines.extend(match form.parsed_targets() {
-        Err(why) => note(&format!("✗ {why}"), theme.error()),
-        Ok(_) => note(
-            "Optional: the database as HOST:PORT, e.g. db.internal:5432; several separated by spaces. The tunnel can then reach only these.",
-            theme.dim(),
+    lines.extend(note(&focused_note(app), theme.dim()));
+
+    let options = app.options();
+    let from_refusal = options
+        .refusal(&app.profile)
+        .filter(|_| form.from_vendor_ips);
+    let errors = [
+        ("User", form.user_error()),
+        ("Group", form.group_error()),
+        (
+            "Database",
+            form.parsed_targets().err().map(|e| e.to_string()),
         ),
-    });
+        (
+            "Expires",
+            form.parsed_expires(app.state.clock.today())
+                .err()
+                .map(|e| e.to_string()),
+        ),
+        ("Source", from_refusal),
+    ];
+    for (field, error) in errors {
+        if let Some(error) = error {
+            lines.extend(
+                wrap_indented(&format!("✗ {field}: "), &error, 4, width)
+                    .into_iter()
+                    .map(|l| Line::styled(l, theme.error())),
+            );
+        }
+    }
     if let Some(why) = &app.refusal {
         lines.push(Line::raw(""));
         lines.extend(
@@ -107,6 +129,32 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
     }
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// What the focused field does, in the words the person needs to fill it in.
+fn focused_note(app: &App) -> String {
+    let form = &app.account;
+    match form.focus {
+        AccountField::User => format!(
+            "The account {} logs in as; created when missing.",
+            app.profile.name
+        ),
+        AccountField::Group => "Its primary group; created when missing.".into(),
+        AccountField::TunnelOnly if form.tunnel_only => {
+            "The key can only open the tunnel: no shell, no commands.".into()
+        }
+        AccountField::TunnelOnly => {
+            "As the guide does: the key gets a normal login shell and can run commands.".into()
+        }
+        AccountField::Targets => "Optional: the database as HOST:PORT, e.g. db.internal:5432; several separated by spaces. The tunnel can then reach only these.".into(),
+        AccountField::Expires => "Optional: the key's last day, YYYY-MM-DD on this host's clock; sshd refuses the key after it. Empty: never expires.".into(),
+        AccountField::FromVendorIps if form.from_vendor_ips => format!(
+            "The key works only from the {} addresses of the {} profile: a leaked key is useless anywhere else.",
+            app.profile.ips.len(),
+            app.profile.name
+        ),
+        AccountField::FromVendorIps => "The key works from any address.".into(),
+    }
 }
 
 /// The footer: the keys `on_account` handles.
@@ -138,7 +186,8 @@ impl App {
                 self.edit_cursor = None;
             }
             KeyCode::Enter => {
-                if !form.is_valid() {
+                let from_refused = self.options().refusal(&self.profile).is_some();
+                if !self.account.is_valid(self.state.clock.today()) || from_refused {
                     self.notice = Some("Fix the fields marked in red first.".into());
                     return Vec::new();
                 }
@@ -155,6 +204,9 @@ impl App {
             }
             KeyCode::Char(' ') if form.focus == AccountField::TunnelOnly => {
                 form.tunnel_only = !form.tunnel_only
+            }
+            KeyCode::Char(' ') if form.focus == AccountField::FromVendorIps => {
+                form.from_vendor_ips = !form.from_vendor_ips
             }
             _ => {
                 let cursor = &mut self.edit_cursor;

@@ -69,7 +69,9 @@ pub fn help(screen: Screen) -> &'static str {
             "The vendor logs in as this user. Tunnel-only (recommended) lets the \
             key forward ports and nothing else: no shell, no commands. Database targets, if \
             given, are the only places the tunnel can reach, e.g. db.internal:5432; separate \
-            several with spaces."
+            several with spaces. An expiry date (YYYY-MM-DD) is the key's last day: after it \
+            sshd refuses the key. \"Only from the vendor's addresses\" lets the key work from \
+            the profile's published addresses alone."
         }
         Screen::Paste => paste::HELP,
         Screen::Review => {

@@ -64,10 +64,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.strong(),
         )]
     };
+    let key_lines = key_line_lines(
+        plan.key_line.as_deref(),
+        (area.width as usize).saturating_sub(2),
+    );
     let [intro, steps, line, summary] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(4),
-        Constraint::Length(3),
+        Constraint::Length(key_lines.len() as u16 + 2),
         Constraint::Length(summary_lines.len() as u16),
     ])
     .areas(area);
@@ -167,12 +171,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         );
     }
 
-    let key_line = match &plan.key_line {
-        Some(text) => elide_middle(text, (line.width as usize).saturating_sub(2)),
-        None => "(no key)".into(),
-    };
     frame.render_widget(
-        Paragraph::new(key_line).block(
+        Paragraph::new(key_lines).block(
             Block::default()
                 .borders(Borders::ALL)
                 .title(" authorized_keys line "),
@@ -180,6 +180,42 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         line,
     );
     frame.render_widget(Paragraph::new(summary_lines), summary);
+}
+
+/// The key line in the box, elided in the middle where it is long; but its options (from
+/// where, until when, what the key may do: what the person decides on) always in full,
+/// on lines of their own, broken after commas, when the elision would hide some.
+fn key_line_lines(line: Option<&str>, width: usize) -> Vec<Line<'static>> {
+    let Some(line) = line else {
+        return vec![Line::raw("(no key)")];
+    };
+    let width = width.max(5);
+    let options = crate::authorized_keys::parse_line(line).and_then(|e| e.options);
+    let shown_whole = width.saturating_sub(1) / 2;
+    let Some(options) = options.filter(|o| o.chars().count() >= shown_whole) else {
+        return vec![Line::raw(elide_middle(line, width))];
+    };
+    let key = line[options.len()..].trim_start();
+    let mut lines: Vec<String> = vec![String::new()];
+    for piece in options.split_inclusive(',') {
+        let current = lines.last_mut().expect("one line at least");
+        if !current.is_empty() && current.chars().count() + piece.chars().count() > width {
+            lines.push(String::new());
+        }
+        let mut rest: Vec<char> = piece.chars().collect();
+        while !rest.is_empty() {
+            let current = lines.last_mut().expect("one line at least");
+            let room = width - current.chars().count();
+            if room == 0 {
+                lines.push(String::new());
+                continue;
+            }
+            let take = room.min(rest.len());
+            current.extend(rest.drain(..take));
+        }
+    }
+    lines.push(elide_middle(key, width));
+    lines.into_iter().map(Line::raw).collect()
 }
 
 /// The sshd repair in full: the file, the exact lines and why, and how to switch it.
