@@ -189,6 +189,21 @@ pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(E
         request,
         &format!("ok, {} step(s) changed", done.len()),
     );
+    let _ = ledger::record(
+        state_dir,
+        Entry::Applied {
+            user: request.user.clone(),
+            vendor: request.vendor.clone(),
+            allow_shell: request.access.allow_shell,
+            permit_open: request
+                .access
+                .permit_open
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            from_vendor_ips: !request.access.from.is_empty(),
+        },
+    );
     Outcome::Done {
         changed: done.len(),
     }

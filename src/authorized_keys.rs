@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use crate::dates::{Clock, Date, ExpiryTime};
 use crate::key::{self, looks_like_key_type, split_options, Key};
+use crate::sshd::Version;
 
 /// One key line as sshd would see it. Lines that are not keys are never parsed further.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -556,6 +557,23 @@ impl KeyOptions {
             }
         }
         Ok(parsed)
+    }
+
+    /// Why this host's sshd ignores the whole line: an option newer than it is.
+    pub fn too_new_for(&self, version: Option<Version>) -> Option<String> {
+        let (version, expiry) = (version?, self.expiry_time.as_deref()?);
+        let utc = expiry.ends_with(['Z', 'z']);
+        let needs = if utc {
+            Version::EXPIRY_TIME_UTC
+        } else {
+            Version::EXPIRY_TIME
+        };
+        (version < needs).then(|| {
+            format!(
+                "this host's sshd ({version}) does not know expiry-time{} ({needs} and later) and ignores the whole line",
+                if utc { " in UTC (…Z)" } else { "" }
+            )
+        })
     }
 
     /// Why this line cannot open the vendor's tunnel from every address to every target,

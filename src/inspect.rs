@@ -127,6 +127,9 @@ pub struct HostState {
     /// A Debian or Ubuntu build of sshd, whose StrictModes accept group write by a
     /// private group (upstream refuses it).
     pub sshd_debian: bool,
+    /// The OpenSSH release sshd is, when its binary says: older ones ignore a key line
+    /// whose options they do not know.
+    pub sshd_version: Option<sshd::Version>,
     /// The user's groups, for AllowGroups and DenyGroups.
     pub user_groups: Vec<String>,
     /// The user's primary group has no other member.
@@ -198,24 +201,23 @@ pub fn inspect(request: &Request) -> HostState {
     };
     let addresses = local_addresses();
     let locals = local_ends(&sshd_files, &addresses, &request.vendor_addrs);
-    let (sshd, firewall, fail2ban, attempts, listeners, sshd_debian) =
-        std::thread::scope(|scope| {
-            let sshd = scope.spawn(|| sshd::query_all(&request.user, asked, &locals, is_root));
-            let firewall = scope.spawn(|| firewall::read(is_root));
-            let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
-            let attempts = scope.spawn(|| logs::read(&request.user, is_root));
-            let listeners = scope.spawn(sshd::listeners);
-            let debian = scope.spawn(sshd::is_debian_build);
-            (
-                sshd.join()
-                    .unwrap_or_else(|_| Err("sshd -T could not be run".into())),
-                firewall.join().unwrap_or_default(),
-                fail2ban.join().unwrap_or_default(),
-                attempts.join().unwrap_or_default(),
-                listeners.join().unwrap_or_default(),
-                debian.join().unwrap_or(false),
-            )
-        });
+    let (sshd, firewall, fail2ban, attempts, listeners, sshd_build) = std::thread::scope(|scope| {
+        let sshd = scope.spawn(|| sshd::query_all(&request.user, asked, &locals, is_root));
+        let firewall = scope.spawn(|| firewall::read(is_root));
+        let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
+        let attempts = scope.spawn(|| logs::read(&request.user, is_root));
+        let listeners = scope.spawn(sshd::listeners);
+        let debian = scope.spawn(sshd::Build::read);
+        (
+            sshd.join()
+                .unwrap_or_else(|_| Err("sshd -T could not be run".into())),
+            firewall.join().unwrap_or_default(),
+            fail2ban.join().unwrap_or_default(),
+            attempts.join().unwrap_or_default(),
+            listeners.join().unwrap_or_default(),
+            debian.join().unwrap_or_default(),
+        )
+    });
     let sshd = sshd.map(|configs| match configs.as_slice() {
         [one] if asked.len() < request.vendor_addrs.len() => {
             sshd::same_everywhere(&one.config, &request.vendor_addrs)
@@ -335,7 +337,8 @@ pub fn inspect(request: &Request) -> HostState {
         login,
         chroots,
         revoked,
-        sshd_debian,
+        sshd_debian: sshd_build.debian,
+        sshd_version: sshd_build.version,
         user_groups,
         private_group_alone,
         facts: host_facts(addresses),

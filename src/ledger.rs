@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use crate::setup::Vendor;
 use crate::state_dir::StateDir;
 
 const FILE: &str = "ledger.jsonl";
@@ -50,6 +51,18 @@ pub enum Entry {
         file: PathBuf,
         before: String,
         after: String,
+    },
+    /// An apply finished for the user: how it was set up, so the user can be judged
+    /// again later (the Welcome screen's list of vendor users) as it was asked for.
+    Applied {
+        user: String,
+        vendor: Vendor,
+        #[serde(default)]
+        allow_shell: bool,
+        #[serde(default)]
+        permit_open: Vec<String>,
+        #[serde(default)]
+        from_vendor_ips: bool,
     },
     /// Undo or revoke took a key line out.
     RemovedKey {
@@ -215,6 +228,13 @@ impl Ledger {
         files
     }
 
+    /// The last finished apply for the user, with how it was asked for.
+    pub fn last_applied(&self, user: &str) -> Option<&Entry> {
+        self.entries()
+            .rev()
+            .find(|e| matches!(e, Entry::Applied { user: u, .. } if u == user))
+    }
+
     /// Every user this program set something up for and has not fully undone: the vendor
     /// users a rerun shows, in the order they first appeared.
     pub fn users(&self) -> Vec<String> {
@@ -370,6 +390,26 @@ mod tests {
         });
         let l = Ledger { records };
         assert!(l.sshd_line_edits("whaly", &file).is_empty());
+    }
+
+    #[test]
+    fn the_last_apply_says_how_a_user_was_set_up() {
+        let applied = |region: &str, allow_shell| Entry::Applied {
+            user: "dbtcloud".into(),
+            vendor: Vendor {
+                profile: "dbt Cloud".into(),
+                region: Some(region.into()),
+            },
+            allow_shell,
+            permit_open: vec!["db:5432".into()],
+            from_vendor_ips: true,
+        };
+        let l = ledger(vec![applied("emea", true), applied("apac", false)]);
+        assert_eq!(l.last_applied("dbtcloud"), Some(&applied("apac", false)));
+        assert_eq!(l.last_applied("whaly"), None);
+        // An entry written before these fields existed still reads.
+        let old = r#"{"at":"t","event":"applied","user":"whaly","vendor":{"profile":"Whaly"}}"#;
+        assert!(Ledger::parse(old).last_applied("whaly").is_some());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::authorized_keys::{self, Merge};
 use crate::inspect::{HostState, Node, Password, ShellState};
 use crate::safe_fs::{Kind, Meta};
 use crate::setup::Request;
+use crate::sshd::Version;
 use crate::sshd_repair::{self, Repair};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -144,6 +145,10 @@ pub enum Refusal {
         gid: u32,
         gid_min: u32,
     },
+    /// `--expires` on an sshd too old for `expiry-time`: it would ignore the key's line.
+    ExpiryUnknown {
+        version: Version,
+    },
 }
 
 /// The id the kernel and NFS use for "nobody": `nobody` and `nogroup` hold it.
@@ -169,6 +174,11 @@ impl fmt::Display for Refusal {
             Refusal::SystemGroup { group, gid, gid_min } => write!(
                 f,
                 "{group} (gid {gid}) is a system group (gid below {gid_min}) and would give the vendor its rights: choose a dedicated group"
+            ),
+            Refusal::ExpiryUnknown { version } => write!(
+                f,
+                "this host's sshd ({version}) does not know expiry-time ({} and later) and would ignore the key's whole line: leave out --expires (in the wizard, empty Expires) and revoke the key when it should end",
+                Version::EXPIRY_TIME
             ),
         }
     }
@@ -233,6 +243,11 @@ pub fn validate(request: &Request, state: &HostState) -> Result<(), Refusal> {
                 current,
                 asked: request.group.clone(),
             });
+        }
+    }
+    if let Some(version) = state.sshd_version {
+        if request.access.expires.is_some() && version < Version::EXPIRY_TIME {
+            return Err(Refusal::ExpiryUnknown { version });
         }
     }
     if let Some(gid) = state.group {

@@ -149,6 +149,12 @@ impl Profile {
             .iter()
             .find(|(n, _)| *n == wanted)
             .map(|(_, text)| Profile::parse(text).expect("the built-in profiles are valid"))
+            .or_else(|| {
+                // The vendor's display name, as a request records it ("Airbyte Cloud").
+                Profile::all_built_in()
+                    .into_iter()
+                    .find(|p| p.name.eq_ignore_ascii_case(name.trim()))
+            })
     }
 
     /// `--profile NAME|FILE` with `--region`: a built-in name, else a path to a TOML file.
@@ -604,5 +610,14 @@ mod tests {
                 count_max: 10
             })
         );
+    }
+
+    /// A request records the vendor's display name; each one finds its profile again.
+    #[test]
+    fn every_built_in_is_found_by_its_display_name() {
+        for profile in Profile::all_built_in() {
+            let found = Profile::named(&profile.name).map(|p| p.name);
+            assert_eq!(found.as_deref(), Some(profile.name.as_str()));
+        }
     }
 }

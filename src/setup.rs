@@ -23,6 +23,17 @@ pub struct Request {
     pub fix_sshd: bool,
     /// The server keepalive the vendor's profile asks for, which `--fix-sshd` sets.
     pub keepalive: Option<Keepalive>,
+    /// Which vendor profile (and region) the request was made from, so the ledger can
+    /// judge this user again later with the same addresses.
+    pub vendor: Vendor,
+}
+
+/// A vendor profile by name, and the region picked from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Vendor {
+    pub profile: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// The person's choices, already checked; what is `None` comes from the profile.
@@ -78,6 +89,10 @@ impl Request {
             db: options.db,
             fix_sshd: options.fix_sshd,
             keepalive: profile.keepalive,
+            vendor: Vendor {
+                profile: profile.name.clone(),
+                region: profile.region.clone(),
+            },
         }
     }
 

@@ -483,16 +483,75 @@ impl SshdConfig {
     }
 }
 
-/// Debian and Ubuntu patch sshd's StrictModes to accept group write by the user's own
-/// private group; their release string says so in the binary.
-pub fn is_debian_build() -> bool {
-    std::fs::read(SshdPaths::default().sshd)
-        .map(|bytes| {
-            [b"Debian-".as_slice(), b"Ubuntu-".as_slice()]
-                .iter()
-                .any(|tag| bytes.windows(tag.len()).any(|w| w == *tag))
-        })
-        .unwrap_or(false)
+/// What sshd's binary says of itself: which release it is, and whether Debian or Ubuntu
+/// built it. Read from the file, since older sshd has no version flag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Build {
+    /// Debian and Ubuntu patch StrictModes to accept group write by the user's own
+    /// private group.
+    pub debian: bool,
+    pub version: Option<Version>,
+}
+
+/// An OpenSSH release, e.g. 7.4 on Amazon Linux 2 and CentOS 7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl Version {
+    /// `expiry-time` in authorized_keys (auth-options.c, 7.7).
+    pub const EXPIRY_TIME: Version = Version { major: 7, minor: 7 };
+    /// `expiry-time="...Z"`, read in UTC (misc.c parse_absolute_time, 9.1).
+    pub const EXPIRY_TIME_UTC: Version = Version { major: 9, minor: 1 };
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpenSSH {}.{}", self.major, self.minor)
+    }
+}
+
+impl Build {
+    pub fn read() -> Build {
+        std::fs::read(SshdPaths::default().sshd)
+            .map(|bytes| Build::of(&bytes))
+            .unwrap_or_default()
+    }
+
+    /// From the binary's bytes: the release string (`OpenSSH_9.2p1 Debian-2+deb12u3`)
+    /// is the first `OpenSSH_X.Yp` in it; the compat table's `OpenSSH_7.0*` never has a `p`.
+    pub fn of(bytes: &[u8]) -> Build {
+        let debian = [b"Debian-".as_slice(), b"Ubuntu-".as_slice()]
+            .iter()
+            .any(|tag| bytes.windows(tag.len()).any(|w| w == *tag));
+        let tag = b"OpenSSH_";
+        let version = bytes
+            .windows(tag.len())
+            .enumerate()
+            .filter(|(_, w)| w == tag)
+            .find_map(|(at, _)| release(&bytes[at + tag.len()..]));
+        Build { debian, version }
+    }
+}
+
+/// `X.Yp...` at the start of `rest`.
+fn release(rest: &[u8]) -> Option<Version> {
+    let digits = |from: usize| {
+        let n = rest[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let text = std::str::from_utf8(&rest[from..from + n]).ok()?;
+        Some((text.parse::<u32>().ok()?, from + n))
+    };
+    let (major, dot) = digits(0)?;
+    if rest.get(dot) != Some(&b'.') {
+        return None;
+    }
+    let (minor, end) = digits(dot + 1)?;
+    (rest.get(end) == Some(&b'p')).then_some(Version { major, minor })
 }
 
 fn is_loopback(addr: &str) -> bool {
@@ -623,6 +682,49 @@ fn parse_listening(text: &str) -> Vec<(u16, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_release_is_read_from_the_binary_not_the_compat_table() {
+        let rhel = b"\0OpenSSH_2.*,OpenSSH_3.0*\0OpenSSH_7.0*\0OpenSSH_7.4p1\0OpenSSL\0";
+        assert_eq!(
+            Build::of(rhel),
+            Build {
+                debian: false,
+                version: Some(Version { major: 7, minor: 4 })
+            }
+        );
+        let ubuntu = b"OpenSSH_8.9p1 Ubuntu-3ubuntu0.10\0";
+        assert_eq!(
+            Build::of(ubuntu),
+            Build {
+                debian: true,
+                version: Some(Version { major: 8, minor: 9 })
+            }
+        );
+        assert_eq!(Build::of(b"no release here OpenSSH_*").version, None);
+    }
+
+    /// The real sshd here says the same release as `sshd -V` (OpenSSH 9.x).
+    #[test]
+    fn the_installed_sshd_reads_as_sshd_says() {
+        let Ok(bytes) = std::fs::read("/usr/sbin/sshd") else {
+            return;
+        };
+        let Ok(out) = std::process::Command::new("/usr/sbin/sshd")
+            .arg("-V")
+            .output()
+        else {
+            return;
+        };
+        let said = String::from_utf8_lossy(&out.stderr).to_string();
+        let Some(version) = Build::of(&bytes).version else {
+            panic!("no release found in /usr/sbin/sshd; it says {said}");
+        };
+        assert!(
+            said.starts_with(&format!("OpenSSH_{}.{}", version.major, version.minor)),
+            "{version} vs {said}"
+        );
+    }
 
     #[test]
     fn a_query_refused_for_want_of_root_says_so_without_running_sshd() {

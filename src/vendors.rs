@@ -1,12 +1,11 @@
 //! Every vendor user this program manages on the host (from the ledger), each with the
 //! same verdict `status` gives, so a rerun shows the whole host and not only the vendor at
-//! hand. Each user is judged with the built-in profile that suggests that user name (every
-//! region's addresses, since the ledger does not say which region), else with the
-//! profile at hand.
+//! hand. Each user is judged as its last apply asked (the ledger keeps the vendor, region
+//! and key options).
 
 use crate::checks::{self, Verdict};
 use crate::inspect;
-use crate::ledger::Ledger;
+use crate::ledger::{Entry, Ledger};
 use crate::plan;
 use crate::profile::Profile;
 use crate::setup::{Options, Request};
@@ -24,19 +23,39 @@ pub struct VendorUser {
 
 /// The users the ledger knows, judged one by one (a host read per user; no network).
 pub fn managed(state_dir: &StateDir, fallback: &Profile) -> Vec<VendorUser> {
-    Ledger::read(state_dir)
+    let ledger = Ledger::read(state_dir);
+    ledger
         .users()
         .into_iter()
-        .map(|user| judge(&user, fallback))
+        .map(|user| judge(&user, ledger.last_applied(&user), fallback))
         .collect()
 }
 
-fn judge(user: &str, fallback: &Profile) -> VendorUser {
-    let profile = Profile::for_user(user).unwrap_or_else(|| fallback.clone().with_every_region());
-    let options = Options {
+/// As the last apply asked for it; a user from before the ledger said so is judged with
+/// the built-in profile that suggests its name (every region), else the one at hand.
+fn judge(user: &str, applied: Option<&Entry>, fallback: &Profile) -> VendorUser {
+    let guessed =
+        || Profile::for_user(user).unwrap_or_else(|| fallback.clone().with_every_region());
+    let mut options = Options {
         user: Some(user.to_string()),
-        group: None,
         ..Options::default()
+    };
+    let profile = match applied {
+        Some(Entry::Applied {
+            vendor,
+            allow_shell,
+            permit_open,
+            from_vendor_ips,
+            ..
+        }) => {
+            options.allow_shell = *allow_shell;
+            options.permit_open = permit_open.iter().filter_map(|t| t.parse().ok()).collect();
+            options.from_vendor_ips = *from_vendor_ips;
+            Profile::named(&vendor.profile)
+                .and_then(|p| p.with_region(vendor.region.as_deref()).ok())
+                .unwrap_or_else(guessed)
+        }
+        _ => guessed(),
     };
     let mut request = Request::new(&profile, options, None);
     // The group is whatever the account has; the profile's name may not be it.

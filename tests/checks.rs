@@ -23,6 +23,7 @@ fn request(with_key: bool) -> Request {
         db: Vec::new(),
         fix_sshd: false,
         keepalive: None,
+        vendor: Default::default(),
     }
 }
 
@@ -329,6 +330,42 @@ fn an_expiry_is_read_in_the_hosts_time_zone() {
         "{:?}",
         key_check(&east)
     );
+}
+
+/// sshd before 7.7 does not know `expiry-time`, and before 9.1 not its UTC form: it
+/// ignores the whole line, so the key does not work there whatever the date.
+#[test]
+fn an_expiry_older_sshd_does_not_know_fails_the_key() {
+    let version = |major, minor| Some(bastion_wizard::sshd::Version { major, minor });
+    let local = format!("expiry-time=\"20271231235959\",restrict,port-forwarding {ED25519}\n");
+    let utc = format!("expiry-time=\"20271231235959Z\",restrict,port-forwarding {ED25519}\n");
+    for (line, sshd, works) in [
+        (&local, version(9, 2), true),
+        (&local, version(7, 7), true),
+        (&local, version(7, 4), false),
+        (&utc, version(9, 1), true),
+        (&utc, version(9, 0), false),
+        (&utc, version(7, 4), false),
+        (&utc, None, true),
+    ] {
+        let mut state = set_up_host(line);
+        state.sshd_version = sshd;
+        let report = report_for(&request(true), &state, &[]);
+        let key = key_check(&report);
+        assert_eq!(
+            key.status == Status::Fail,
+            !works,
+            "{sshd:?} {line}: {key:?}"
+        );
+        if !works {
+            assert!(key.detail.contains("ignores the whole line"), "{key:?}");
+            assert!(
+                key.fix.as_deref().unwrap().contains("without an expiry"),
+                "{key:?}"
+            );
+            assert!(!report.ready);
+        }
+    }
 }
 
 #[test]

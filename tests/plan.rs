@@ -32,6 +32,7 @@ fn request(access: Access) -> Request {
         db: Vec::new(),
         fix_sshd: false,
         keepalive: None,
+        vendor: Default::default(),
     }
 }
 
@@ -833,6 +834,25 @@ fn turning_tunnel_only_off_gives_an_existing_user_a_login_shell() {
     let set = step(&p, |a| matches!(a, Action::SetShell { .. }));
     assert_eq!(set.state, StepState::ToDo);
     assert_eq!(set.command, "usermod -s /bin/sh whaly");
+}
+
+/// `--expires` on an sshd that would ignore the line is refused before any change.
+#[test]
+fn an_expiry_is_refused_where_sshd_does_not_know_it() {
+    let today = bastion_wizard::dates::Date::parse_iso("2026-11-27").unwrap();
+    let mut req = tunnel_only();
+    req.access.expires =
+        Some(bastion_wizard::authorized_keys::Expires::parse("2027-01-31", today).unwrap());
+    let mut state = fresh_host();
+    state.sshd_version = Some(bastion_wizard::sshd::Version { major: 7, minor: 4 });
+    let err = plan::prepare(&req, &state).unwrap_err();
+    assert!(
+        matches!(err, plan::Refusal::ExpiryUnknown { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("OpenSSH 7.4"), "{err}");
+    state.sshd_version = Some(bastion_wizard::sshd::Version { major: 7, minor: 7 });
+    assert!(plan::prepare(&req, &state).is_ok());
 }
 
 #[test]

@@ -202,8 +202,11 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
     };
     let targets = request.db_targets();
     let clock = &state.clock;
-    let judge =
-        |options: &KeyOptions| options.tunnel_problem(&request.vendor_addrs, &targets, clock);
+    let judge = |options: &KeyOptions| {
+        options
+            .too_new_for(state.sshd_version)
+            .or_else(|| options.tunnel_problem(&request.vendor_addrs, &targets, clock))
+    };
     let Some(key) = &request.key else {
         let lines = authorized_keys::login_entries(content);
         let usable = lines.iter().filter(|(_, o)| judge(o).is_none()).count();
@@ -254,6 +257,11 @@ fn key_check(request: &Request, state: &HostState, plan: &Plan) -> Check {
             .and_then(ExpiryTime::parse)
             .is_some_and(|at| at.has_passed(clock));
         let rewrite = match install {
+            _ if options.too_new_for(state.sshd_version).is_some() => {
+                "install the line again without an expiry (leave out --expires; in the wizard, \
+                    empty the Account screen's Expires)"
+                    .to_string()
+            }
             Some(s) if s.state != StepState::Done => s.command.clone(),
             _ if expired => LATER_EXPIRY.to_string(),
             _ => {

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::authorized_keys::PermitOpen;
+use crate::dates::Clock;
 use crate::inspect;
 use crate::setup::Request;
 use crate::sshd;
@@ -130,6 +131,15 @@ fn prove(request: &Request, db: Option<&PermitOpen>, state_dir: &StateDir) -> Pr
         Some(t) => t.to_string(),
         None => socket_text(endpoint.connect),
     };
+    if let Some(version) = sshd::Build::read()
+        .version
+        .filter(|v| *v < sshd::Version::EXPIRY_TIME)
+    {
+        return Proof::failed(format!(
+            "The proof did not run: this host's sshd ({version}) does not know expiry-time ({} and later), which keeps a probe line from outliving an interrupted run. Check by hand: `ssh -N -L 15432:{target} {user}@HOST` from an allowed address",
+            sshd::Version::EXPIRY_TIME
+        ));
+    }
     let mut proof = Proof::failed(String::new());
     proof.sshd_address = Some(socket_text(endpoint.connect));
     proof.target = Some(target.clone());
@@ -148,7 +158,7 @@ fn prove(request: &Request, db: Option<&PermitOpen>, state_dir: &StateDir) -> Pr
             return proof;
         }
     };
-    let expiry = expiry_stamp(SystemTime::now() + PROBE_LIFETIME);
+    let expiry = expiry_stamp(SystemTime::now() + PROBE_LIFETIME, &Clock::read());
     let line = probe_line(
         request.access.options().as_deref(),
         &endpoint.from,
@@ -196,7 +206,7 @@ fn prove(request: &Request, db: Option<&PermitOpen>, state_dir: &StateDir) -> Pr
         Err(e) => {
             proof.ok = false;
             proof.authorized_keys = Some(format!(
-                "the probe line could not be removed ({e:#}); it admits only connections from this host and expires at {expiry} UTC, and the next run of bastion-wizard removes it"
+                "the probe line could not be removed ({e:#}); it admits only connections from this host and expires at {expiry} (host time, YYYYMMDDHHMM), and the next run of bastion-wizard removes it"
             ));
             proof
                 .summary

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::authorized_keys::{self, Entry};
-use crate::dates;
+use crate::dates::{self, Clock};
 use crate::safe_fs::{self, Meta};
 
 /// Comment of every probe line; together with its `from=` and `expiry-time=` options it is
@@ -34,19 +34,20 @@ pub fn probe_line(access: Option<&str>, from: &str, expiry: &str, key: &str) -> 
     format!("{options} {key} {MARKER}")
 }
 
-/// `YYYYMMDDHHMMZ` (UTC), the form authorized_keys(5) documents for expiry-time.
-pub fn expiry_stamp(at: SystemTime) -> String {
+/// `YYYYMMDDHHMM` on the host's clock: the form every sshd since 7.7 reads (the UTC form
+/// with `Z` needs 9.1, so older sshd would ignore the whole probe line).
+pub fn expiry_stamp(at: SystemTime, clock: &Clock) -> String {
     let secs = at
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let iso = dates::utc_timestamp(secs);
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let local = u64::try_from(secs + clock.utc_offset).unwrap_or(0);
+    let iso = dates::utc_timestamp(local);
     let digits: String = iso.chars().filter(char::is_ascii_digit).collect();
-    format!("{}Z", &digits[..12])
+    digits[..12].to_string()
 }
 
 /// A probe line and nothing else: our marker as the whole comment, an ed25519 key, and
-/// options that start with a `from=` of literal addresses and a UTC `expiry-time`. A
+/// options that start with a `from=` of literal addresses and an `expiry-time`. A
 /// vendor's line never has all of these, so it is never taken for one.
 pub fn is_probe(entry: &Entry) -> bool {
     if entry.comment != MARKER || entry.key_type != "ssh-ed25519" {
@@ -70,7 +71,8 @@ pub fn is_probe(entry: &Entry) -> bool {
     let Some((stamp, rest)) = rest.split_once('"') else {
         return false;
     };
-    let digits = stamp.strip_suffix('Z').unwrap_or("");
+    // Earlier releases wrote the UTC form with `Z`; both are ours.
+    let digits = stamp.strip_suffix('Z').unwrap_or(stamp);
     if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }

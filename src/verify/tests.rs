@@ -28,7 +28,7 @@ fn probe() -> String {
     probe_line(
         tunnel_only().options().as_deref(),
         "127.0.0.1,::1",
-        "202611242234Z",
+        "202611242234",
         KEY,
     )
 }
@@ -37,7 +37,7 @@ fn probe() -> String {
 fn probe_line_carries_the_vendors_options_loopback_and_expiry() {
     assert_eq!(
         probe(),
-        format!("from=\"127.0.0.1,::1\",expiry-time=\"202611242234Z\",restrict,port-forwarding,permitopen=\"db.internal:5432\" {KEY} bastion-wizard-probe")
+        format!("from=\"127.0.0.1,::1\",expiry-time=\"202611242234\",restrict,port-forwarding,permitopen=\"db.internal:5432\" {KEY} bastion-wizard-probe")
     );
     let open = Access {
         allow_shell: true,
@@ -51,10 +51,29 @@ fn probe_line_carries_the_vendors_options_loopback_and_expiry() {
 }
 
 #[test]
-fn expiry_is_utc_minutes_with_z() {
+fn expiry_is_minutes_on_the_hosts_clock_without_z() {
     let at = UNIX_EPOCH + Duration::from_secs(1_795_559_355);
-    assert_eq!(expiry_stamp(at), "202611242229Z");
-    assert_eq!(expiry_stamp(UNIX_EPOCH), "197001010000Z");
+    assert_eq!(expiry_stamp(at, &Clock::utc(0)), "202611242229");
+    assert_eq!(expiry_stamp(UNIX_EPOCH, &Clock::utc(0)), "197001010000");
+    let paris = Clock {
+        now: 0,
+        utc_offset: 3600,
+    };
+    assert_eq!(
+        expiry_stamp(at, &paris),
+        "202611242329",
+        "sshd reads it in local time"
+    );
+}
+
+#[test]
+fn a_probe_line_from_an_earlier_release_with_z_is_still_ours() {
+    assert!(is_probe(
+        &parse_line(&format!(
+            "from=\"127.0.0.1\",expiry-time=\"202611242234Z\" {KEY} {MARKER}"
+        ))
+        .unwrap()
+    ));
 }
 
 #[test]
@@ -72,11 +91,11 @@ fn a_probe_line_is_recognised_and_a_vendors_line_never() {
         // Our marker without the options.
         format!("restrict,port-forwarding {KEY} {MARKER}"),
         format!("{KEY} {MARKER}"),
-        // Options in another order, a pattern instead of addresses, a local-time expiry.
+        // Options in another order, a pattern instead of addresses, a day-only expiry.
         format!("expiry-time=\"202611242234Z\",from=\"127.0.0.1\" {KEY} {MARKER}"),
         format!("from=\"10.0.0.0/8\",expiry-time=\"202611242234Z\" {KEY} {MARKER}"),
         format!("from=\"*\",expiry-time=\"202611242234Z\" {KEY} {MARKER}"),
-        format!("from=\"127.0.0.1\",expiry-time=\"202611242234\" {KEY} {MARKER}"),
+        format!("from=\"127.0.0.1\",expiry-time=\"20261124\" {KEY} {MARKER}"),
         format!("from=\"127.0.0.1\",expiry-time=\"20261124Z\" {KEY} {MARKER}"),
         // The marker as part of a longer comment, or another key type.
         format!("from=\"127.0.0.1\",expiry-time=\"202611242234Z\" {KEY} {MARKER} of whaly"),
