@@ -74,6 +74,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
             screens::help(app.screen),
             "any key closes",
         );
+    } else if let Some(action) = &app.keys.action {
+        let (title, text, hint) = action.popup();
+        render_popup(theme, frame, area, title, &text, hint);
     } else if app.confirm_quit {
         render_popup(
             theme,
