@@ -119,7 +119,9 @@ impl Outcome {
                 backups.display()
             ),
             Outcome::NoSuchKey => "the key is no longer in the file; nothing was changed".into(),
-            Outcome::NotRoot => "revoke needs root: run sudo bastion-wizard. Nothing was changed.".into(),
+            Outcome::NotRoot => {
+                "revoke needs root: run sudo bastion-wizard. Nothing was changed.".into()
+            }
             Outcome::Failed(error) => format!("revoke failed, nothing was changed: {error}"),
         }
     }

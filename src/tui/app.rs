@@ -11,8 +11,8 @@ use tui_textarea::TextArea;
 pub use super::account::{AccountField, AccountForm};
 pub use super::apply_run::{ApplyRun, StepProgress};
 pub use super::checklist::Checklist;
-pub use super::key_actions::{GeneratedPair, KeyAction, KeysPane};
 use super::derived::Derived;
+pub use super::key_actions::{GeneratedPair, KeyAction, KeysPane};
 use super::line_edit;
 
 use crate::apply::Outcome;
@@ -22,11 +22,11 @@ use crate::inspect::HostState;
 use crate::key::{Key, KeyError};
 use crate::key_list::KeyList;
 use crate::keygen::Generated;
-use crate::undo::UndoPlan;
 use crate::plan::{self, Plan};
 use crate::port::PortCheck;
 use crate::profile::Profile;
 use crate::setup::{Options, Request};
+use crate::undo::UndoPlan;
 use crate::verify::Proof;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,7 +44,10 @@ pub enum KeyAction {
     ConfirmRemove(Box<UndoPlan>, bool),
     Removing,
     /// What happened, in the command line's words.
-    Outcome { ok: bool, text: String },
+    Outcome {
+        ok: bool,
+        text: String,
+    },
 }
 
 /// A pair made here, and whether apply installed its public half.
@@ -127,7 +130,8 @@ impl App {
     /// The key line selected on Welcome.
     pub fn selected_key(&self) -> Option<&KeyLine> {
         let list = self.keys.list.as_ref()?;
-        list.keys.get(self.keys.selected.min(list.keys.len().saturating_sub(1)))
+        list.keys
+            .get(self.keys.selected.min(list.keys.len().saturating_sub(1)))
     }
 
     /// Tab on Welcome: ↑↓ move through the keys instead of the checks, and back.
@@ -235,7 +239,8 @@ impl App {
         }
         let mut old: Vec<&KeyLine> = Vec::new();
         for k in list.keys.iter().filter(ours) {
-            if k.fingerprint != new.fingerprint && !old.iter().any(|o| o.fingerprint == k.fingerprint)
+            if k.fingerprint != new.fingerprint
+                && !old.iter().any(|o| o.fingerprint == k.fingerprint)
             {
                 old.push(k);
             }

@@ -14,9 +14,9 @@ use crate::keygen;
 use crate::ledger::Ledger;
 use crate::port;
 use crate::revoke;
+use crate::state_dir::StateDir;
 use crate::undo;
 use crate::vendors;
-use crate::state_dir::StateDir;
 use crate::verify;
 
 const PORT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -157,13 +157,8 @@ impl Runtime {
                 self.spawn(move || {
                     let ledger = Ledger::read(&state_dir);
                     let facts = undo::gather(&ask.user, &ask.group, &ledger);
-                    let plan = undo::plan(
-                        &ask.user,
-                        &ask.group,
-                        &ledger,
-                        &facts,
-                        ask.delete_account,
-                    );
+                    let plan =
+                        undo::plan(&ask.user, &ask.group, &ledger, &facts, ask.delete_account);
                     let _ = sender.send(Message::RemovePlanned(ask, Box::new(plan)));
                 });
             }

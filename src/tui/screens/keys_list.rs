@@ -52,7 +52,8 @@ fn mark(k: &KeyLine, theme: &Theme) -> (&'static str, Style) {
     if !k.opens_tunnel() {
         ("✗", theme.error())
     } else if k.flags.iter().any(|f| f.kind == FlagKind::Duplicated)
-        || k.days_left.is_some_and(|d| d <= crate::checks::EXPIRY_WARNING_DAYS)
+        || k.days_left
+            .is_some_and(|d| d <= crate::checks::EXPIRY_WARNING_DAYS)
     {
         ("!", theme.warn())
     } else {
@@ -81,7 +82,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         frame.render_widget(
             Line::from(vec![
                 Span::styled(head.clone(), theme.strong()),
-                Span::styled(truncate(why, width.saturating_sub(head.len())), theme.warn()),
+                Span::styled(
+                    truncate(why, width.saturating_sub(head.len())),
+                    theme.warn(),
+                ),
             ]),
             area,
         );
@@ -133,9 +137,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             } else {
                 elide_middle(&k.fingerprint, 18)
             };
-            let last = k.last_login.as_deref().map_or("no login seen".to_string(), |t| {
-                t.chars().take(16).collect::<String>().replace('T', " ")
-            });
+            let last = k
+                .last_login
+                .as_deref()
+                .map_or("no login seen".to_string(), |t| {
+                    t.chars().take(16).collect::<String>().replace('T', " ")
+                });
             let row = format!(
                 "{:>3} {:<8} {:<18} {:<4} {:<12} {:<16} {}",
                 k.line,
