@@ -447,7 +447,7 @@ fn a_customer_profile_generates_the_pair_and_finish_says_where_it_is_never_what(
         .on_message(Message::Generated(Ok(pair.clone())))
         .is_empty());
     assert_eq!(app.key().unwrap().fingerprint, pair.key.fingerprint);
-    assert!(text_of(&app).contains("Generated here"));
+    assert!(text_of(&app).contains("Made here by ssh-keygen"));
 
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.screen, Screen::Review);

@@ -364,16 +364,14 @@ impl App {
     /// The answers to the effects above.
     pub(crate) fn on_key_message(&mut self, message: Message) -> Vec<Effect> {
         match message {
-            Message::Keys(list) => {
-                // A list for an account the form no longer names would mislead.
-                if list.user == self.account.user {
-                    let last = list.keys.len().saturating_sub(1);
-                    self.keys.selected = self.keys.selected.min(last);
-                    if list.keys.is_empty() {
-                        self.keys.focused = false;
-                    }
-                    self.keys.list = Some(*list);
+            // A list for an account the form no longer names would mislead.
+            Message::Keys(list) if list.user == self.account.user => {
+                let last = list.keys.len().saturating_sub(1);
+                self.keys.selected = self.keys.selected.min(last);
+                if list.keys.is_empty() {
+                    self.keys.focused = false;
                 }
+                self.keys.list = Some(*list);
             }
             Message::VendorUsers(users) => self.vendor_users = users,
             Message::Revoked(results) => {
@@ -386,10 +384,11 @@ impl App {
                 self.keys.action = Some(KeyAction::Outcome { ok, text });
                 return vec![self.inspect()];
             }
-            Message::RemovePlanned(ask, plan) => {
-                if self.keys.action == Some(KeyAction::PlanningRemove) {
-                    self.keys.action = Some(KeyAction::ConfirmRemove(plan, ask.delete_account));
-                }
+            // Only an answer to the question on screen is taken.
+            Message::RemovePlanned(ask, plan)
+                if self.keys.action == Some(KeyAction::PlanningRemove) =>
+            {
+                self.keys.action = Some(KeyAction::ConfirmRemove(plan, ask.delete_account));
             }
             Message::Removed(outcome) => {
                 let summary = outcome.summary();

@@ -153,3 +153,22 @@ pub fn with_keys(mut app: App, ours: &[&str], used: Option<(&str, &str)>) -> App
     app.on_message(Message::Keys(Box::new(list)));
     app
 }
+
+/// What an auditor meets: an old key of ours that expires in a week and was last used,
+/// the vendor's current key, and a later copy of it that sshd never uses.
+pub fn auditors_keys() -> String {
+    format!(
+        "restrict,port-forwarding,expiry-time=\"20261204\" {OLD_ED25519}\nrestrict,port-forwarding {ED25519}\nrestrict,port-forwarding,permitopen=\"db:5432\" {ED25519}\n"
+    )
+}
+
+/// Welcome on that host with its keys read, the key list chosen with Tab.
+pub fn welcome_with_keys() -> App {
+    let mut app = with_keys(
+        app(crate::fixtures::set_up_host(&auditors_keys())),
+        &[OLD_ED25519_FINGERPRINT],
+        Some((OLD_ED25519_FINGERPRINT, "2026-11-20T09:15:02+00:00")),
+    );
+    press(&mut app, KeyCode::Tab);
+    app
+}

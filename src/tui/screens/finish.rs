@@ -246,7 +246,7 @@ fn rotate_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
 /// The footer: the keys `on_finish` handles.
 pub fn keys(app: &App) -> &'static str {
     if !app.old_keys_of_ours().is_empty() {
-        "↑↓ scroll · r revoke the old key · p prove again · Enter quit · Esc back"
+        "↑↓ · r revoke old key · p prove · Enter quit · Esc back"
     } else if !app.is_root() {
         "↑↓ scroll · Enter quit · Esc back"
     } else if app.proof.running {

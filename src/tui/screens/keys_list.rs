@@ -11,7 +11,7 @@ use ratatui::Frame;
 use crate::key_list::{self, FlagKind, KeyLine};
 use crate::tui::app::App;
 use crate::tui::theme::Theme;
-use crate::tui::view::{elide_middle, truncate, wrap_indented};
+use crate::tui::view::{elide_middle, truncate};
 
 /// Rows of keys shown at once; more scroll.
 const ROWS: usize = 3;
@@ -135,7 +135,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             let fingerprint = if k.fingerprint.is_empty() {
                 "(not a key)".to_string()
             } else {
-                elide_middle(&k.fingerprint, 18)
+                // The prefix is the same on every row; the full one is on the detail line.
+                elide_middle(
+                    k.fingerprint
+                        .strip_prefix("SHA256:")
+                        .unwrap_or(&k.fingerprint),
+                    18,
+                )
             };
             let last = k
                 .last_login
@@ -178,25 +184,20 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let k = &list.keys[selected];
     let more = list.keys.len().saturating_sub(ROWS);
     let mut lines: Vec<Line> = Vec::new();
-    let mut facts = vec![format!("line {}", k.line)];
+    let mut first = vec![format!("line {}", k.line)];
     if !k.fingerprint.is_empty() {
-        facts.push(k.fingerprint.clone());
+        first.push(k.fingerprint.clone());
     }
     if !k.comment.is_empty() {
-        facts.push(k.comment.clone());
+        first.push(k.comment.clone());
     }
-    if let Some(expires) = &k.expires {
-        facts.push(format!("until {expires}"));
-    }
-    facts.push(if k.options.is_empty() {
-        "no options".into()
-    } else {
-        format!("options {}", k.options)
-    });
-    let first = wrap_indented("  ", &facts.join(" · "), 4, width);
-    lines.push(Line::styled(first[0].clone(), theme.dim()));
-    let second = match (k.flags.first(), more) {
-        (Some(flag), _) => Line::styled(
+    lines.push(Line::styled(
+        truncate(&format!("  {}", first.join(" · ")), width),
+        theme.dim(),
+    ));
+    // A flag outweighs the options: it says what sshd makes of them.
+    let second = match k.flags.first() {
+        Some(flag) => Line::styled(
             truncate(&format!("  ! {}", flag.text), width),
             if k.opens_tunnel() {
                 theme.warn()
@@ -204,9 +205,23 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 theme.error()
             },
         ),
-        (None, _) if first.len() > 1 => Line::styled(truncate(&first[1], width), theme.dim()),
-        (None, 0) => Line::raw(""),
-        (None, n) => Line::styled(format!("  ↑↓ {n} more key line(s)"), theme.dim()),
+        None => {
+            let mut facts = vec![if k.options.is_empty() {
+                "no options".to_string()
+            } else {
+                format!("options {}", k.options)
+            }];
+            if let Some(expires) = &k.expires {
+                facts.push(format!("until {expires}"));
+            }
+            if more > 0 {
+                facts.push(format!("↑↓ {more} more line(s)"));
+            }
+            Line::styled(
+                truncate(&format!("  {}", facts.join(" · ")), width),
+                theme.dim(),
+            )
+        }
     };
     lines.push(second);
     frame.render_widget(Paragraph::new(lines), detail);

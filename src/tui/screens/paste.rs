@@ -166,7 +166,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     .areas(area);
     let intro_text = if app.profile.key_source == KeySource::Customer {
         format!(
-            "{} asks you for a private key: Ctrl-G makes a pair here (the private half goes to a root-only file, never on screen). Or paste a public key.",
+            "{} asks you for a private key: Ctrl-G makes a pair here (its private half goes to a root-only file, never on screen).",
             app.profile.name
         )
     } else {
@@ -241,7 +241,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 ),
                 Line::styled(
                     if app.pair_in_use().is_some() {
-                        "  Generated here: the public half above is installed; the Finish screen says where the private half is."
+                        "  Made here by ssh-keygen; Finish says where the private half is."
                     } else {
                         "  Compare this fingerprint with the one in the vendor's message."
                     },
@@ -285,7 +285,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 /// The footer: the keys `on_paste_key` handles.
 pub fn keys(app: &App) -> &'static str {
     if app.profile.key_source == KeySource::Customer {
-        "paste a key or Ctrl-G generate a pair · Enter next · Ctrl-U clear · Esc back"
+        "Ctrl-G make a pair · Enter next · Esc back"
     } else {
         "paste the key · Enter next · Ctrl-U clear · Esc back"
     }

@@ -229,11 +229,11 @@ fn render_detail(check: &Check, theme: &Theme, frame: &mut Frame, area: Rect) {
 /// The footer: the keys `on_welcome` handles.
 pub fn keys(app: &App) -> &'static str {
     if app.keys.focused {
-        "↑↓ keys · r revoke · Tab checks · x undo setup · Enter set up"
+        "↑↓ keys · r revoke · x undo setup · Tab checks · Enter set up"
     } else if app.checks.detail {
-        "↑↓ other checks · Esc close · Enter set up · c checklist · Tab keys"
+        "↑↓ other checks · Esc close · Enter set up · c checklist"
     } else {
-        "↑↓ · Space details · Enter set up · c checklist · Tab keys · x undo"
+        "↑↓ · Space details · Enter set up · c checklist · Tab keys"
     }
 }
 
