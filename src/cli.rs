@@ -727,31 +727,19 @@ fn run_revoke(setup: &SetupArgs, fingerprint: &str, yes: bool) -> Result<ExitCod
         println!("Nothing was changed.");
         return Ok(ExitCode::from(4));
     }
-    Ok(
-        match revoke::revoke(&request.user, &fingerprint, &state_dir) {
-            revoke::Outcome::Removed(lines) => {
-                println!(
-                    "Revoked: line(s) {} removed; the old file is backed up in {}.",
-                    lines
-                        .iter()
-                        .map(usize::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    state_dir.path.join("backups").display()
-                );
-                ExitCode::SUCCESS
-            }
-            revoke::Outcome::NoSuchKey => {
-                eprintln!("bastion-wizard: the key is no longer in the file; nothing was changed");
-                ExitCode::from(1)
-            }
-            revoke::Outcome::NotRoot => ExitCode::from(3),
-            revoke::Outcome::Failed(error) => {
-                eprintln!("bastion-wizard: revoke failed, nothing was changed: {error}");
-                ExitCode::from(1)
-            }
-        },
-    )
+    let outcome = revoke::revoke(&request.user, &fingerprint, &state_dir);
+    let words = outcome.words(&state_dir.path.join("backups"));
+    Ok(match outcome {
+        revoke::Outcome::Removed(_) => {
+            println!("{words}");
+            ExitCode::SUCCESS
+        }
+        revoke::Outcome::NotRoot => ExitCode::from(3),
+        revoke::Outcome::NoSuchKey | revoke::Outcome::Failed(_) => {
+            eprintln!("bastion-wizard: {words}");
+            ExitCode::from(1)
+        }
+    })
 }
 
 fn run_remove(setup: &SetupArgs, delete_account: bool, yes: bool) -> Result<ExitCode, BadInput> {
@@ -785,16 +773,7 @@ fn run_remove(setup: &SetupArgs, delete_account: bool, yes: bool) -> Result<Exit
         if plan.to_do() == 0 {
             return Ok(ExitCode::SUCCESS);
         }
-        let question = if plan
-            .steps
-            .iter()
-            .any(|s| matches!(s.action, undo::UndoAction::DeleteUser { .. }))
-        {
-            format!("Undo these steps, deleting the account {user}?")
-        } else {
-            "Undo these steps?".to_string()
-        };
-        if !confirm(&question) {
+        if !confirm(&plan.question()) {
             println!("Nothing was changed.");
             return Ok(ExitCode::from(4));
         }

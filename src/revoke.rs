@@ -105,6 +105,32 @@ pub enum Outcome {
     Failed(String),
 }
 
+impl Outcome {
+    /// What `revoke` and the wizard say happened; `backups` is where the old file went.
+    pub fn words(&self, backups: &std::path::Path) -> String {
+        match self {
+            Outcome::Removed(lines) => format!(
+                "Revoked: line(s) {} removed; the old file is backed up in {}.",
+                lines
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                backups.display()
+            ),
+            Outcome::NoSuchKey => "the key is no longer in the file; nothing was changed".into(),
+            Outcome::NotRoot => {
+                "revoke needs root: run sudo bastion-wizard. Nothing was changed.".into()
+            }
+            Outcome::Failed(error) => format!("revoke failed, nothing was changed: {error}"),
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        matches!(self, Outcome::Removed(_))
+    }
+}
+
 /// Takes the key's lines out, under the state-dir lock, judged on the file as it is then.
 pub fn revoke(user: &str, fingerprint: &str, state_dir: &StateDir) -> Outcome {
     if !inspect::is_root() {

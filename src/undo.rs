@@ -67,6 +67,19 @@ impl UndoPlan {
             .count()
     }
 
+    /// The question `remove` asks before undoing: deleting the account is named.
+    pub fn question(&self) -> String {
+        if self
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, UndoAction::DeleteUser { .. }))
+        {
+            format!("Undo these steps, deleting the account {}?", self.user)
+        } else {
+            "Undo these steps?".to_string()
+        }
+    }
+
     /// The plan as `remove` prints it, in the form `apply`'s plan has.
     pub fn render(&self) -> String {
         let mut out = format!(

@@ -385,3 +385,71 @@ fn e2e_wizard_restores_the_terminal_on_sigterm_and_sighup() {
         assert!(!after.contains("Step 1/7"), "SIG{signal}:\n{after}");
     }
 }
+
+/// Whether `key` opens a real `ssh -N -L` tunnel as `user` through the sandbox's sshd.
+fn tunnel_ok(sshd: &Sshd, key: &Path, user: &str) -> bool {
+    let echo = EchoServer::start();
+    sshd.tunnel(key, user, echo.port()).ok
+}
+
+/// An auditor's rerun: the Welcome screen lists both keys of the user, r on the chosen one
+/// shows revoke's plan and n keeps it; y revokes it and the list follows. The real sshd
+/// then refuses the revoked key while the other key still opens the tunnel.
+#[test]
+fn e2e_wizard_revokes_a_key_from_the_welcome_list() {
+    let sb = sandbox_or_skip!();
+    let (ours, _) = keygen(&sb.keys_dir(), "ours", &["ed25519"]);
+    let (other, other_pub) = keygen(&sb.keys_dir(), "other", &["ed25519"]);
+    let ours_fp = fingerprints(&public_path(&ours), "sha256").remove(0);
+    let sshd = sb.start_sshd("");
+    let out = sb.wizard(&[
+        "apply",
+        "--key-file",
+        public_path(&ours).to_str().unwrap(),
+        "--yes",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    // A second key, added by hand: not this program's.
+    let path = "/home/whaly/.ssh/authorized_keys";
+    let applied = sb.read_string(path).unwrap();
+    let both = format!("{applied}restrict,port-forwarding {other_pub}\n");
+    sb.write_file(path, both.as_bytes());
+    assert!(tunnel_ok(&sshd, &ours, "whaly"), "{}", sshd.log());
+    assert!(tunnel_ok(&sshd, &other, "whaly"), "{}", sshd.log());
+
+    let tmux = Tmux::start(sb.root(), 80, 24, &wizard_command(&sb));
+    let welcome = tmux.wait_for("Keys of whaly: 2 line(s), 1 added by this program");
+    assert!(welcome.contains(" ours "), "{welcome}");
+    tmux.keys(&["Tab"]);
+    let chosen = tmux.wait_for("r revokes the selected key");
+    assert!(chosen.contains(&ours_fp), "line 1 in full: {chosen}");
+
+    tmux.keys(&["r"]);
+    let asked = tmux.wait_for("Revoke this key? y/n");
+    assert!(asked.contains("line 1:"), "{asked}");
+    tmux.keys(&["n"]);
+    tmux.wait_for("Nothing was changed.");
+    assert_eq!(sb.read_string(path).unwrap(), both, "n keeps every byte");
+
+    tmux.keys(&["r"]);
+    tmux.wait_for("Revoke this key? y/n");
+    tmux.keys(&["y"]);
+    tmux.wait_for("Revoked: line(s) 1 removed");
+    tmux.keys(&["Escape"]);
+    // The list is read again after the revoke.
+    let after = tmux.wait_for("Keys of whaly: 1 line(s), 0 added by this program");
+    assert!(!after.contains(&ours_fp), "{after}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("WIZARD-EXITED=0");
+
+    assert_eq!(
+        sb.read_string(path).unwrap(),
+        format!("restrict,port-forwarding {other_pub}\n"),
+        "only the revoked key's line went"
+    );
+    assert!(
+        !tunnel_ok(&sshd, &ours, "whaly"),
+        "the revoked key still opens a tunnel"
+    );
+    assert!(tunnel_ok(&sshd, &other, "whaly"), "{}", sshd.log());
+}

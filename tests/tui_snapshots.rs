@@ -417,3 +417,109 @@ fn finish_help() {
     press(&mut app, KeyCode::Char('?'));
     insta::assert_snapshot!(screen(&app).backend());
 }
+
+#[test]
+fn welcome_lists_the_users_keys() {
+    insta::assert_snapshot!(screen(&welcome_with_keys()).backend());
+}
+
+#[test]
+fn welcome_key_list_shows_the_selected_lines_flag() {
+    let mut app = welcome_with_keys();
+    press(&mut app, KeyCode::End);
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn welcome_revoke_shows_the_lines_that_go_and_asks() {
+    let mut app = welcome_with_keys();
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('r'));
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn welcome_revoked_in_revokes_words() {
+    let mut app = welcome_with_keys();
+    press(&mut app, KeyCode::Char('r'));
+    press(&mut app, KeyCode::Char('y'));
+    let outcome = bastion_wizard::revoke::Outcome::Removed(vec![1]);
+    let words = outcome.words(std::path::Path::new("/var/lib/bastion-wizard/backups"));
+    app.on_message(Message::Revoked(vec![(outcome, words)]));
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn finish_offers_to_revoke_the_old_key_after_a_good_proof() {
+    let mut app = on_finish(set_up_host(&format!(
+        "restrict,port-forwarding {OLD_ED25519}\nrestrict,port-forwarding {ED25519}\n"
+    )));
+    app = with_keys(app, &[OLD_ED25519_FINGERPRINT, ED25519_FINGERPRINT], None);
+    press(&mut app, KeyCode::Char('p'));
+    app.on_message(Message::Verified(bastion_wizard::verify::Proof {
+        ok: true,
+        summary: "A tunnel through this host's sshd works: a probe key logged in as whaly and forwarded to 127.0.0.1:22.".into(),
+        ..Default::default()
+    }));
+    for _ in 0..20 {
+        press(&mut app, KeyCode::Down);
+    }
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+/// An Airbyte run with a pair generated here (the private file's path as keygen names it).
+fn with_generated_pair(mut app: App) -> App {
+    let key = bastion_wizard::key::parse(ED25519).unwrap();
+    let pair = bastion_wizard::keygen::Generated {
+        key,
+        private_key: "/var/lib/bastion-wizard/keys/airbyte-20261127T120000Z-4242-0/id_ed25519"
+            .into(),
+    };
+    app.screen = Screen::Paste;
+    app.update(Event::Key(KeyEvent::new(
+        KeyCode::Char('g'),
+        KeyModifiers::CONTROL,
+    )));
+    app.on_message(Message::Generated(Ok(pair)));
+    app
+}
+
+fn airbyte(state: bastion_wizard::inspect::HostState) -> App {
+    let profile = bastion_wizard::profile::Profile::named("airbyte").unwrap();
+    let form = bastion_wizard::tui::app::AccountForm {
+        user: profile.user.clone(),
+        group: profile.group.clone(),
+        tunnel_only: true,
+        targets: String::new(),
+        expires: String::new(),
+        from_vendor_ips: false,
+        focus: AccountField::User,
+    };
+    App::new(profile, form, state, Default::default())
+}
+
+#[test]
+fn paste_offers_a_generated_pair_to_a_vendor_that_wants_the_customers_key() {
+    let mut app = airbyte(fresh_host());
+    app.screen = Screen::Paste;
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
+fn paste_with_a_generated_pair() {
+    insta::assert_snapshot!(screen(&with_generated_pair(airbyte(fresh_host()))).backend());
+}
+
+#[test]
+fn finish_says_where_the_generated_private_key_is() {
+    let mut app = with_generated_pair(airbyte(fresh_host()));
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('y'));
+    app.on_message(Message::Applied(Outcome::Done { changed: 6 }));
+    app.screen = Screen::Finish;
+    for _ in 0..21 {
+        press(&mut app, KeyCode::Down);
+    }
+    insta::assert_snapshot!(screen(&app).backend());
+}

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 mod account;
+pub use account::EXPIRY_WARNING_DAYS;
 mod ports;
 mod sshd;
 

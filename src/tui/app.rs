@@ -12,6 +12,7 @@ pub use super::account::{AccountField, AccountForm};
 pub use super::apply_run::{ApplyRun, StepProgress};
 pub use super::checklist::Checklist;
 use super::derived::Derived;
+pub use super::key_actions::{GeneratedPair, KeyAction, KeysPane};
 use super::line_edit;
 
 use crate::apply::Outcome;
@@ -19,10 +20,13 @@ use crate::authorized_keys::PermitOpen;
 use crate::checks::{Report, Status, Verdict};
 use crate::inspect::HostState;
 use crate::key::{Key, KeyError};
+use crate::key_list::KeyList;
+use crate::keygen::Generated;
 use crate::plan::{self, Plan};
 use crate::port::PortCheck;
 use crate::profile::Profile;
 use crate::setup::{Options, Request};
+use crate::undo::UndoPlan;
 use crate::verify::Proof;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +85,31 @@ pub enum Effect {
     SaveTarget(String),
     /// The live proof through this host's sshd (`verify`).
     Verify(Box<Request>),
+    /// The user's key lines, as `keys` lists them.
+    ReadKeys(Box<Request>),
+    /// Every vendor user this program manages, each judged (Welcome lists them).
+    ReadVendorUsers(Box<Profile>),
+    /// `revoke` of each key, in turn.
+    Revoke {
+        user: String,
+        fingerprints: Vec<String>,
+    },
+    /// `remove`'s plan, as it would run now.
+    PlanRemove(RemoveAsk),
+    /// `remove` itself.
+    Remove(RemoveAsk),
+    /// `apply --generate-key`'s pair, for a vendor that wants the customer's key.
+    GenerateKey(String),
+    /// Deletes a generated pair that was not installed.
+    DiscardPair(Box<Generated>),
+}
+
+/// Whose setup `remove` undoes, and whether the account goes too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveAsk {
+    pub user: String,
+    pub group: String,
+    pub delete_account: bool,
 }
 
 /// What comes back from the runtime.
@@ -95,6 +124,15 @@ pub enum Message {
     Applied(Outcome),
     PortChecked(String, PortCheck),
     Verified(Proof),
+    Keys(Box<KeyList>),
+    VendorUsers(Vec<crate::vendors::VendorUser>),
+    /// Each key revoked, with `revoke`'s words for what happened.
+    Revoked(Vec<(crate::revoke::Outcome, String)>),
+    /// Undo's plan for what was asked.
+    RemovePlanned(RemoveAsk, Box<UndoPlan>),
+    Removed(Outcome),
+    /// The generated pair, or why there is none.
+    Generated(Result<Generated, String>),
 }
 
 /// The welcome screen's check list: which check has focus and whether its detail is open.
@@ -160,6 +198,10 @@ pub struct App {
     pub swallowing: Option<super::screens::paste::Swallow>,
     /// Every vendor user this program manages here, with its verdict (Welcome lists them).
     pub vendor_users: Vec<crate::vendors::VendorUser>,
+    /// The user's keys on Welcome, revoke, remove and rotate (`None` until read).
+    pub keys: KeysPane,
+    /// A pair generated here for a vendor that wants the customer's key.
+    pub generated: Option<GeneratedPair>,
 }
 
 impl App {
@@ -203,6 +245,8 @@ impl App {
             edit_cursor: None,
             swallowing: None,
             vendor_users: Vec::new(),
+            keys: KeysPane::default(),
+            generated: None,
         };
         app.refresh_if_changed();
         app
@@ -341,7 +385,8 @@ impl App {
 
     /// Text that arrived as a burst of keystrokes or a bracketed paste.
     fn typed_text(&mut self, text: &str, burst: bool) -> Vec<Effect> {
-        if self.help || self.confirm_quit {
+        // Text never answers a question or presses a key.
+        if self.help || self.confirm_quit || self.keys.action.is_some() {
             return Vec::new();
         }
         match self.screen {
@@ -387,12 +432,15 @@ impl App {
                 self.state_version += 1;
                 self.inspected_for = self.inspecting_for.clone();
                 self.run.reinspecting = false;
+                // What the host holds may have changed: the lists follow the inspection.
+                let mut effects = self.background_reads();
                 if self.awaiting_gate {
                     self.awaiting_gate = false;
                     if self.screen == Screen::Account {
-                        return self.pass_gate();
+                        effects.extend(self.pass_gate());
                     }
                 }
+                return effects;
             }
             Message::Planned(plan) => self.run.planned(plan),
             Message::StepRunning(i) => self.run.set_progress(i, StepProgress::Running),
@@ -400,6 +448,7 @@ impl App {
             Message::StepFailed(i, _) => self.run.set_progress(i, StepProgress::Failed),
             Message::Applied(outcome) => {
                 self.run.running = false;
+                self.pair_applied(&outcome);
                 self.run.outcome = Some(outcome);
                 self.run.reinspecting = true;
                 return vec![self.inspect()];
@@ -414,6 +463,7 @@ impl App {
                 // The proof may have met what the checks did not: read the host again.
                 return vec![self.inspect()];
             }
+            other => return self.on_key_message(other),
         }
         Vec::new()
     }
@@ -434,6 +484,9 @@ impl App {
         if self.help {
             self.help = false;
             return Vec::new();
+        }
+        if self.keys.action.is_some() {
+            return self.on_key_action(key);
         }
         // `?` never occurs in a key, a user name or HOST:PORT, so it is help everywhere.
         if matches!(key.code, KeyCode::F(1) | KeyCode::Char('?')) {

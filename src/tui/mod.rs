@@ -8,6 +8,7 @@ pub mod app;
 pub mod apply_run;
 pub mod checklist;
 pub mod derived;
+pub mod key_actions;
 pub mod line_edit;
 pub mod runtime;
 pub mod screens;
@@ -106,9 +107,6 @@ pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
         .unwrap_or_default();
     let state = inspect::inspect(&request);
     let mut app = App::new(profile, account, state, ticks);
-    if app.is_root() {
-        app.vendor_users = crate::vendors::managed(&state_dir, &app.profile);
-    }
     if app.checklist.target.is_empty() {
         let saved = request
             .db
@@ -130,13 +128,16 @@ pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
     let mut terminal = ratatui::init();
     install_panic_hook();
     let _ = execute!(std::io::stdout(), EnableBracketedPaste);
-    let result = event_loop(
-        &mut terminal,
-        &mut app,
-        &theme,
-        Runtime::new(state_dir),
-        &signal,
-    );
+    let mut runtime = Runtime::new(state_dir);
+    // The key list and the other vendor users arrive after the first frame.
+    for effect in app.background_reads() {
+        runtime.perform(effect);
+    }
+    let result = event_loop(&mut terminal, &mut app, &theme, runtime, &signal);
+    // A pair generated here whose public half was never installed is only a risk.
+    if let Some(pair) = app.unused_pair() {
+        pair.discard();
+    }
     let _ = execute!(std::io::stdout(), DisableBracketedPaste);
     ratatui::restore();
     match result {

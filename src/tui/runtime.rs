@@ -9,8 +9,14 @@ use std::time::Duration;
 use super::app::{Effect, Message};
 use crate::apply::{self, Event};
 use crate::inspect;
+use crate::key_list;
+use crate::keygen;
+use crate::ledger::Ledger;
 use crate::port;
+use crate::revoke;
 use crate::state_dir::StateDir;
+use crate::undo;
+use crate::vendors;
 use crate::verify;
 
 const PORT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -117,6 +123,66 @@ impl Runtime {
                     let _ = sender.send(Message::Verified(proof));
                 });
             }
+            Effect::ReadKeys(request) => {
+                let state_dir = self.state_dir.clone();
+                self.spawn(move || {
+                    let list = key_list::read(&request, &state_dir);
+                    let _ = sender.send(Message::Keys(Box::new(list)));
+                });
+            }
+            Effect::ReadVendorUsers(profile) => {
+                let state_dir = self.state_dir.clone();
+                self.spawn(move || {
+                    let users = vendors::managed(&state_dir, &profile);
+                    let _ = sender.send(Message::VendorUsers(users));
+                });
+            }
+            Effect::Revoke { user, fingerprints } => {
+                let state_dir = self.state_dir.clone();
+                self.spawn(move || {
+                    let backups = state_dir.path.join("backups");
+                    let results = fingerprints
+                        .iter()
+                        .map(|fp| {
+                            let outcome = revoke::revoke(&user, fp, &state_dir);
+                            let words = outcome.words(&backups);
+                            (outcome, words)
+                        })
+                        .collect();
+                    let _ = sender.send(Message::Revoked(results));
+                });
+            }
+            Effect::PlanRemove(ask) => {
+                let state_dir = self.state_dir.clone();
+                self.spawn(move || {
+                    let ledger = Ledger::read(&state_dir);
+                    let facts = undo::gather(&ask.user, &ask.group, &ledger);
+                    let plan =
+                        undo::plan(&ask.user, &ask.group, &ledger, &facts, ask.delete_account);
+                    let _ = sender.send(Message::RemovePlanned(ask, Box::new(plan)));
+                });
+            }
+            Effect::Remove(ask) => {
+                let state_dir = self.state_dir.clone();
+                self.spawn(move || {
+                    let outcome = undo::remove(
+                        &ask.user,
+                        &ask.group,
+                        ask.delete_account,
+                        &state_dir,
+                        &mut |_, _| {},
+                    );
+                    let _ = sender.send(Message::Removed(outcome));
+                });
+            }
+            Effect::GenerateKey(user) => {
+                let state_dir = self.state_dir.clone();
+                self.spawn(move || {
+                    let pair = keygen::generate(&state_dir, &user).map_err(|e| format!("{e:#}"));
+                    let _ = sender.send(Message::Generated(pair));
+                });
+            }
+            Effect::DiscardPair(pair) => pair.discard(),
             Effect::SaveTicks(json) => {
                 // Ticks are a convenience; a read-only state dir must not stop the wizard.
                 let _ = self.state_dir.write(super::TICKS_FILE, &json);

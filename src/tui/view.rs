@@ -74,6 +74,18 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
             screens::help(app.screen),
             "any key closes",
         );
+    } else if let Some(action) = &app.keys.action {
+        let (title, text, hint) = action.popup();
+        let inner = area.width.saturating_sub(10).min(76).saturating_sub(2) as usize;
+        let rows = area.height.saturating_sub(5) as usize;
+        render_popup(
+            theme,
+            frame,
+            area,
+            title,
+            &fit_popup(&text, inner, rows),
+            hint,
+        );
     } else if app.confirm_quit {
         render_popup(
             theme,
@@ -141,6 +153,24 @@ fn render_popup(theme: &Theme, frame: &mut Frame, area: Rect, title: &str, text:
         Paragraph::new(text).wrap(Wrap { trim: false }).block(block),
         popup,
     );
+}
+
+/// Text for a pop-up `width` wide and at most `rows` high: each line wrapped under its own
+/// indent, and when too long, the middle cut so the question at the end stays in view.
+pub fn fit_popup(text: &str, width: usize, rows: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let (first, rest) = line.split_at(indent);
+        lines.extend(wrap_indented(first, rest, indent + 2, width));
+    }
+    if lines.len() > rows && rows >= 3 {
+        let last = lines.split_off(lines.len() - 1);
+        lines.truncate(rows - 2);
+        lines.push("  …".into());
+        lines.extend(last);
+    }
+    lines.join("\n")
 }
 
 /// Shortens the middle of a long line so both ends stay visible.

@@ -52,7 +52,7 @@ fn with_database(mut app: App) -> App {
 }
 
 fn pictures() -> Vec<Picture> {
-    let welcome = app(half_prepared_host());
+    let welcome = with_keys(app(half_prepared_host()), &[], None);
 
     let mut account = with_database(app(half_prepared_host()));
     account.screen = Screen::Account;

@@ -101,3 +101,74 @@ pub fn focus_check(app: &mut App, id: &str) {
         press(app, KeyCode::Down);
     }
 }
+
+/// A second vendor key, as an earlier run installed it (public half made by ssh-keygen).
+pub const OLD_ED25519: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIfS/9xIP2kG3w/rpnLFsKVIOHvS6H9ifMqUsGpTalOC old-vendor-key";
+pub const OLD_ED25519_FINGERPRINT: &str = "SHA256:QWh/CzaS+4HZulqVYQK2ULOoldnJKWR6S1Gr46CeC30";
+
+/// The key list `keys` gives for the app's user on its host state, with `ours` the
+/// fingerprints the ledger says this program added, and one login with `used`.
+pub fn key_list(
+    app: &App,
+    ours: &[&str],
+    used: Option<(&str, &str)>,
+) -> bastion_wizard::key_list::KeyList {
+    use bastion_wizard::ledger::{Entry, Ledger, Record};
+    use bastion_wizard::logs::{Accepted, Attempts};
+    let ledger = Ledger {
+        records: ours
+            .iter()
+            .map(|fp| Record {
+                at: "2026-11-01T10:00:00Z".into(),
+                entry: Entry::AddedKey {
+                    user: app.account.user.clone(),
+                    fingerprint: fp.to_string(),
+                },
+            })
+            .collect(),
+    };
+    let attempts = Attempts {
+        logins: used
+            .map(|(fp, time)| Accepted {
+                time: time.into(),
+                addr: "203.0.113.7".into(),
+                fingerprint: Some(fp.into()),
+            })
+            .into_iter()
+            .collect(),
+        ..Attempts::default()
+    };
+    bastion_wizard::key_list::from_parts(
+        &app.request(),
+        Ok(app.state.authorized_keys_content.clone()),
+        &ledger,
+        &attempts,
+        app.state.clock,
+    )
+}
+
+/// The app with its key list read as `key_list` gives it.
+pub fn with_keys(mut app: App, ours: &[&str], used: Option<(&str, &str)>) -> App {
+    let list = key_list(&app, ours, used);
+    app.on_message(Message::Keys(Box::new(list)));
+    app
+}
+
+/// What an auditor meets: an old key of ours that expires in a week and was last used,
+/// the vendor's current key, and a later copy of it that sshd never uses.
+pub fn auditors_keys() -> String {
+    format!(
+        "restrict,port-forwarding,expiry-time=\"20261204\" {OLD_ED25519}\nrestrict,port-forwarding {ED25519}\nrestrict,port-forwarding,permitopen=\"db:5432\" {ED25519}\n"
+    )
+}
+
+/// Welcome on that host with its keys read, the key list chosen with Tab.
+pub fn welcome_with_keys() -> App {
+    let mut app = with_keys(
+        app(crate::fixtures::set_up_host(&auditors_keys())),
+        &[OLD_ED25519_FINGERPRINT],
+        Some((OLD_ED25519_FINGERPRINT, "2026-11-20T09:15:02+00:00")),
+    );
+    press(&mut app, KeyCode::Tab);
+    app
+}

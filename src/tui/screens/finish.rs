@@ -78,6 +78,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         lines.push(Line::styled("Still left:", theme.strong()));
         lines.extend(failing_lines(report, theme, width));
     }
+    lines.extend(pair_lines(app, theme, width));
     lines.push(Line::raw(""));
     lines.push(Line::raw(if ready {
         format!("Enter these in {}'s SSH tunnel settings:", app.profile.name)
@@ -104,6 +105,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
     lines.push(Line::raw(""));
     lines.extend(proof_lines(app, theme, width));
+    lines.extend(rotate_lines(app, theme, width));
 
     lines.push(Line::raw(""));
     lines.push(Line::raw(
@@ -194,9 +196,58 @@ fn proof_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
     lines
 }
 
+/// A pair generated here: where its private half is and what to do with it, in the words
+/// `apply --generate-key` prints. The private half itself is never read.
+fn pair_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
+    let Some(generated) = app.pair_in_use().filter(|g| g.installed) else {
+        return Vec::new();
+    };
+    let mut lines = vec![Line::raw("")];
+    for (i, text) in generated
+        .pair
+        .instructions(&app.profile.name)
+        .iter()
+        .enumerate()
+    {
+        let first = if i == 0 { "" } else { "  " };
+        lines.extend(
+            wrap_indented(first, text, 4, width)
+                .into_iter()
+                .map(|l| Line::styled(l, theme.strong())),
+        );
+    }
+    lines
+}
+
+/// Rotation: once the new key got through, the older keys of ours, one key away.
+fn rotate_lines(app: &App, theme: &Theme, width: usize) -> Vec<Line<'static>> {
+    let old = app.old_keys_of_ours();
+    if old.is_empty() {
+        return Vec::new();
+    }
+    let which: Vec<String> = old
+        .iter()
+        .map(|k| format!("{} (line {})", k.fingerprint, k.line))
+        .collect();
+    wrap_indented(
+        "Rotate: ",
+        &format!(
+            "the older key(s) this program added still open this host: {}. r revokes them (shows the lines first, asks y/n).",
+            which.join(", ")
+        ),
+        2,
+        width,
+    )
+    .into_iter()
+    .map(|l| Line::styled(l, theme.warn()))
+    .collect()
+}
+
 /// The footer: the keys `on_finish` handles.
 pub fn keys(app: &App) -> &'static str {
-    if !app.is_root() {
+    if !app.old_keys_of_ours().is_empty() {
+        "↑↓ · r revoke old key · p prove · Enter quit · Esc back"
+    } else if !app.is_root() {
         "↑↓ scroll · Enter quit · Esc back"
     } else if app.proof.running {
         "proving… · ↑↓ scroll · Enter quit · Esc back"
@@ -213,6 +264,7 @@ impl App {
                 self.should_quit = true;
                 Vec::new()
             }
+            KeyCode::Char('r') => self.ask_rotate(),
             KeyCode::Char('p') => {
                 if !self.is_root() {
                     self.notice = Some(PROOF_NEEDS_ROOT.into());

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod finish;
+pub mod keys_list;
 pub mod paste;
 pub mod ports;
 pub mod progress;
@@ -63,7 +64,11 @@ pub fn help(screen: Screen) -> &'static str {
             read here   ? outside this host, check it by hand. ↑↓ move through the list; Space \
             (or →) opens the focused check's full detail and fix, Esc (or ←) closes it. Enter \
             starts the setup (or adds another key); c jumps to the port checklist. Nothing \
-            changes until you confirm on the Review screen."
+            changes until you confirm on the Review screen. Above the checks, every key line \
+            of the user's authorized_keys: type, fingerprint, whether this program added it, \
+            days left, last login. Tab moves ↑↓ to the keys; r shows which lines revoking the \
+            selected key takes out and asks first. x shows what undoing this program's setup \
+            for the user would do and asks first; deleting the account is a second choice (d)."
         }
         Screen::Account => {
             "The vendor logs in as this user. Tunnel-only (recommended) lets the \

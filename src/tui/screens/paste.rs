@@ -10,6 +10,7 @@ use ratatui::Frame;
 
 use crate::key::{self, KeyError};
 use crate::plan;
+use crate::profile::KeySource;
 use crate::tui::app::{fresh_textarea, App, Effect, Screen};
 use crate::tui::theme::Theme;
 
@@ -163,7 +164,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Constraint::Min(3),
     ])
     .areas(area);
-    frame.render_widget(Paragraph::new(INTRO).wrap(Wrap { trim: true }), intro);
+    let intro_text = if app.profile.key_source == KeySource::Customer {
+        format!(
+            "{} asks you for a private key: Ctrl-G makes a pair here (its private half goes to a root-only file, never on screen).",
+            app.profile.name
+        )
+    } else {
+        INTRO.to_string()
+    };
+    frame.render_widget(Paragraph::new(intro_text).wrap(Wrap { trim: true }), intro);
     // Shown wrapped rather than through the text area's own widget, which scrolls long
     // lines sideways and would hide most of a one-line key.
     let block = Block::default().borders(Borders::ALL).title(" Public key ");
@@ -210,6 +219,10 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(content.block(block), input);
 
     let lines = match &app.intake {
+        None if app.keys.generating => vec![Line::styled(
+            "Generating an ed25519 pair with ssh-keygen…",
+            theme.dim(),
+        )],
         None => vec![Line::styled("Waiting for a key…", theme.dim())],
         // The engine's sentence speaks of files; here the input is a paste.
         Some(Err(KeyError::TooLarge)) => vec![Line::styled(
@@ -227,7 +240,11 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                     theme.ok(),
                 ),
                 Line::styled(
-                    "  Compare this fingerprint with the one in the vendor's message.",
+                    if app.pair_in_use().is_some() {
+                        "  Made here by ssh-keygen; Finish says where the private half is."
+                    } else {
+                        "  Compare this fingerprint with the one in the vendor's message."
+                    },
                     theme.dim(),
                 ),
                 Line::raw(format!(
@@ -266,8 +283,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 /// The footer: the keys `on_paste_key` handles.
-pub fn keys(_app: &App) -> &'static str {
-    "paste the key · Enter next · Ctrl-U clear · Esc back"
+pub fn keys(app: &App) -> &'static str {
+    if app.profile.key_source == KeySource::Customer {
+        "Ctrl-G make a pair · Enter next · Esc back"
+    } else {
+        "paste the key · Enter next · Ctrl-U clear · Esc back"
+    }
 }
 
 pub const HELP: &str = "Paste the public key exactly as the vendor sent it, even if it is split over several lines: the line breaks are removed. Compare the SHA256 fingerprint with the one in the vendor's message. A private key is refused and never shown. Ctrl-U empties the box; a new paste replaces a complete key.";
@@ -307,6 +328,7 @@ impl App {
                 self.paste = fresh_textarea();
                 self.intake = None;
             }
+            KeyCode::Char('g') if ctrl => return self.ask_generate(),
             _ => {
                 if self.paste.input(key) {
                     self.run_intake();

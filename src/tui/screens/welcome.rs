@@ -114,12 +114,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .collect();
 
     // The list takes the rows it needs, so the legend and verdict sit right under it.
+    let keys_height = super::keys_list::height(app);
     let spare = area
         .height
-        .saturating_sub(header.len() as u16 + 2 + verdict.len() as u16);
+        .saturating_sub(header.len() as u16 + keys_height + 2 + verdict.len() as u16);
     let rows = (report.checks.len() as u16).min(spare).max(3);
-    let [head, list_area, legend, _, bottom, _] = Layout::vertical([
+    let [head, keys_area, list_area, legend, _, bottom, _] = Layout::vertical([
         Constraint::Length(header.len() as u16),
+        Constraint::Length(keys_height),
         Constraint::Length(rows),
         Constraint::Length(1),
         Constraint::Length(1),
@@ -128,6 +130,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     ])
     .areas(area);
     frame.render_widget(Paragraph::new(header), head);
+    super::keys_list::render(app, theme, frame, keys_area);
     frame.render_widget(Paragraph::new(verdict), bottom);
 
     let checks = &report.checks;
@@ -161,8 +164,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut state = ListState::default()
         .with_offset(app.checks.offset.get())
         .with_selected(Some(focus));
+    // Only the list that ↑↓ move shows its selection.
+    let highlight = if app.keys.focused {
+        Style::new()
+    } else {
+        theme.focus()
+    };
     frame.render_stateful_widget(
-        List::new(items).highlight_style(theme.focus()),
+        List::new(items).highlight_style(highlight),
         list_area,
         &mut state,
     );
@@ -219,15 +228,27 @@ fn render_detail(check: &Check, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 /// The footer: the keys `on_welcome` handles.
 pub fn keys(app: &App) -> &'static str {
-    if app.checks.detail {
+    if app.keys.focused {
+        "↑↓ keys · r revoke · x undo setup · Tab checks · Enter set up"
+    } else if app.checks.detail {
         "↑↓ other checks · Esc close · Enter set up · c checklist"
     } else {
-        "↑↓ · Space details · Enter set up · c checklist"
+        "↑↓ · Space details · Enter set up · c checklist · Tab keys"
     }
 }
 
 impl App {
     pub(crate) fn on_welcome(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Tab => {
+                self.toggle_key_focus();
+                return Vec::new();
+            }
+            KeyCode::Char('r') => return self.ask_revoke(),
+            KeyCode::Char('x') => return self.ask_remove(),
+            code if self.keys.focused && self.move_key_selection(code) => return Vec::new(),
+            _ => {}
+        }
         let last = self.report().checks.len().saturating_sub(1);
         let list = &mut self.checks;
         match key.code {
