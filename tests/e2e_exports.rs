@@ -424,3 +424,52 @@ fn bad_names_are_refused_by_every_format() {
         assert_eq!(out.status.code(), Some(2), "{format}: {}", describe(&out));
     }
 }
+
+/// The tunnel user owns `~/.ssh`, so it can swap any name in it for a link between the
+/// script's check and its write (inotify makes that race easy to win). Here a user process
+/// keeps replacing the script's temporary file with a link to `/etc/passwd`: whatever the
+/// timing, root must never write, chmod or chown through it.
+#[test]
+fn e2e_shell_export_never_writes_through_a_link_the_user_swaps_in() {
+    let sb = sandbox_or_skip!();
+    let (private, profile) = setup(&sb);
+    let key = pub_key(&private);
+    let script = export(&sb, &key, &profile, "shell");
+    let script_path = sb.root().join("export.sh");
+    std::fs::write(&script_path, &script).unwrap();
+    let _sshd = sb.start_sshd("");
+    let first = sb.run(&["sh", &script_path.display().to_string()]);
+    assert!(first.status.success(), "script: {}", describe(&first));
+    let passwd = || {
+        let stat = sb.sh("stat -c '%a %u:%g' /etc/passwd");
+        (
+            String::from_utf8_lossy(&stat.stdout).into_owned(),
+            sb.read_string("/etc/passwd"),
+        )
+    };
+    let before = passwd();
+    let swapper = "cd /home/whaly/.ssh && while :; do for f in .authorized_keys.*; do \
+                   if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then rm -f \"$f\"; ln -s /etc/passwd \"$f\"; fi; \
+                   done; done";
+    let mut attacker = sb
+        .command("setpriv")
+        .args(["--reuid=whaly", "--regid=whaly", "--clear-groups", "--"])
+        .args(["sh", "-c", swapper])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..30 {
+        let _ = sb.run(&["sh", &script_path.display().to_string()]);
+        if passwd() != before {
+            break;
+        }
+    }
+    let _ = attacker.kill();
+    let _ = attacker.wait();
+    assert_eq!(
+        passwd(),
+        before,
+        "root changed /etc/passwd through a link the tunnel user planted in ~/.ssh"
+    );
+}

@@ -16,6 +16,10 @@ not_foreign() {
   fi
 }
 no_link() { if [ -L "$1" ]; then die "$1 is a symbolic link: refusing to follow it; remove it, then rerun"; fi; }
+# Inside ~/.ssh, once it is the user's, work as the user: the user may swap any name there
+# for a link between a check and a write, and as the user such a link leads nowhere the
+# user could not write anyway (as root it would lead anywhere).
+as_user() { setpriv --reuid="$uid" --regid="$gid" --clear-groups -- "$@"; }
 
 [ "$(id -u)" = 0 ] || die "run as root"
 login_def() { awk -v k="$1" '$1 == k { print $2 }' /etc/login.defs 2>/dev/null | tail -n 1; }
@@ -84,7 +88,7 @@ no_link "$ssh_dir"
 [ -d "$ssh_dir" ] || die "$ssh_dir is not a directory: refusing to touch it; remove it, then rerun"
 not_foreign "$ssh_dir"
 if [ "$(stat -c %u:%g -- "$ssh_dir")" != "$uid:$gid" ]; then chown -h "$uid:$gid" -- "$ssh_dir"; say "gave $ssh_dir to $user"; fi
-if [ "$(stat -c %a -- "$ssh_dir")" != 700 ]; then chmod 700 -- "$ssh_dir"; say "set $ssh_dir to 0700"; fi
+if [ "$(stat -c %a -- "$ssh_dir")" != 700 ]; then as_user chmod 700 -- "$ssh_dir"; say "set $ssh_dir to 0700"; fi
 
 # Guide steps 7-8: authorized_keys 0600, the user's, one regular file with one link.
 keys="$ssh_dir/authorized_keys"
@@ -95,13 +99,11 @@ no_link "$keys"
 [ "$(stat -c %h -- "$keys")" = 1 ] || die "$keys has more than one hard link (it may be another file in disguise): refusing; remove it, then rerun"
 not_foreign "$keys"
 if [ "$(stat -c %u:%g -- "$keys")" != "$uid:$gid" ]; then chown -h "$uid:$gid" -- "$keys"; say "gave $keys to $user"; fi
-if [ "$(stat -c %a -- "$keys")" != 600 ]; then chmod 600 -- "$keys"; say "set $keys to 0600"; fi
+if [ "$(stat -c %a -- "$keys")" != 600 ]; then as_user chmod 600 -- "$keys"; say "set $keys to 0600"; fi
 
 # Guide step 9: the key line, once. The first line holding the key (not a cert-authority
 # entry) becomes this line in place, later ones go, every other line stays byte for byte.
-new=$(mktemp "$ssh_dir/.authorized_keys.XXXXXX")
-trap 'rm -f -- "$new"' EXIT
-K="$key_data" L="$key_line" awk '
+merge='
   {
     body = $0; cr = ""
     if (sub(/\r$/, "", body)) cr = "\r"
@@ -113,17 +115,14 @@ K="$key_data" L="$key_line" awk '
     if (body == ENVIRON["L"]) print; else print ENVIRON["L"] cr
   }
   END { if (!done) print ENVIRON["L"] }
-' "$keys" >"$new"
-if cmp -s -- "$new" "$keys"; then
-  rm -f -- "$new"
-else
-  chown -h "$uid:$gid" -- "$new"
-  chmod 600 -- "$new"
-  no_link "$keys"
-  mv -f -- "$new" "$keys"
-  say "installed the key line in $keys"
-fi
-trap - EXIT
+'
+changed=$(K="$key_data" L="$key_line" M="$merge" as_user sh -eu -c '
+  new=$(mktemp "$1/.authorized_keys.XXXXXX")
+  trap '\''rm -f -- "$new"'\'' EXIT
+  awk "$M" "$2" >"$new"
+  if ! cmp -s -- "$new" "$2"; then chmod 600 -- "$new"; mv -f -- "$new" "$2"; echo changed; fi
+' sh "$ssh_dir" "$keys")
+if [ -n "$changed" ]; then say "installed the key line in $keys"; fi
 
 # The sshd block (--fix-sshd): written whole, judged by `sshd -t` with it in place,
 # restored byte for byte if sshd rejects it, then sshd reloaded (never restarted).
