@@ -473,3 +473,34 @@ fn e2e_shell_export_never_writes_through_a_link_the_user_swaps_in() {
         "root changed /etc/passwd through a link the tunnel user planted in ~/.ssh"
     );
 }
+
+/// A commented-out line that still holds the key (a key someone disabled) is a comment to
+/// sshd and to apply: the script keeps it byte for byte and adds the key line, as apply does.
+#[test]
+fn e2e_shell_export_keeps_a_commented_out_line_holding_the_key() {
+    let sb = sandbox_or_skip!();
+    let (private, profile) = setup(&sb);
+    let key = pub_key(&private);
+    let script = export(&sb, &key, &profile, "shell");
+    let script_path = sb.root().join("export.sh");
+    std::fs::write(&script_path, &script).unwrap();
+    sb.sh("groupadd whaly && useradd -m -g whaly -s /usr/sbin/nologin -p '*' whaly && install -d -m 700 -o whaly -g whaly /home/whaly/.ssh");
+    let disabled = format!(
+        "#{}\n# {}\n",
+        std::fs::read_to_string(&key).unwrap().trim_end(),
+        std::fs::read_to_string(&key).unwrap().trim_end()
+    );
+    sb.write_file("/home/whaly/.ssh/authorized_keys", disabled.as_bytes());
+    sb.sh("chown whaly:whaly /home/whaly/.ssh/authorized_keys && chmod 600 /home/whaly/.ssh/authorized_keys");
+    let _sshd = sb.start_sshd("");
+    let out = sb.run(&["sh", &script_path.display().to_string()]);
+    assert!(out.status.success(), "script: {}", describe(&out));
+    let plan_json: serde_json::Value =
+        serde_json::from_str(&export(&sb, &key, &profile, "json")).unwrap();
+    let line = plan_json["fleet"]["key_line"].as_str().unwrap();
+    assert_eq!(
+        sb.read_string("/home/whaly/.ssh/authorized_keys").unwrap(),
+        format!("{disabled}{line}\n"),
+        "the commented-out lines stay, the key line is added"
+    );
+}

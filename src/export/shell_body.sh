@@ -102,12 +102,15 @@ if [ "$(stat -c %u:%g -- "$keys")" != "$uid:$gid" ]; then chown -h "$uid:$gid" -
 if [ "$(stat -c %a -- "$keys")" != 600 ]; then as_user chmod 600 -- "$keys"; say "set $keys to 0600"; fi
 
 # Guide step 9: the key line, once. The first line holding the key (not a cert-authority
-# entry) becomes this line in place, later ones go, every other line stays byte for byte.
+# entry, nor a comment: sshd skips `#` lines) becomes this line in place, later ones go,
+# every other line stays byte for byte.
 merge='
   {
     body = $0; cr = ""
     if (sub(/\r$/, "", body)) cr = "\r"
-    n = split(body, w, /[ \t]+/); hit = 0
+    t = body; sub(/^[ \t]+/, "", t)
+    if (t ~ /^#/) { print; next }
+    n = split(t, w, /[ \t]+/); hit = 0
     for (i = 1; i <= n; i++) if (w[i] == ENVIRON["K"]) hit = 1
     if (hit && tolower(w[1]) ~ /(^|,)cert-authority(,|$)/) hit = 0
     if (!hit) { print; next }
