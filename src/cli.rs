@@ -412,7 +412,7 @@ fn show_plan(
     request.fix_sshd = fix_sshd;
     let state = inspect::inspect(&request);
     let plan = refused(plan::prepare(&request, &state))?;
-    if let Some(export) = crate::export::render(format, &request, &plan) {
+    if let Some(export) = crate::export::render(format, &request, &plan, setup.profile.as_deref()) {
         print!("{export}");
         return Ok(ExitCode::SUCCESS);
     }

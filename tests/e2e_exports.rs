@@ -504,3 +504,61 @@ fn e2e_shell_export_keeps_a_commented_out_line_holding_the_key() {
         "the commented-out lines stay, the key line is added"
     );
 }
+
+/// The words of the playbook's `bastion-wizard status` task.
+fn status_argv(playbook: &str) -> Vec<String> {
+    playbook
+        .lines()
+        .skip_while(|l| l.trim() != "argv:")
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with("- !unsafe "))
+        .map(|l| serde_json::from_str(l.trim_start().trim_start_matches("- !unsafe ")).unwrap())
+        .collect()
+}
+
+/// The playbook's gate judges the host for the vendor it was exported for: another
+/// vendor's addresses (Whaly's, the default) would judge `from=`, `Match Address` and
+/// AllowUsers rules for the wrong addresses, and could call a host ready that this
+/// vendor cannot use. The words it runs must name the same profile and region, and
+/// `status` must accept them.
+#[test]
+fn ansible_status_gate_judges_the_exported_vendor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, profile_file) = setup_in(dir.path());
+    for (profile, region) in [
+        ("dbt-cloud", Some("emea")),
+        (profile_file.to_str().unwrap(), None),
+    ] {
+        let mut plan = Command::new(BIN);
+        plan.args(["plan", "--key-file"])
+            .arg(pub_key(&private))
+            .args([
+                "--profile",
+                profile,
+                "--from-vendor-ips",
+                "--format",
+                "ansible",
+            ]);
+        if let Some(region) = region {
+            plan.args(["--region", region]);
+        }
+        let out = plan.output().unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        let argv = status_argv(&String::from_utf8(out.stdout).unwrap());
+        assert_eq!(argv[..2], ["bastion-wizard", "status"], "{argv:?}");
+        let after = |flag: &str| {
+            argv.iter()
+                .position(|w| w == flag)
+                .map(|i| argv[i + 1].clone())
+        };
+        let named = after("--profile").unwrap_or_else(|| panic!("no --profile in {argv:?}"));
+        assert_eq!(after("--region").as_deref(), region, "{argv:?}");
+        let status = Command::new(BIN).args(&argv[1..]).output().unwrap();
+        assert_ne!(
+            status.status.code(),
+            Some(2),
+            "status refuses --profile {named}: {}",
+            describe(&status)
+        );
+    }
+}

@@ -74,6 +74,14 @@ pub fn render(fleet: &Fleet) -> String {
         "--group".into(),
         fleet.group.to_string(),
     ];
+    if let Some(profile) = &fleet.profile {
+        argv.push("--profile".into());
+        argv.push(profile.clone());
+    }
+    if let Some(region) = &fleet.request.vendor.region {
+        argv.push("--region".into());
+        argv.push(region.clone());
+    }
     if !fleet.tunnel_only {
         argv.push("--allow-shell".into());
     }

@@ -59,7 +59,7 @@ pub fn render(request: &Request, plan: &Plan) -> String {
             value
         })
         .collect();
-    let fleet = Fleet::new(request, plan).map(|f| {
+    let fleet = Fleet::new(request, plan, None).map(|f| {
         let dropin = f
             .dropin_file()
             .map(|(path, content)| json!({"path": path, "content": content}));

@@ -53,11 +53,14 @@ pub struct Fleet<'a> {
     pub key_data: &'a str,
     /// The sshd block for a fresh host, when `--fix-sshd` asks for it and one is needed.
     pub dropin: Option<Repair>,
+    /// What `--profile` names on a fleet host, so a check there judges the same vendor's
+    /// addresses; `None` for the default profile.
+    pub profile: Option<String>,
 }
 
 impl<'a> Fleet<'a> {
     /// `None` when the request carries no key (plan always has one).
-    pub fn new(request: &'a Request, plan: &'a Plan) -> Option<Fleet<'a>> {
+    pub fn new(request: &'a Request, plan: &'a Plan, profile: Option<&str>) -> Option<Fleet<'a>> {
         let key = request.key.as_ref()?;
         let key_line = plan.key_line.as_deref()?;
         let tunnel_only = !request.access.allow_shell;
@@ -74,6 +77,7 @@ impl<'a> Fleet<'a> {
                 .fix_sshd
                 .then(|| sshd_repair::fresh_host_dropin(request))
                 .flatten(),
+            profile: profile.map(|given| profile_word(request, given)),
         })
     }
 
@@ -103,18 +107,35 @@ impl<'a> Fleet<'a> {
     }
 }
 
-/// Renders an export; `None` for `Text`, which the command line shows itself.
-pub fn render(format: Format, request: &Request, plan: &Plan) -> Option<String> {
+/// Renders an export; `None` for `Text`, which the command line shows itself. `profile` is
+/// the `--profile` given, if any.
+pub fn render(
+    format: Format,
+    request: &Request,
+    plan: &Plan,
+    profile: Option<&str>,
+) -> Option<String> {
     if format == Format::Json {
         return Some(json::render(request, plan));
     }
-    let fleet = Fleet::new(request, plan)?;
+    let fleet = Fleet::new(request, plan, profile)?;
     match format {
         Format::Text | Format::Json => None,
         Format::Shell => Some(shell::render(&fleet)),
         Format::Ansible => Some(ansible::render(&fleet)),
         Format::CloudInit => Some(cloud_init::render(&fleet)),
     }
+}
+
+/// The built-in profile's name, which any bastion-wizard resolves; else the profile file,
+/// by its absolute path (the fleet host needs the same file there).
+fn profile_word(request: &Request, given: &str) -> String {
+    if crate::profile::Profile::named(&request.vendor.profile).is_some() {
+        return request.vendor.profile.clone();
+    }
+    std::fs::canonicalize(given)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| given.to_string())
 }
 
 /// A YAML scalar that YAML reads back as exactly `text`: a JSON string (JSON strings are
