@@ -271,10 +271,13 @@ pub fn render(list: &KeyList) -> String {
             if k.added_by_us { "yes" } else { "no" },
             k.expires.as_deref().unwrap_or("-"),
             k.last_login.as_deref().unwrap_or("-"),
-            k.comment
+            crate::key::printable(&k.comment)
         ));
         if !k.options.is_empty() {
-            out.push_str(&format!("        options: {}\n", k.options));
+            out.push_str(&format!(
+                "        options: {}\n",
+                crate::key::printable(&k.options)
+            ));
         }
         for f in &k.flags {
             out.push_str(&format!("        ! {}\n", f.text));

@@ -78,16 +78,16 @@ impl RevokePlan {
             let options = if k.options.is_empty() {
                 String::new()
             } else {
-                format!("{} ", k.options)
+                format!("{} ", key::printable(&k.options))
             };
             out.push_str(&format!(
                 "  line {}: {options}{} {}\n",
                 k.line,
                 k.key_type,
                 if k.comment.is_empty() {
-                    "(no comment)"
+                    "(no comment)".to_string()
                 } else {
-                    &k.comment
+                    key::printable(&k.comment)
                 }
             ));
         }

@@ -187,3 +187,46 @@ fn ours_and_last_login_come_from_the_ledger_and_the_log() {
     let other_user = listed(&text, &ledger_with("fivetran", &b.fingerprint), &[], &[]);
     assert!(!other_user[1].added_by_us, "the ledger is per user");
 }
+
+/// authorized_keys is the tunnel user's file: a comment or option holding terminal escapes
+/// (or a bidi override) must not reach root's terminal as such, where it could erase the
+/// line above it from the auditor's list or rewrite the screen. `keys` and revoke's plan
+/// show such characters escaped.
+#[test]
+fn control_characters_in_a_line_never_reach_the_terminal() {
+    let a = make(&["ed25519"]);
+    let b = make(&["ed25519"]);
+    let hostile = |public: &str| {
+        let mut words = public.split_whitespace();
+        let (kind, data) = (words.next().unwrap(), words.next().unwrap());
+        format!("environment=\"X=\r\x1b[2K\" {kind} {data} hidden\x1b[1A\x1b[2K\u{202E}txt\n")
+    };
+    let content = format!("{}\n{}", a.public, hostile(&b.public));
+    let keys = listed(&content, &Ledger::default(), &[], &[]);
+    let list = bastion_wizard::key_list::KeyList {
+        user: "whaly".into(),
+        keys: keys.clone(),
+        ..Default::default()
+    };
+    let shown = bastion_wizard::key_list::render(&list);
+    let plan = bastion_wizard::revoke::plan(
+        &list,
+        &b.fingerprint,
+        std::path::Path::new("/home/whaly/.ssh/authorized_keys"),
+    )
+    .unwrap()
+    .render();
+    for text in [&shown, &plan] {
+        assert!(
+            !text
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202E}'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("hidden"),
+            "the comment is still shown: {text}"
+        );
+    }
+    assert!(shown.contains(&a.fingerprint) && shown.contains(&b.fingerprint));
+}

@@ -580,10 +580,27 @@ pub fn looks_like_key_type(word: &str) -> bool {
 /// Control characters other than tab and line feed (which are blanks and line breaks),
 /// and the bidirectional overrides that make a comment display differently from what it is.
 fn has_control(s: &str) -> bool {
-    s.chars().any(|c| {
-        (c.is_control() && c != '\t' && c != '\n')
-            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    })
+    s.chars().any(hidden)
+}
+
+fn hidden(c: char) -> bool {
+    (c.is_control() && c != '\t' && c != '\n')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text from a file someone else controls (an authorized_keys comment or option), made
+/// safe to print on root's terminal: each character `has_control` refuses is shown
+/// escaped (`\u{1b}`), so none can move the cursor, erase a line or reorder what is read.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if hidden(c) || c == '\n' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Standard base64 with padding, as key data is written in authorized_keys.

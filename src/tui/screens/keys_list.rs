@@ -157,7 +157,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 if k.added_by_us { "ours" } else { "" },
                 expiry_words(k.days_left),
                 last,
-                k.comment
+                crate::key::printable(&k.comment)
             );
             ListItem::new(Line::from(vec![
                 Span::styled(format!("{mark} "), style),
@@ -189,7 +189,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         first.push(k.fingerprint.clone());
     }
     if !k.comment.is_empty() {
-        first.push(k.comment.clone());
+        first.push(crate::key::printable(&k.comment));
     }
     lines.push(Line::styled(
         truncate(&format!("  {}", first.join(" · ")), width),
@@ -209,7 +209,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             let mut facts = vec![if k.options.is_empty() {
                 "no options".to_string()
             } else {
-                format!("options {}", k.options)
+                format!("options {}", crate::key::printable(&k.options))
             }];
             if let Some(expires) = &k.expires {
                 facts.push(format!("until {expires}"));
