@@ -33,34 +33,48 @@ pub fn generate(state_dir: &StateDir, user: &str) -> Result<Generated> {
         .map(|n| keys.join(format!("{user}-{stamp}-{}-{n}", std::process::id())))
         .find(|dir| private_dir(dir, false).is_ok())
         .context("cannot create a new directory for the key pair")?;
-    let path = dir.join("id_ed25519");
     let comment = format!("bastion-wizard {user} {}", &stamp[..8]);
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", &comment, "-f"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .output()
-        .context("cannot run ssh-keygen")?;
-    if !out.status.success() {
-        let _ = fs::remove_dir_all(&dir);
-        bail!(
-            "ssh-keygen failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let public = dir.join("id_ed25519.pub");
-    let text = fs::read_to_string(&public).context("cannot read the generated public key")?;
-    let _ = fs::remove_file(&public);
-    let meta = fs::symlink_metadata(&path)?;
-    if !meta.file_type().is_file() || meta.mode() & 0o077 != 0 {
-        let _ = fs::remove_dir_all(&dir);
-        bail!("ssh-keygen left {} other than a 0600 file", path.display());
-    }
-    let key = key::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Generated {
-        key,
-        private_key: path,
+    pair_in(&dir, |path| {
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", &comment, "-f"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run ssh-keygen")?;
+        if !out.status.success() {
+            bail!(
+                "ssh-keygen failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
     })
+}
+
+/// Makes the pair in `dir` with `keygen` and reads its public half; on any failure the
+/// directory goes, so no private key is left that nobody was told about.
+fn pair_in(dir: &Path, keygen: impl FnOnce(&Path) -> Result<()>) -> Result<Generated> {
+    let path = dir.join("id_ed25519");
+    let made = keygen(&path).and_then(|()| {
+        let public = dir.join("id_ed25519.pub");
+        let text = fs::read_to_string(&public).context("cannot read the generated public key")?;
+        let _ = fs::remove_file(&public);
+        let meta = fs::symlink_metadata(&path)?;
+        if !meta.file_type().is_file() || meta.mode() & 0o077 != 0 {
+            bail!("ssh-keygen left {} other than a 0600 file", path.display());
+        }
+        key::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))
+    });
+    match made {
+        Ok(key) => Ok(Generated {
+            key,
+            private_key: path,
+        }),
+        Err(e) => {
+            let _ = fs::remove_dir_all(dir);
+            Err(e)
+        }
+    }
 }
 
 impl Generated {
@@ -109,6 +123,26 @@ fn private_dir(path: &Path, may_exist: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whatever fails after the private half exists, the directory holding it goes.
+    #[test]
+    fn a_pair_whose_public_half_is_unusable_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        for public in [None, Some("not a key")] {
+            let pair = dir.path().join("pair");
+            fs::DirBuilder::new().mode(0o700).create(&pair).unwrap();
+            let made = pair_in(&pair, |path| {
+                fs::write(path, "-----BEGIN OPENSSH PRIVATE KEY-----\n")?;
+                fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+                if let Some(text) = public {
+                    fs::write(path.with_extension("pub"), text)?;
+                }
+                Ok(())
+            });
+            assert!(made.is_err(), "{public:?}");
+            assert!(!pair.exists(), "the private half was left for {public:?}");
+        }
+    }
 
     #[test]
     fn a_pair_lands_in_a_fresh_private_directory_and_only_there() {

@@ -40,7 +40,8 @@ pub struct RevokePlan {
     pub command: String,
 }
 
-/// The plan, or `None` when no line holds that key.
+/// The plan, or `None` when no login line holds that key (a cert-authority line is not
+/// a login with the key, and stays).
 pub fn plan(list: &KeyList, fingerprint: &str, path: &std::path::Path) -> Option<RevokePlan> {
     let data = &list
         .keys
@@ -57,6 +58,10 @@ pub fn plan(list: &KeyList, fingerprint: &str, path: &std::path::Path) -> Option
         })
         .cloned()
         .collect();
+    if lines.is_empty() {
+        // Only cert-authority lines hold it: no login with this key to revoke.
+        return None;
+    }
     let numbers: Vec<String> = lines.iter().map(|k| format!("{}d", k.line)).collect();
     Some(RevokePlan {
         user: list.user.clone(),

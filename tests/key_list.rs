@@ -230,3 +230,32 @@ fn control_characters_in_a_line_never_reach_the_terminal() {
     }
     assert!(shown.contains(&a.fingerprint) && shown.contains(&b.fingerprint));
 }
+
+/// A key that is only on a cert-authority line logs nobody in: there is nothing to revoke,
+/// and revoke says so instead of asking about zero lines.
+#[test]
+fn a_key_only_on_a_cert_authority_line_has_no_revoke_plan() {
+    let a = make(&["ed25519"]);
+    let content = format!("cert-authority {}\n", a.public);
+    let list = bastion_wizard::key_list::KeyList {
+        user: "whaly".into(),
+        keys: listed(&content, &Ledger::default(), &[], &[]),
+        ..Default::default()
+    };
+    let path = std::path::Path::new("/home/whaly/.ssh/authorized_keys");
+    assert_eq!(
+        bastion_wizard::revoke::plan(&list, &a.fingerprint, path),
+        None
+    );
+    let login = format!("cert-authority {}\n{}\n", a.public, a.public);
+    let list = bastion_wizard::key_list::KeyList {
+        keys: listed(&login, &Ledger::default(), &[], &[]),
+        ..list
+    };
+    let plan = bastion_wizard::revoke::plan(&list, &a.fingerprint, path).unwrap();
+    assert_eq!(
+        plan.lines.iter().map(|k| k.line).collect::<Vec<_>>(),
+        vec![2],
+        "the login line goes, the cert-authority line stays"
+    );
+}
