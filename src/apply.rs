@@ -189,23 +189,29 @@ pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(E
         request,
         &format!("ok, {} step(s) changed", done.len()),
     );
-    let _ = ledger::record(
-        state_dir,
-        Entry::Applied {
-            user: request.user.clone(),
-            vendor: request.vendor.clone(),
-            allow_shell: request.access.allow_shell,
-            permit_open: request
-                .access
-                .permit_open
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            from_vendor_ips: !request.access.from.is_empty(),
-        },
-    );
+    record_setup(request, state_dir);
     Outcome::Done {
         changed: done.len(),
+    }
+}
+
+/// Notes how the user was set up, once per change of it: a rerun asking the same adds
+/// nothing, so the ledger does not grow with reruns.
+fn record_setup(request: &Request, state_dir: &StateDir) {
+    let applied = Entry::Applied {
+        user: request.user.clone(),
+        vendor: request.vendor.clone(),
+        allow_shell: request.access.allow_shell,
+        permit_open: request
+            .access
+            .permit_open
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        from_vendor_ips: !request.access.from.is_empty(),
+    };
+    if ledger::Ledger::read(state_dir).last_applied(&request.user) != Some(&applied) {
+        let _ = ledger::record(state_dir, applied);
     }
 }
 
@@ -226,10 +232,18 @@ fn record(action: &Action, request: &Request, state_dir: &StateDir) {
     let entry = match action {
         Action::CreateGroup => Entry::CreatedGroup {
             group: request.group.clone(),
+            gid: Group::from_name(&request.group)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw()),
         },
         Action::CreateUser { .. } => Entry::CreatedUser {
             user: request.user.clone(),
             group: request.group.clone(),
+            uid: User::from_name(&request.user)
+                .ok()
+                .flatten()
+                .map(|u| u.uid.as_raw()),
         },
         _ => return,
     };

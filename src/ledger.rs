@@ -18,14 +18,19 @@ const FILE: &str = "ledger.jsonl";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Entry {
-    /// `groupadd` made this group (it did not exist before).
+    /// `groupadd` made this group (it did not exist before), with the gid it got: a group
+    /// deleted by hand and made again under the same name is not ours.
     CreatedGroup {
         group: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gid: Option<u32>,
     },
-    /// `useradd` made this user (it did not exist before).
+    /// `useradd` made this user (it did not exist before), with the uid it got.
     CreatedUser {
         user: String,
         group: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<u32>,
     },
     /// A key line was added to the user's authorized_keys (not one that was there).
     AddedKey {
@@ -127,12 +132,35 @@ impl Ledger {
             .unwrap_or(false)
     }
 
+    /// Whether the account named `user` now is the one this program created: created by
+    /// it, not deleted since, and (where the ledger has it) still the same uid.
+    pub fn created_this_user(&self, user: &str, uid: Option<u32>) -> bool {
+        self.created_user(user) && self.created_id(user, true).is_none_or(|id| Some(id) == uid)
+    }
+
+    /// As `created_this_user`, for a group and its gid.
+    pub fn created_this_group(&self, group: &str, gid: Option<u32>) -> bool {
+        self.created_group(group)
+            && self
+                .created_id(group, false)
+                .is_none_or(|id| Some(id) == gid)
+    }
+
+    /// The uid (or gid) the latest creation of that name recorded.
+    fn created_id(&self, name: &str, user: bool) -> Option<u32> {
+        self.entries().rev().find_map(|e| match e {
+            Entry::CreatedUser { user: u, uid, .. } if user && u == name => Some(*uid),
+            Entry::CreatedGroup { group: g, gid } if !user && g == name => Some(*gid),
+            _ => None,
+        })?
+    }
+
     /// This program created the group, and has not deleted it since.
     pub fn created_group(&self, group: &str) -> bool {
         self.entries()
             .rev()
             .find_map(|e| match e {
-                Entry::CreatedGroup { group: g } if g == group => Some(true),
+                Entry::CreatedGroup { group: g, .. } if g == group => Some(true),
                 Entry::DeletedGroup { group: g } if g == group => Some(false),
                 _ => None,
             })
@@ -297,6 +325,7 @@ mod tests {
             Entry::CreatedUser {
                 user: "whaly".into(),
                 group: "whaly".into(),
+                uid: Some(1001),
             },
             added("whaly", "SHA256:a"),
             added("whaly", "SHA256:b"),
@@ -318,6 +347,32 @@ mod tests {
             vec!["whaly".to_string()],
             "a key of ours is left"
         );
+    }
+
+    #[test]
+    fn an_account_made_again_under_the_same_name_is_not_ours() {
+        let l = ledger(vec![
+            Entry::CreatedGroup {
+                group: "whaly".into(),
+                gid: Some(1001),
+            },
+            Entry::CreatedUser {
+                user: "whaly".into(),
+                group: "whaly".into(),
+                uid: Some(1001),
+            },
+        ]);
+        assert!(l.created_this_user("whaly", Some(1001)));
+        assert!(
+            !l.created_this_user("whaly", Some(1002)),
+            "deleted and made again"
+        );
+        assert!(l.created_this_group("whaly", Some(1001)));
+        assert!(!l.created_this_group("whaly", Some(1005)));
+        assert!(!l.created_this_group("whaly", None), "gone");
+        // Entries from before the ids were recorded go by name.
+        let old = r#"{"at":"t","event":"created_user","user":"whaly","group":"whaly"}"#;
+        assert!(Ledger::parse(old).created_this_user("whaly", Some(4242)));
     }
 
     #[test]
@@ -370,6 +425,7 @@ mod tests {
         let created = Entry::CreatedUser {
             user: "whaly".into(),
             group: "whaly".into(),
+            uid: None,
         };
         let l = ledger(vec![created, home, edit]);
         assert_eq!(l.created_home("whaly"), Some(PathBuf::from("/home/whaly")));

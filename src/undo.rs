@@ -115,6 +115,10 @@ pub struct Facts {
     /// Each sshd file the ledger names, with its content (`None`: gone).
     pub sshd_files: Vec<(PathBuf, Option<Vec<u8>>)>,
     pub user_exists: bool,
+    /// The uid and gid the user and group have now, to tell them from the ones this
+    /// program created when a name was deleted and made again.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
     /// The user's home as /etc/passwd gives it.
     pub home: Option<PathBuf>,
     pub group_exists: bool,
@@ -237,7 +241,9 @@ pub fn plan(
             action: UndoAction::RestoreSshd { file, content },
         });
     }
-    let deleting_user = delete_account && ledger.created_user(user) && facts.user_exists;
+    let ours_user = ledger.created_this_user(user, facts.uid);
+    let ours_group = ledger.created_this_group(group, facts.gid);
+    let deleting_user = delete_account && ours_user && facts.user_exists;
     let group_users: Vec<String> = facts
         .group_used_by
         .iter()
@@ -249,10 +255,14 @@ pub fn plan(
             let remove_home = ledger
                 .created_home(user)
                 .is_some_and(|h| Some(&h) == facts.home.as_ref());
-            let foreign_group = facts
-                .userdel_takes_group
-                .as_ref()
-                .filter(|g| !ledger.created_group(g));
+            let foreign_group = facts.userdel_takes_group.as_ref().filter(|g| {
+                let ours = if *g == group {
+                    ours_group
+                } else {
+                    ledger.created_group(g)
+                };
+                !ours
+            });
             let (state, detail) = match foreign_group {
                 Some(g) => (
                     StepState::Blocked,
@@ -279,7 +289,7 @@ pub fn plan(
                 "the user {user}: it existed before this program set it up"
             ));
         }
-        if ledger.created_group(group) && facts.group_exists {
+        if ours_group && facts.group_exists {
             if group_users.is_empty() {
                 steps.push(UndoStep {
                     title: format!("Delete the group {group}"),

@@ -338,13 +338,25 @@ fn e2e_rerun_changes_nothing() {
         .map(|r| r.entry)
         .collect();
     let fingerprint = common::fingerprints(&key.with_extension("pub"), "sha256").remove(0);
+    let passwd = sb.passwd();
+    let fields: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with(&format!("{USER}:")))
+        .expect("the user in /etc/passwd")
+        .split(':')
+        .collect();
+    let ids: (u32, u32) = (fields[2].parse().unwrap(), fields[3].parse().unwrap());
     assert_eq!(
         events,
         vec![
-            Entry::CreatedGroup { group: USER.into() },
+            Entry::CreatedGroup {
+                group: USER.into(),
+                gid: Some(ids.1)
+            },
             Entry::CreatedUser {
                 user: USER.into(),
-                group: USER.into()
+                group: USER.into(),
+                uid: Some(ids.0)
             },
             Entry::CreatedHome {
                 user: USER.into(),
@@ -354,8 +366,18 @@ fn e2e_rerun_changes_nothing() {
                 user: USER.into(),
                 fingerprint
             },
+            Entry::Applied {
+                user: USER.into(),
+                vendor: bastion_wizard::setup::Vendor {
+                    profile: "Whaly".into(),
+                    region: None
+                },
+                allow_shell: false,
+                permit_open: Vec::new(),
+                from_vendor_ips: false
+            },
         ],
-        "the ledger holds what the first run created, and the rerun added nothing"
+        "the ledger holds what the first run created and how, and the rerun added nothing"
     );
 }
 

@@ -287,3 +287,30 @@ fn e2e_remove_keeps_a_user_that_was_there() {
     assert_eq!(accounts(&sb), accounts_before);
     assert!(fs::metadata(sb.host_path(&path)).is_ok());
 }
+
+/// The ledger knows the uid and gid it created: an account deleted by hand and made again
+/// under the same name (another uid) is someone else's, and `remove --delete-account`
+/// keeps it.
+#[test]
+fn e2e_remove_keeps_an_account_made_again_under_the_same_name() {
+    let sb = sandbox_or_skip!();
+    let (ours, _, _) = key_file(&sb, "ours", &["ed25519"]);
+    apply(&sb, &ours, &[]);
+    sb.sh(&format!(
+        "userdel -r {USER}; groupdel {USER} 2>/dev/null; useradd -m filler && \
+         useradd -m {USER}"
+    ));
+    let accounts_before = accounts(&sb);
+    let out = sb.wizard(&["remove", "--delete-account", "--yes"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("kept: the user whaly"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        accounts(&sb),
+        accounts_before,
+        "the new whaly and its group stay"
+    );
+}

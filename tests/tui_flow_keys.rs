@@ -221,10 +221,12 @@ fn undo_plan(delete_account: bool) -> undo::UndoPlan {
         records: vec![
             record(Entry::CreatedGroup {
                 group: "whaly".into(),
+                gid: None,
             }),
             record(Entry::CreatedUser {
                 user: "whaly".into(),
                 group: "whaly".into(),
+                uid: None,
             }),
             record(Entry::AddedKey {
                 user: "whaly".into(),

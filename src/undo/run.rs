@@ -65,6 +65,8 @@ pub fn gather(user: &str, group: &str, ledger: &Ledger) -> Facts {
             .join(".ssh/authorized_keys"),
         sshd_files,
         user_exists: account.is_some(),
+        uid: account.as_ref().map(|a| a.uid.as_raw()),
+        gid: found_group.as_ref().map(|g| g.gid.as_raw()),
         home,
         group_exists: found_group.is_some(),
         group_used_by,
