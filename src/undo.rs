@@ -206,11 +206,25 @@ pub fn plan(
                         "this program created the file: it is deleted, then sshd is checked and reloaded".to_string(),
                     )
                 } else if undone == *bytes {
+                    let text = String::from_utf8_lossy(bytes);
+                    let changed: Vec<&str> = edits
+                        .iter()
+                        .filter(|(before, after)| !text.lines().any(|l| l == after || l == before))
+                        .map(|(_, after)| after.as_str())
+                        .collect();
+                    let detail = if changed.is_empty() {
+                        "nothing of this program's is left in it".to_string()
+                    } else {
+                        format!(
+                            "the line(s) it edited ({}) have changed since, so the name it added may still be there: only you can tell whether it may go",
+                            changed.join("; ")
+                        )
+                    };
                     (
                         StepState::Done,
                         Some(undone),
-                        format!("grep -n 'Match User {user}' {shown}"),
-                        "nothing of this program's is left in it".to_string(),
+                        format!("grep -n -i -e 'Match User {user}' -e '^Allow' {shown}"),
+                        detail,
                     )
                 } else {
                     let what = match (edits.is_empty(), new_file) {
@@ -328,4 +342,56 @@ fn join(lines: &[usize]) -> String {
         .map(usize::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Entry, Record};
+
+    /// A second vendor's repair edited the same AllowUsers line: undo cannot take the
+    /// first vendor's name out safely, and says so instead of "nothing is left".
+    #[test]
+    fn an_edited_line_that_changed_since_is_named_not_called_clean() {
+        let file = PathBuf::from("/etc/ssh/sshd_config");
+        let record = |entry| Record {
+            at: "t".into(),
+            entry,
+        };
+        let ledger = Ledger {
+            records: vec![
+                record(Entry::WroteSshd {
+                    user: "whaly".into(),
+                    file: file.clone(),
+                    new_file: false,
+                }),
+                record(Entry::EditedSshdLine {
+                    user: "whaly".into(),
+                    file: file.clone(),
+                    before: "AllowUsers alice".into(),
+                    after: "AllowUsers alice whaly".into(),
+                }),
+            ],
+        };
+        let step = |content: &str| {
+            let facts = Facts {
+                sshd_files: vec![(file.clone(), Some(content.as_bytes().to_vec()))],
+                ..Facts::default()
+            };
+            let plan = plan("whaly", "whaly", &ledger, &facts, false);
+            plan.steps
+                .into_iter()
+                .find(|s| s.title.contains("sshd repair"))
+                .expect("the sshd step")
+        };
+        let changed = step("AllowUsers alice whaly fivetran\n");
+        assert_eq!(changed.state, StepState::Done);
+        assert!(
+            changed.detail.contains("have changed since"),
+            "{}",
+            changed.detail
+        );
+        let clean = step("AllowUsers alice\n");
+        assert_eq!(clean.detail, "nothing of this program's is left in it");
+    }
 }
