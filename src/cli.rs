@@ -24,7 +24,10 @@ use crate::verify;
 #[command(
     name = "bastion-wizard",
     version,
-    about = "Prepare this host as an SSH tunnel bastion for a data vendor (Whaly by default).\nWithout a command, runs the full-screen wizard."
+    about = "Prepare this host as an SSH tunnel bastion for a data vendor (Whaly by default).\nWithout a command, runs the full-screen wizard.",
+    after_long_help = "The wizard exits 0 when finished or quit, 1 on a terminal or internal error, \
+        2 without a terminal or on bad input, 128+N when ended by signal N. \
+        `bastion-wizard COMMAND --help` shows each command's options and exit status."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,6 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read-only inspection of every step and known failure cause (exit 0 ready, 1 not)
+    #[command(after_long_help = "Exit status: 0 ready, 1 not ready, 2 bad input.")]
     Status {
         /// Print the report as JSON, for scripts (each check with its id and status)
         #[arg(long)]
@@ -47,6 +51,7 @@ pub enum Command {
         setup: SetupArgs,
     },
     /// Print the planned changes with their shell commands; changes nothing
+    #[command(after_long_help = "Exit status: 0 the plan was printed, 2 bad input.")]
     Plan {
         /// The vendor's public key, as they sent it ("-" for standard input)
         #[arg(long, value_name = "F")]
@@ -58,6 +63,12 @@ pub enum Command {
         setup: SetupArgs,
     },
     /// Print the plan, then apply it (needs root)
+    #[command(
+        after_long_help = "Exit status: 0 done and the host is ready; 1 failed part-way (a rerun is safe) \
+        or refused by the host's state before any change; 2 bad input; 3 not root; \
+        4 declined at the prompt; 5 applied, but checks outside the account still fail. \
+        Only 0, 1 and 5 can have changed anything."
+    )]
     Apply {
         /// The vendor's public key, as they sent it ("-" for standard input)
         #[arg(long, value_name = "F")]
@@ -72,7 +83,14 @@ pub enum Command {
         setup: SetupArgs,
     },
     /// Prove the tunnel live through this host's sshd with a throwaway key (needs root)
+    ///
     /// The tunnel goes to the first --db target, else the first --permit-open one.
+    // The probe never uses the group: --group is accepted, so one set of options serves
+    // status and verify alike, but not listed.
+    #[command(mut_arg("group", |a| a.hide(true)))]
+    #[command(
+        after_long_help = "Exit status: 0 the tunnel works, 1 it does not, 2 bad input, 3 not root."
+    )]
     Verify {
         /// Print the result as JSON
         #[arg(long)]
@@ -81,6 +99,7 @@ pub enum Command {
         setup: SetupArgs,
     },
     /// Open a TCP connection from this host and report latency or the precise error
+    #[command(after_long_help = "Exit status: 0 reachable, 1 not, 2 bad input.")]
     CheckPort {
         /// Where to connect, e.g. db.internal:5432 or [2001:db8::5]:5432
         #[arg(value_name = "HOST:PORT")]
@@ -559,6 +578,21 @@ mod tests {
             assert!(!help.contains(foreign), "{foreign} in:\n{help}");
         }
         assert!(help.contains("--timeout-ms"), "{help}");
+    }
+
+    #[test]
+    fn verify_lists_no_group() {
+        let mut root = Cli::command();
+        let help = root
+            .find_subcommand_mut("verify")
+            .expect("verify")
+            .render_long_help()
+            .to_string();
+        assert!(!help.contains("--group"), "{help}");
+        for own in ["--user", "--allow-shell", "--permit-open", "--db", "--json"] {
+            assert!(help.contains(own), "{own} missing in:\n{help}");
+        }
+        assert!(Cli::try_parse_from(["bw", "verify", "--group", "g"]).is_ok());
     }
 
     #[test]
