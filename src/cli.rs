@@ -122,6 +122,10 @@ pub struct SetupArgs {
     pub group: Option<String>,
     /// The key is (to be) installed without restrictions, with a login shell, as the guide
     /// does; status judges the host for that setup
+    ///
+    /// Without it the key is tunnel-only: its line gets `restrict,port-forwarding` (plus a
+    /// `permitopen` for each --permit-open target) and a new user gets the system's nologin
+    /// shell, so the vendor can forward ports and nothing else.
     #[arg(long)]
     pub allow_shell: bool,
     /// The key limits forwarding to this target (repeatable); status judges the host for it
