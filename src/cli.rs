@@ -28,7 +28,10 @@ use crate::verify;
 #[command(
     name = "bastion-wizard",
     version,
-    about = "Prepare this host as an SSH tunnel bastion for a data vendor (Whaly by default).\nWithout a command, runs the full-screen wizard."
+    about = "Prepare this host as an SSH tunnel bastion for a data vendor (Whaly by default).\nWithout a command, runs the full-screen wizard.",
+    after_long_help = "The wizard exits 0 when finished or quit, 1 on a terminal or internal error, \
+        2 without a terminal or on bad input, 128+N when ended by signal N. \
+        `bastion-wizard COMMAND --help` shows each command's options and exit status."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -40,6 +43,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read-only inspection of every step and known failure cause (exit 0 ready, 1 not)
+    #[command(after_long_help = "Exit status: 0 ready, 1 not ready, 2 bad input.")]
     Status {
         /// Print the report as JSON, for scripts (each check with its id and status)
         #[arg(long)]
@@ -51,6 +55,7 @@ pub enum Command {
         setup: SetupArgs,
     },
     /// Print the planned changes with their shell commands; changes nothing
+    #[command(after_long_help = "Exit status: 0 the plan was printed, 2 bad input.")]
     Plan {
         /// The vendor's public key, as they sent it ("-" for standard input)
         #[arg(long, value_name = "F")]
@@ -66,6 +71,12 @@ pub enum Command {
         setup: SetupArgs,
     },
     /// Print the plan, then apply it (needs root)
+    #[command(
+        after_long_help = "Exit status: 0 done and the host is ready; 1 failed part-way (a rerun is safe) \
+        or refused by the host's state before any change; 2 bad input; 3 not root; \
+        4 declined at the prompt; 5 applied, but checks outside the account still fail. \
+        Only 0, 1 and 5 can have changed anything."
+    )]
     Apply {
         /// The vendor's public key, as they sent it ("-" for standard input)
         #[arg(long, value_name = "F", required_unless_present = "generate_key")]
@@ -85,7 +96,17 @@ pub enum Command {
         setup: SetupArgs,
     },
     /// Prove the tunnel live through this host's sshd with a throwaway key (needs root)
+    ///
     /// The tunnel goes to the first --db target, else the first --permit-open one.
+    // The probe never uses the group: --group is accepted, so one set of options serves
+    // status and verify alike, but not listed.
+    // Nor its own from= and expiry-time: the probe line brings its own.
+    #[command(mut_arg("group", |a| a.hide(true)))]
+    #[command(mut_arg("expires", |a| a.hide(true)))]
+    #[command(mut_arg("from_vendor_ips", |a| a.hide(true)))]
+    #[command(
+        after_long_help = "Exit status: 0 the tunnel works, 1 it does not, 2 bad input, 3 not root."
+    )]
     Verify {
         /// Print the result as JSON
         #[arg(long)]
@@ -95,6 +116,12 @@ pub enum Command {
     },
     /// Every key line of the user's authorized_keys: type, fingerprint, options, whether this
     /// program added it, expiry, last login, and what sshd makes of the line
+    // The list is judged against the vendor's addresses and database targets; how a new
+    // key would be installed does not apply.
+    #[command(mut_arg("group", |a| a.hide(true)))]
+    #[command(mut_arg("allow_shell", |a| a.hide(true)))]
+    #[command(mut_arg("expires", |a| a.hide(true)))]
+    #[command(mut_arg("from_vendor_ips", |a| a.hide(true)))]
     Keys {
         /// Print the list as JSON
         #[arg(long)]
@@ -104,6 +131,13 @@ pub enum Command {
     },
     /// Remove every line holding this key, keeping every other byte; the old file is backed up
     /// (exit 0 removed, 1 no such key, 2 bad input, 3 not root, 4 declined)
+    // Only whose file it is matters (--user, or the profile's user).
+    #[command(mut_arg("group", |a| a.hide(true)))]
+    #[command(mut_arg("allow_shell", |a| a.hide(true)))]
+    #[command(mut_arg("permit_open", |a| a.hide(true)))]
+    #[command(mut_arg("db", |a| a.hide(true)))]
+    #[command(mut_arg("expires", |a| a.hide(true)))]
+    #[command(mut_arg("from_vendor_ips", |a| a.hide(true)))]
     Revoke {
         /// The key's SHA256 fingerprint, as `keys` or `ssh-keygen -l` prints it
         #[arg(value_name = "FINGERPRINT")]
@@ -116,6 +150,12 @@ pub enum Command {
     },
     /// Undo what this program set up for the user: its key lines and sshd repair, shown as a
     /// plan first; never what it did not create
+    // Whose setup (--user, --group for --delete-account), not how a key would be installed.
+    #[command(mut_arg("allow_shell", |a| a.hide(true)))]
+    #[command(mut_arg("permit_open", |a| a.hide(true)))]
+    #[command(mut_arg("db", |a| a.hide(true)))]
+    #[command(mut_arg("expires", |a| a.hide(true)))]
+    #[command(mut_arg("from_vendor_ips", |a| a.hide(true)))]
     Remove {
         /// Also delete the user and group, if this program created them
         #[arg(long)]
@@ -127,6 +167,7 @@ pub enum Command {
         setup: SetupArgs,
     },
     /// Open a TCP connection from this host and report latency or the precise error
+    #[command(after_long_help = "Exit status: 0 reachable, 1 not, 2 bad input.")]
     CheckPort {
         /// Where to connect, e.g. db.internal:5432 or [2001:db8::5]:5432
         #[arg(value_name = "HOST:PORT")]
@@ -149,6 +190,10 @@ pub struct SetupArgs {
     pub group: Option<String>,
     /// The key is (to be) installed without restrictions, with a login shell, as the guide
     /// does; status judges the host for that setup
+    ///
+    /// Without it the key is tunnel-only: its line gets `restrict,port-forwarding` (plus a
+    /// `permitopen` for each --permit-open target) and a new user gets the system's nologin
+    /// shell, so the vendor can forward ports and nothing else.
     #[arg(long)]
     pub allow_shell: bool,
     /// The key limits forwarding to this target (repeatable); status judges the host for it
@@ -881,6 +926,72 @@ mod tests {
             assert!(!help.contains(foreign), "{foreign} in:\n{help}");
         }
         assert!(help.contains("--timeout-ms"), "{help}");
+    }
+
+    /// Each command lists the setup options that change what it does, and no other.
+    #[test]
+    fn each_command_lists_only_the_setup_options_that_apply() {
+        let all = [
+            "--user",
+            "--group",
+            "--allow-shell",
+            "--permit-open",
+            "--db",
+            "--profile",
+            "--region",
+            "--expires",
+            "--from-vendor-ips",
+        ];
+        let listed: &[(&str, &[&str])] = &[
+            ("status", &all),
+            ("plan", &all),
+            ("apply", &all),
+            (
+                "verify",
+                &[
+                    "--user",
+                    "--allow-shell",
+                    "--permit-open",
+                    "--db",
+                    "--profile",
+                    "--region",
+                ],
+            ),
+            (
+                "keys",
+                &["--user", "--permit-open", "--db", "--profile", "--region"],
+            ),
+            ("revoke", &["--user", "--profile", "--region"]),
+            ("remove", &["--user", "--group", "--profile", "--region"]),
+        ];
+        let mut root = Cli::command();
+        for (name, own) in listed {
+            let help = root
+                .find_subcommand_mut(name)
+                .expect(name)
+                .render_long_help()
+                .to_string();
+            for option in all {
+                let shown =
+                    help.contains(&format!("{option} ")) || help.contains(&format!("{option}\n"));
+                assert_eq!(shown, own.contains(&option), "{name} {option}:\n{help}");
+            }
+        }
+    }
+
+    #[test]
+    fn verify_lists_no_group() {
+        let mut root = Cli::command();
+        let help = root
+            .find_subcommand_mut("verify")
+            .expect("verify")
+            .render_long_help()
+            .to_string();
+        assert!(!help.contains("--group"), "{help}");
+        for own in ["--user", "--allow-shell", "--permit-open", "--db", "--json"] {
+            assert!(help.contains(own), "{own} missing in:\n{help}");
+        }
+        assert!(Cli::try_parse_from(["bw", "verify", "--group", "g"]).is_ok());
     }
 
     #[test]
