@@ -181,44 +181,148 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// What lies around the account: sshd's effective configuration, the packet filter, bans,
+/// the log, listeners and the machine's facts. `status` and the wizard read it beside the
+/// account; `apply` reads it while its steps run, since they change none of it.
+pub struct Surroundings {
+    is_root: bool,
+    sshd_files: SshdFiles,
+    addresses: Vec<String>,
+    /// `None`: not read yet, because the answer may depend on the account being created.
+    sshd: Option<Result<Vec<Effective>, String>>,
+    firewall: Firewall,
+    fail2ban: Fail2ban,
+    attempts: Attempts,
+    listeners: Vec<Listener>,
+    sshd_debian: bool,
+    facts: HostFacts,
+}
+
+impl Surroundings {
+    /// Reads everything around the account, every slow reader (sshd -T, the log, the
+    /// firewall tools, `ssh -V`) at once. With `account_changes`, `sshd -T` is left for
+    /// `complete` where a `Match Group` block makes its answer depend on the account.
+    pub fn read(request: &Request, account_changes: bool) -> Surroundings {
+        let is_root = is_root();
+        let sshd_files = sshd_repair::read_tree(is_root);
+        let addresses = local_addresses();
+        let ask_sshd = !(account_changes && sshd_files.matches_on("group"));
+        let (sshd, firewall, fail2ban, attempts, listeners, sshd_debian, facts) =
+            std::thread::scope(|scope| {
+                let sshd = ask_sshd
+                    .then(|| scope.spawn(|| query_sshd(request, &sshd_files, &addresses, is_root)));
+                let firewall = scope.spawn(|| firewall::read(is_root));
+                let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
+                let attempts = scope.spawn(|| logs::read(&request.user, is_root));
+                let listeners = scope.spawn(sshd::listeners);
+                let debian = scope.spawn(sshd::is_debian_build);
+                let facts = host_facts(addresses.clone());
+                (
+                    sshd.map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err("sshd -T could not be run".into()))
+                    }),
+                    firewall.join().unwrap_or_default(),
+                    fail2ban.join().unwrap_or_default(),
+                    attempts.join().unwrap_or_default(),
+                    listeners.join().unwrap_or_default(),
+                    debian.join().unwrap_or(false),
+                    facts,
+                )
+            });
+        Surroundings {
+            is_root,
+            sshd_files,
+            addresses,
+            sshd,
+            firewall,
+            fail2ban,
+            attempts,
+            listeners,
+            sshd_debian,
+            facts,
+        }
+    }
+
+    /// Only what the account steps of a plan follow, for `apply`'s own look under its
+    /// lock: sshd's answer where the plan uses it (a repair, or an existing account whose
+    /// password lock and aging depend on UsePAM), and nothing else; no process otherwise.
+    fn for_plan(request: &Request) -> Surroundings {
+        let is_root = is_root();
+        let sshd_files = sshd_repair::read_tree(is_root);
+        let addresses = local_addresses();
+        let exists = User::from_name(&request.user).ok().flatten().is_some();
+        let sshd = (request.fix_sshd || exists)
+            .then(|| query_sshd(request, &sshd_files, &addresses, is_root));
+        let not_read = "not read: applying does not need it";
+        Surroundings {
+            is_root,
+            sshd_files,
+            addresses,
+            sshd: Some(sshd.unwrap_or_else(|| Err(not_read.into()))),
+            firewall: Firewall {
+                unreadable: Some(not_read.into()),
+                ..Firewall::default()
+            },
+            fail2ban: Fail2ban::default(),
+            attempts: Attempts::default(),
+            listeners: Vec::new(),
+            sshd_debian: sshd::is_debian_build(),
+            facts: HostFacts::default(),
+        }
+    }
+}
+
+/// `sshd -T -C` for the user from each vendor address; one run when no Match block looks at
+/// the address, since every address then gets the same answer.
+fn query_sshd(
+    request: &Request,
+    files: &SshdFiles,
+    addresses: &[String],
+    is_root: bool,
+) -> Result<Vec<Effective>, String> {
+    let all = &request.vendor_addrs;
+    let asked: &[IpAddr] = if files.depends_on_address() {
+        all
+    } else {
+        &all[..all.len().min(1)]
+    };
+    let locals = local_ends(files, addresses, all);
+    sshd::query_all(&request.user, asked, &locals, is_root).map(|configs| {
+        match configs.as_slice() {
+            [one] if asked.len() < all.len() => sshd::same_everywhere(&one.config, all),
+            _ => configs,
+        }
+    })
+}
+
 /// Looks at everything the guide touches, following no link inside the user's home.
 /// The slow readers (sshd -T per address, the log, the firewall tools) run concurrently.
 pub fn inspect(request: &Request) -> HostState {
-    let is_root = is_root();
-    let mut sshd_files = sshd_repair::read_tree(is_root);
-    // Without a Match block on the address, every vendor address gets the same answer:
-    // one `sshd -T` stands for all of them.
-    let asked: &[IpAddr] = if sshd_files.depends_on_address() {
-        &request.vendor_addrs
-    } else {
-        &request.vendor_addrs[..request.vendor_addrs.len().min(1)]
-    };
-    let addresses = local_addresses();
-    let locals = local_ends(&sshd_files, &addresses, &request.vendor_addrs);
-    let (sshd, firewall, fail2ban, attempts, listeners, sshd_debian) =
-        std::thread::scope(|scope| {
-            let sshd = scope.spawn(|| sshd::query_all(&request.user, asked, &locals, is_root));
-            let firewall = scope.spawn(|| firewall::read(is_root));
-            let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
-            let attempts = scope.spawn(|| logs::read(&request.user, is_root));
-            let listeners = scope.spawn(sshd::listeners);
-            let debian = scope.spawn(sshd::is_debian_build);
-            (
-                sshd.join()
-                    .unwrap_or_else(|_| Err("sshd -T could not be run".into())),
-                firewall.join().unwrap_or_default(),
-                fail2ban.join().unwrap_or_default(),
-                attempts.join().unwrap_or_default(),
-                listeners.join().unwrap_or_default(),
-                debian.join().unwrap_or(false),
-            )
-        });
-    let sshd = sshd.map(|configs| match configs.as_slice() {
-        [one] if asked.len() < request.vendor_addrs.len() => {
-            sshd::same_everywhere(&one.config, &request.vendor_addrs)
-        }
-        _ => configs,
-    });
+    complete(request, Surroundings::read(request, false))
+}
+
+/// What `apply` plans from: the account, its files and what their steps depend on.
+/// The checks around the account are not read: a verdict never comes from this.
+pub fn for_applying(request: &Request) -> HostState {
+    complete(request, Surroundings::for_plan(request))
+}
+
+/// Reads the account and its files, and joins them with what was read around them.
+pub fn complete(request: &Request, around: Surroundings) -> HostState {
+    let Surroundings {
+        is_root,
+        mut sshd_files,
+        addresses,
+        sshd,
+        firewall,
+        fail2ban,
+        attempts,
+        listeners,
+        sshd_debian,
+        facts,
+    } = around;
+    let sshd = sshd.unwrap_or_else(|| query_sshd(request, &sshd_files, &addresses, is_root));
     if sshd.is_err() && is_root {
         sshd_files.rejected = sshd_files.paths.test().err();
     }
@@ -335,7 +439,7 @@ pub fn inspect(request: &Request) -> HostState {
         sshd_debian,
         user_groups,
         private_group_alone,
-        facts: host_facts(addresses),
+        facts,
     }
 }
 
