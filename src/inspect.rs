@@ -133,7 +133,53 @@ pub struct HostState {
     pub facts: HostFacts,
 }
 
+/// What the wizard says of the host while its first inspection runs.
+pub const READING: &str = "reading the host…";
+
 impl HostState {
+    /// A host not read yet, which the wizard holds while its first inspection runs on a
+    /// worker, so its first screen appears at once. Nothing in it is a finding: the
+    /// screens say the host is being read and wait for it.
+    pub fn not_read(is_root: bool, user: &str) -> HostState {
+        HostState {
+            is_root,
+            uid_min: 1000,
+            gid_min: 1000,
+            group: None,
+            user: None,
+            password: Password::Unknown(READING.into()),
+            shell: None,
+            // The shell's name for a home not yet looked up.
+            home_path: PathBuf::from(format!("~{user}")),
+            home: Node::Unreadable(READING.into()),
+            ssh_dir: Node::Unreadable(READING.into()),
+            authorized_keys: Node::Unreadable(READING.into()),
+            owners: Vec::new(),
+            authorized_keys_content: None,
+            nologin: PathBuf::from("/usr/sbin/nologin"),
+            selinux: false,
+            restorecon_available: false,
+            selinux_relabel_needed: false,
+            sshd: Err(READING.into()),
+            firewall: Firewall {
+                unreadable: Some(READING.into()),
+                ..Firewall::default()
+            },
+            fail2ban: Fail2ban::default(),
+            attempts: Attempts::default(),
+            host_keys: Vec::new(),
+            sshd_files: SshdFiles::default(),
+            listeners: Vec::new(),
+            login: LoginGate::default(),
+            chroots: Vec::new(),
+            revoked: Vec::new(),
+            sshd_debian: false,
+            user_groups: Vec::new(),
+            private_group_alone: false,
+            facts: HostFacts::default(),
+        }
+    }
+
     /// The account owning `uid`, if it is a living account (not the tunnel user's files
     /// left behind by a deleted one).
     pub fn owner_account(&self, uid: u32) -> Option<&str> {

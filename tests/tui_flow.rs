@@ -1343,3 +1343,48 @@ fn a_long_key_wrapped_at_76_columns_stays_in_view() {
         .collect();
     assert!(shown.contains(&format!("{tail}▏")), "{shown}");
 }
+
+/// The wizard as `tui::run` starts it: drawn before the host is read.
+fn reading_app() -> App {
+    let profile = bastion_wizard::profile::Profile::built_in();
+    let form = bastion_wizard::tui::app::AccountForm {
+        user: profile.user.clone(),
+        group: profile.group.clone(),
+        tunnel_only: true,
+        targets: String::new(),
+        focus: bastion_wizard::tui::app::AccountField::User,
+    };
+    App::reading(profile, form, true, Default::default())
+}
+
+#[test]
+fn welcome_waits_for_the_first_inspection_then_fills_in() {
+    let mut app = reading_app();
+    let first = app.inspect();
+    assert!(!app.host_read);
+    // Nothing to act on yet: Enter, c and Space say why and stay.
+    for code in [KeyCode::Enter, KeyCode::Char('c'), KeyCode::Char(' ')] {
+        assert!(press(&mut app, code).is_empty());
+        assert_eq!(app.screen, Screen::Welcome);
+        assert!(!app.checks.detail);
+        assert!(app
+            .notice
+            .as_deref()
+            .unwrap()
+            .contains("Still reading the host"));
+    }
+    let id = inspection(&[first]);
+    app.on_message(Message::Inspected(id, Box::new(fresh_host())));
+    assert!(app.host_read);
+    assert_eq!(app.state.home_path, fresh_host().home_path);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Account);
+}
+
+#[test]
+fn q_quits_while_the_host_is_being_read() {
+    let mut app = reading_app();
+    let _ = app.inspect();
+    press(&mut app, KeyCode::Char('q'));
+    assert!(app.should_quit);
+}

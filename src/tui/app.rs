@@ -158,6 +158,9 @@ pub struct App {
     pub edit_cursor: Option<usize>,
     /// A private key typed in pieces is being discarded until its END line.
     pub swallowing: Option<super::screens::paste::Swallow>,
+    /// Whether the host has been read at all: the wizard draws before its first
+    /// inspection ends, and until then shows the checks as being read.
+    pub host_read: bool,
 }
 
 impl App {
@@ -200,8 +203,23 @@ impl App {
             refusal: None,
             edit_cursor: None,
             swallowing: None,
+            host_read: true,
         };
         app.refresh_if_changed();
+        app
+    }
+
+    /// The wizard before the host is read: its first screen is drawn at once, and the
+    /// runtime's answer to `inspect()` fills the checks in.
+    pub fn reading(
+        profile: Profile,
+        account: AccountForm,
+        is_root: bool,
+        ticks: BTreeMap<String, bool>,
+    ) -> App {
+        let state = HostState::not_read(is_root, &account.user);
+        let mut app = App::new(profile, account, state, ticks);
+        app.host_read = false;
         app
     }
 
@@ -235,7 +253,7 @@ impl App {
 
     /// Asks for the host to be read again for the request as it stands. Only the answer
     /// to the newest such ask is taken: an older one describes what is no longer asked.
-    pub(crate) fn inspect(&mut self) -> Effect {
+    pub fn inspect(&mut self) -> Effect {
         self.inspections += 1;
         self.awaited = Some(self.inspections);
         self.inspecting_for = (self.account.user.clone(), self.account.group.clone());
@@ -370,6 +388,7 @@ impl App {
             Message::Inspected(id, _) if self.awaited != Some(id) => {}
             Message::Inspected(_, state) => {
                 self.awaited = None;
+                self.host_read = true;
                 self.state = *state;
                 self.state_version += 1;
                 self.inspected_for = self.inspecting_for.clone();

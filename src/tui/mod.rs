@@ -97,8 +97,8 @@ pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
         .read(TICKS_FILE)
         .map(|t| Checklist::ticks_from_json(&t))
         .unwrap_or_default();
-    let state = inspect::inspect(&request);
-    let mut app = App::new(profile, account, state, ticks);
+    // The host is read on a worker: the first screen is drawn at once and filled in.
+    let mut app = App::reading(profile, account, inspect::is_root(), ticks);
     if app.checklist.target.is_empty() {
         let saved = request
             .db
@@ -109,6 +109,7 @@ pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
     }
     // The target is part of what the plan and the report follow.
     app.refresh_if_changed();
+    let first_inspection = app.inspect();
     let theme = Theme::from_env();
 
     let signal = Arc::new(AtomicUsize::new(0));
@@ -120,13 +121,9 @@ pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
     let mut terminal = ratatui::init();
     install_panic_hook();
     let _ = execute!(std::io::stdout(), EnableBracketedPaste);
-    let result = event_loop(
-        &mut terminal,
-        &mut app,
-        &theme,
-        Runtime::new(state_dir),
-        &signal,
-    );
+    let mut runtime = Runtime::new(state_dir);
+    runtime.perform(first_inspection);
+    let result = event_loop(&mut terminal, &mut app, &theme, runtime, &signal);
     let _ = execute!(std::io::stdout(), DisableBracketedPaste);
     ratatui::restore();
     match result {
