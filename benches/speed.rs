@@ -81,13 +81,28 @@ fn main() {
         eprintln!("speed bench: no BENCH_REFERENCE_BIN (scripts/bench sets it): references from main's binary are left out");
     }
     let state = tempfile::tempdir().expect("temp dir");
+    // BENCH_ONLY=apply,status (say) takes only those groups of figures.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |group: &str| only.is_empty() || only.split(',').any(|g| g == group);
     let mut figures = Vec::new();
-    figures.extend(first_frame(reference.as_deref(), state.path()));
-    figures.extend(apply_against_guide());
-    figures.extend(status_against_sshd());
-    figures.extend(key_intake());
-    figures.extend(memory(reference.as_deref()));
-    figures.push(binary_size(reference.as_deref()));
+    if wanted("first-frame") {
+        figures.extend(first_frame(reference.as_deref(), state.path()));
+    }
+    if wanted("apply") {
+        figures.extend(apply_against_guide());
+    }
+    if wanted("status") {
+        figures.extend(status_against_sshd());
+    }
+    if wanted("key") {
+        figures.extend(key_intake());
+    }
+    if wanted("memory") {
+        figures.extend(memory(reference.as_deref()));
+    }
+    if wanted("size") {
+        figures.push(binary_size(reference.as_deref()));
+    }
     print_table(&figures);
 }
 
@@ -98,9 +113,7 @@ fn print_table(figures: &[Figure]) {
         "figure", "measured", "reference", "ratio", "target"
     );
     for f in figures {
-        let reference = f
-            .reference
-            .map_or("—".to_string(), |r| format!("{r:.2}"));
+        let reference = f.reference.map_or("—".to_string(), |r| format!("{r:.2}"));
         let ratio = f.ratio().map_or("—".to_string(), |r| format!("{r:.2}"));
         println!(
             "{:<52} {:>7.2} {:<2} {:>10} {:>7} {:>12}  {}",
@@ -147,9 +160,8 @@ fn probe(what: &str, runs: usize, args: &[&str], state: Option<&Path>) -> Vec<f6
 /// the fork to its first frame's title on a pseudo-terminal.
 fn first_frame(reference: Option<&Path>, state: &Path) -> Vec<Figure> {
     let ours = |runs| probe("first-frame", runs, &[BIN], Some(state));
-    let theirs = |bin: &Path, runs| {
-        probe("first-frame", runs, &[&bin.to_string_lossy()], Some(state))
-    };
+    let theirs =
+        |bin: &Path, runs| probe("first-frame", runs, &[&bin.to_string_lossy()], Some(state));
     // Warm both up, then alternate so drift on the machine hits both alike.
     ours(1);
     if let Some(bin) = reference {
@@ -363,7 +375,15 @@ fn key_intake() -> Vec<Figure> {
 
 /// Peak memory of `status` as root (wait4: the largest of it and the tools it runs).
 fn memory(reference: Option<&Path>) -> Vec<Figure> {
-    let rss = |bin: &str| median(probe("max-rss", MEMORY_ROUNDS, &[bin, "status", "--json"], None)) * 1024.0 / MIB;
+    let rss = |bin: &str| {
+        median(probe(
+            "max-rss",
+            MEMORY_ROUNDS,
+            &[bin, "status", "--json"],
+            None,
+        )) * 1024.0
+            / MIB
+    };
     vec![Figure {
         what: "peak memory of status, with the tools it runs".into(),
         measured: rss(BIN),

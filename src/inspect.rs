@@ -73,6 +73,7 @@ pub enum ShellState {
 pub struct HostFacts {
     pub hostname: String,
     pub os: String,
+    /// sshd's version (`OpenSSH_9.2p1`), read from its binary.
     pub openssh: String,
     /// Non-loopback addresses of this host, to help name it in the vendor's form.
     pub addresses: Vec<String>,
@@ -234,8 +235,7 @@ pub struct Surroundings {
     is_root: bool,
     sshd_files: SshdFiles,
     addresses: Vec<String>,
-    /// `None`: not read yet, because the answer may depend on the account being created.
-    sshd: Option<Result<Vec<Effective>, String>>,
+    sshd: SshdAnswer,
     firewall: Firewall,
     fail2ban: Fail2ban,
     attempts: Attempts,
@@ -261,18 +261,23 @@ impl Surroundings {
                 let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
                 let attempts = scope.spawn(|| logs::read(&request.user, is_root));
                 let listeners = scope.spawn(sshd::listeners);
-                let debian = scope.spawn(sshd::is_debian_build);
-                let facts = host_facts(addresses.clone());
+                let build = scope.spawn(sshd::read_build);
+                let mut facts = host_facts(addresses.clone());
+                let build = build.join().unwrap_or_default();
+                facts.openssh = build.version.unwrap_or_else(|| "not found".into());
                 (
-                    sshd.map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err("sshd -T could not be run".into()))
-                    }),
+                    match sshd {
+                        Some(h) => SshdAnswer::Asked(
+                            h.join()
+                                .unwrap_or_else(|_| Err("sshd -T could not be run".into())),
+                        ),
+                        None => SshdAnswer::Later,
+                    },
                     firewall.join().unwrap_or_default(),
                     fail2ban.join().unwrap_or_default(),
                     attempts.join().unwrap_or_default(),
                     listeners.join().unwrap_or_default(),
-                    debian.join().unwrap_or(false),
+                    build.debian,
                     facts,
                 )
             });
@@ -298,14 +303,17 @@ impl Surroundings {
         let sshd_files = sshd_repair::read_tree(is_root);
         let addresses = local_addresses();
         let exists = User::from_name(&request.user).ok().flatten().is_some();
-        let sshd = (request.fix_sshd || exists)
-            .then(|| query_sshd(request, &sshd_files, &addresses, is_root));
         let not_read = "not read: applying does not need it";
+        let sshd = if request.fix_sshd || exists {
+            SshdAnswer::Asked(query_sshd(request, &sshd_files, &addresses, is_root))
+        } else {
+            SshdAnswer::NotNeeded(not_read)
+        };
         Surroundings {
             is_root,
             sshd_files,
             addresses,
-            sshd: Some(sshd.unwrap_or_else(|| Err(not_read.into()))),
+            sshd,
             firewall: Firewall {
                 unreadable: Some(not_read.into()),
                 ..Firewall::default()
@@ -313,10 +321,20 @@ impl Surroundings {
             fail2ban: Fail2ban::default(),
             attempts: Attempts::default(),
             listeners: Vec::new(),
-            sshd_debian: sshd::is_debian_build(),
+            // Only the checks judge by it.
+            sshd_debian: false,
             facts: HostFacts::default(),
         }
     }
+}
+
+/// sshd's answer for the user, or why there is none yet.
+enum SshdAnswer {
+    Asked(Result<Vec<Effective>, String>),
+    /// Asked once the account is in place: a `Match Group` block makes it depend on it.
+    Later,
+    /// Not asked: what it would say changes nothing that is read from this state.
+    NotNeeded(&'static str),
 }
 
 /// `sshd -T -C` for the user from each vendor address; one run when no Match block looks at
@@ -368,8 +386,13 @@ pub fn complete(request: &Request, around: Surroundings) -> HostState {
         sshd_debian,
         facts,
     } = around;
-    let sshd = sshd.unwrap_or_else(|| query_sshd(request, &sshd_files, &addresses, is_root));
-    if sshd.is_err() && is_root {
+    let (sshd, asked) = match sshd {
+        SshdAnswer::Asked(answer) => (answer, true),
+        SshdAnswer::Later => (query_sshd(request, &sshd_files, &addresses, is_root), true),
+        SshdAnswer::NotNeeded(why) => (Err(why.to_string()), false),
+    };
+    // Why sshd refused to answer, when it was asked: `sshd -t` names the line.
+    if asked && sshd.is_err() && is_root {
         sshd_files.rejected = sshd_files.paths.test().err();
     }
     let group = Group::from_name(&request.group)
@@ -733,24 +756,11 @@ fn host_facts(addresses: Vec<String>) -> HostFacts {
             })
         })
         .unwrap_or_else(|| "unknown Linux".into());
-    let openssh = std::process::Command::new("ssh")
-        .arg("-V")
-        .output()
-        .ok()
-        .map(|o| {
-            let text = String::from_utf8_lossy(&o.stderr).to_string();
-            text.split([',', ' '])
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string()
-        })
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "not found".into());
     HostFacts {
         hostname,
         os,
-        openssh,
+        // From sshd's binary, beside the other readers (`sshd::read_build`).
+        openssh: String::new(),
         addresses,
         cloud: cloud::detect(),
     }

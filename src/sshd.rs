@@ -483,16 +483,50 @@ impl SshdConfig {
     }
 }
 
-/// Debian and Ubuntu patch sshd's StrictModes to accept group write by the user's own
-/// private group; their release string says so in the binary.
-pub fn is_debian_build() -> bool {
+/// What sshd's binary says of its build, read from its release string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Build {
+    /// Debian and Ubuntu patch sshd's StrictModes to accept group write by the user's own
+    /// private group; their release string says so.
+    pub debian: bool,
+    /// `OpenSSH_9.2p1`: the server's version, for the wizard's first screen.
+    pub version: Option<String>,
+}
+
+/// Reads sshd's binary once for its release string (`OpenSSH_9.2p1 Debian-2+deb12u10`), so
+/// no process is run to learn the version.
+pub fn read_build() -> Build {
     std::fs::read(SshdPaths::default().sshd)
-        .map(|bytes| {
-            [b"Debian-".as_slice(), b"Ubuntu-".as_slice()]
-                .iter()
-                .any(|tag| bytes.windows(tag.len()).any(|w| w == *tag))
-        })
-        .unwrap_or(false)
+        .map(|bytes| build_of(&bytes))
+        .unwrap_or_default()
+}
+
+/// The build as the binary's NUL-separated strings tell it: the release string is the one
+/// that starts `OpenSSH_<major>.<minor>p<n>` (compat patterns such as `OpenSSH_7.4*` do not).
+pub fn build_of(binary: &[u8]) -> Build {
+    let release = binary
+        .split(|b| *b == 0)
+        .filter_map(|s| std::str::from_utf8(s).ok())
+        .find(|s| is_release(s.split(' ').next().unwrap_or_default()));
+    Build {
+        debian: [b"Debian-".as_slice(), b"Ubuntu-".as_slice()]
+            .iter()
+            .any(|tag| binary.windows(tag.len()).any(|w| w == *tag)),
+        version: release.map(|r| r.split(' ').next().unwrap_or_default().to_string()),
+    }
+}
+
+/// `OpenSSH_9.2p1`: digits, a dot, digits, `p`, digits, and nothing else.
+fn is_release(word: &str) -> bool {
+    let Some(rest) = word.strip_prefix("OpenSSH_") else {
+        return false;
+    };
+    let Some((number, portable)) = rest.split_once('p') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    matches!(number.split_once('.'), Some((major, minor)) if digits(major) && digits(minor))
+        && digits(portable)
 }
 
 fn is_loopback(addr: &str) -> bool {
@@ -622,6 +656,34 @@ fn parse_listening(text: &str) -> Vec<(u16, u64)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_release_string_is_read_from_the_installed_sshd_not_its_compat_patterns() {
+        let Ok(binary) = std::fs::read(SshdPaths::default().sshd) else {
+            return; // no sshd here: nothing to compare with
+        };
+        let build = build_of(&binary);
+        // The client of the same package prints the same release: `OpenSSH_9.2p1 Debian-...`.
+        let client = std::process::Command::new("ssh")
+            .arg("-V")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&client.stderr).to_string();
+        let words: Vec<&str> = said.split([',', ' ']).collect();
+        assert_eq!(build.version.as_deref(), Some(words[0]), "{said}");
+        assert_eq!(
+            build.debian,
+            words[1].starts_with("Debian-") || words[1].starts_with("Ubuntu-")
+        );
+    }
+
+    #[test]
+    fn compat_patterns_and_the_bare_version_are_not_the_release() {
+        let binary = b"x\0OpenSSH_9.2\0OpenSSH_7.4*\0OpenSSH_2*,OpenSSH_3*\0OpenSSH_8.0p1\0";
+        assert_eq!(build_of(binary).version.as_deref(), Some("OpenSSH_8.0p1"));
+        assert!(!build_of(binary).debian);
+        assert_eq!(build_of(b"OpenSSH_7.4*\0").version, None);
+    }
     use super::*;
 
     #[test]
