@@ -119,13 +119,36 @@ impl Sources {
             journal.push(format!("--identifier={ident}"));
         }
         Sources {
-            journal: Some(journal),
+            // Where no journal file exists, journalctl has nothing to say: not run.
+            journal: has_journal_files().then_some(journal),
             files: vec!["/var/log/auth.log".into(), "/var/log/secure".into()],
             now: SystemTime::now(),
             timeout: JOURNAL_TIMEOUT,
             skip_loopback: true,
         }
     }
+}
+
+/// Whether journald keeps a journal here: `*.journal` files under the persistent or the
+/// volatile journal directory, one directory per machine id.
+fn has_journal_files() -> bool {
+    ["/var/log/journal", "/run/log/journal"].iter().any(|root| {
+        std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|machine| {
+                std::fs::read_dir(machine.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|f| {
+                        let name = f.file_name();
+                        let name = name.to_string_lossy();
+                        name.ends_with(".journal") || name.ends_with(".journal~")
+                    })
+            })
+    })
 }
 
 /// Reads the last two weeks of sshd's log (bounded), as root.
