@@ -1377,6 +1377,21 @@ fn welcome_waits_for_the_first_inspection_then_fills_in() {
     app.on_message(Message::Inspected(id, Box::new(fresh_host())));
     assert!(app.host_read);
     assert_eq!(app.state.home_path, fresh_host().home_path);
+    // The Enter pressed while reading was kept: the wizard went on by itself.
+    assert_eq!(app.screen, Screen::Account);
+    assert_eq!(app.notice, None);
+}
+
+#[test]
+fn without_an_early_enter_welcome_stays_once_the_host_is_read() {
+    let mut app = reading_app();
+    let first = app.inspect();
+    press(&mut app, KeyCode::Char('c'));
+    app.on_message(Message::Inspected(
+        inspection(&[first]),
+        Box::new(fresh_host()),
+    ));
+    assert_eq!(app.screen, Screen::Welcome);
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.screen, Screen::Account);
 }

@@ -161,6 +161,8 @@ pub struct App {
     /// Whether the host has been read at all: the wizard draws before its first
     /// inspection ends, and until then shows the checks as being read.
     pub host_read: bool,
+    /// Enter was pressed on Welcome before the host was read: go on once it is.
+    pub enter_when_read: bool,
 }
 
 impl App {
@@ -204,6 +206,7 @@ impl App {
             edit_cursor: None,
             swallowing: None,
             host_read: true,
+            enter_when_read: false,
         };
         app.refresh_if_changed();
         app
@@ -393,6 +396,10 @@ impl App {
                 self.state_version += 1;
                 self.inspected_for = self.inspecting_for.clone();
                 self.run.reinspecting = false;
+                if std::mem::take(&mut self.enter_when_read) && self.screen == Screen::Welcome {
+                    self.notice = None;
+                    return self.go(Screen::Account);
+                }
                 if self.awaiting_gate {
                     self.awaiting_gate = false;
                     if self.screen == Screen::Account {

@@ -231,7 +231,8 @@ fn render_detail(check: &Check, theme: &Theme, frame: &mut Frame, area: Rect) {
 /// What the verdict line says until the first inspection ends.
 const STILL_READING: &str = "Reading the host: the account, sshd's settings for each vendor address, the firewall, fail2ban and sshd's log.";
 const READING_KEYS: &str = "The checks fill in as soon as it is read.";
-const WAIT_NOTICE: &str = "Still reading the host: this screen fills in first, then Enter sets up.";
+const WAIT_NOTICE: &str =
+    "Still reading the host: Enter goes on to the account as soon as it is read.";
 
 /// The footer: the keys `on_welcome` handles.
 pub fn keys(app: &App) -> &'static str {
@@ -250,6 +251,10 @@ impl App {
             // Every later screen follows from the host as read: nothing to act on yet.
             if matches!(key.code, KeyCode::Enter | KeyCode::Char('c' | ' ')) {
                 self.notice = Some(WAIT_NOTICE.into());
+            }
+            // Enter is kept: the wizard goes on by itself once the host is read.
+            if key.code == KeyCode::Enter {
+                self.enter_when_read = true;
             }
             return Vec::new();
         }
