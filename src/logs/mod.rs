@@ -119,8 +119,7 @@ impl Sources {
             journal.push(format!("--identifier={ident}"));
         }
         Sources {
-            // Where no journal file exists, journalctl has nothing to say: not run.
-            journal: has_journal_files().then_some(journal),
+            journal: Some(journal),
             files: vec!["/var/log/auth.log".into(), "/var/log/secure".into()],
             now: SystemTime::now(),
             timeout: JOURNAL_TIMEOUT,
@@ -163,7 +162,12 @@ pub fn read(user: &str, is_root: bool) -> Attempts {
             ..Attempts::default()
         };
     }
-    read_from(user, &Sources::system())
+    let mut sources = Sources::system();
+    // Where no journal file exists, journalctl has nothing to say: it is not run.
+    if !has_journal_files() {
+        sources.journal = None;
+    }
+    read_from(user, &sources)
 }
 
 /// journald first; a file when journald has no sshd lines (no journald, or a volatile
