@@ -131,7 +131,11 @@ impl Sources {
 /// Whether journald keeps a journal here: `*.journal` files under the persistent or the
 /// volatile journal directory, one directory per machine id.
 fn has_journal_files() -> bool {
-    ["/var/log/journal", "/run/log/journal"].iter().any(|root| {
+    journal_files_under(&["/var/log/journal", "/run/log/journal"])
+}
+
+fn journal_files_under(roots: &[impl AsRef<std::path::Path>]) -> bool {
+    roots.iter().any(|root| {
         std::fs::read_dir(root)
             .into_iter()
             .flatten()
@@ -347,6 +351,20 @@ pub fn check(attempts: &Attempts, still_fails: &dyn Fn(CheckId) -> bool) -> Chec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_journal_is_only_where_a_machine_directory_holds_journal_files() {
+        let root = tempfile::tempdir().unwrap();
+        let roots = [root.path()];
+        assert!(!journal_files_under(&roots), "empty, as in a container");
+        let machine = root.path().join("0123456789abcdef0123456789abcdef");
+        std::fs::create_dir(&machine).unwrap();
+        std::fs::write(machine.join("notes.txt"), "").unwrap();
+        assert!(!journal_files_under(&roots));
+        std::fs::write(machine.join("system.journal"), "").unwrap();
+        assert!(journal_files_under(&roots));
+        assert!(!journal_files_under(&[root.path().join("missing")]));
+    }
 
     #[test]
     fn tail_reads_from_a_mark_from_whole_lines_and_after_rotation() {
