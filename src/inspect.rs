@@ -363,7 +363,14 @@ fn query_sshd(
 /// Looks at everything the guide touches, following no link inside the user's home.
 /// The slow readers (sshd -T per address, the log, the firewall tools) run concurrently.
 pub fn inspect(request: &Request) -> HostState {
-    complete(request, Surroundings::read(request, false))
+    // The account's own lookups (NSS, /etc/shadow, the home) run beside them too.
+    let (account, around) = std::thread::scope(|scope| {
+        let account = scope.spawn(|| read_account(request, is_root()));
+        let around = Surroundings::read(request, false);
+        (account.join(), around)
+    });
+    let account = account.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    join(request, account, around)
 }
 
 /// What `apply` plans from: the account, its files and what their steps depend on.
@@ -374,27 +381,13 @@ pub fn for_applying(request: &Request) -> HostState {
 
 /// Reads the account and its files, and joins them with what was read around them.
 pub fn complete(request: &Request, around: Surroundings) -> HostState {
-    let Surroundings {
-        is_root,
-        mut sshd_files,
-        addresses,
-        sshd,
-        firewall,
-        fail2ban,
-        attempts,
-        listeners,
-        sshd_debian,
-        facts,
-    } = around;
-    let (sshd, asked) = match sshd {
-        SshdAnswer::Asked(answer) => (answer, true),
-        SshdAnswer::Later => (query_sshd(request, &sshd_files, &addresses, is_root), true),
-        SshdAnswer::NotNeeded(why) => (Err(why.to_string()), false),
-    };
-    // Why sshd refused to answer, when it was asked: `sshd -t` names the line.
-    if asked && sshd.is_err() && is_root {
-        sshd_files.rejected = sshd_files.paths.test().err();
-    }
+    let account = read_account(request, around.is_root);
+    join(request, account, around)
+}
+
+/// The account, its files and what decides its login, with nothing around it read yet:
+/// no process but `restorecon -n` where SELinux is on.
+fn read_account(request: &Request, is_root: bool) -> HostState {
     let group = Group::from_name(&request.group)
         .ok()
         .flatten()
@@ -430,36 +423,11 @@ pub fn complete(request: &Request, around: Surroundings) -> HostState {
     } else {
         LoginGate::default()
     };
-    let configs: &[Effective] = sshd.as_ref().map(Vec::as_slice).unwrap_or_default();
-    let mut chroots: Vec<(String, Option<String>)> = Vec::new();
-    let mut revoked: Vec<(String, Revocation)> = Vec::new();
-    for effective in configs {
-        if let Some(dir) = effective.config.chroot_directory(&request.user, &home_path) {
-            if !chroots.iter().any(|(d, _)| *d == dir) {
-                let problem = sshd_paths::chroot_problem(&dir);
-                chroots.push((dir, problem));
-            }
-        }
-        if let Some(file) = effective.config.revoked_keys() {
-            if !revoked.iter().any(|(f, _)| f == file) {
-                revoked.push((
-                    file.to_string(),
-                    sshd_paths::revocation(file, request.key.as_ref()),
-                ));
-            }
-        }
-    }
     let user_groups = user_groups(&request.user, &request.group);
     let private_group_alone = user
         .as_ref()
         .is_some_and(|a| group_is_private(a, &request.user));
     let shell = user.as_ref().map(|a| shell_state(&a.shell));
-    let host_key_paths: Vec<PathBuf> = sshd
-        .as_ref()
-        .ok()
-        .and_then(|c| c.first())
-        .map(|c| c.config.all("hostkey").iter().map(PathBuf::from).collect())
-        .unwrap_or_default();
     // Looked at even before the user exists: a home left behind by an earlier account
     // keeps its old owner through `useradd -m`, and sshd then refuses it.
     let tree = look_at_home(&home_path);
@@ -495,21 +463,75 @@ pub fn complete(request: &Request, around: Surroundings) -> HostState {
         selinux,
         restorecon_available: selinux && which("restorecon"),
         selinux_relabel_needed,
+        login,
+        user_groups,
+        private_group_alone,
+        ..HostState::not_read(is_root, &request.user)
+    }
+}
+
+/// The account as read, with what lies around it, and what follows from both: each
+/// ChrootDirectory and RevokedKeys in force, and the host keys.
+fn join(request: &Request, mut state: HostState, around: Surroundings) -> HostState {
+    let Surroundings {
+        is_root,
+        mut sshd_files,
+        addresses,
         sshd,
         firewall,
         fail2ban,
         attempts,
-        host_keys: connection::read_host_keys(&host_key_paths),
-        sshd_files,
         listeners,
-        login,
-        chroots,
-        revoked,
         sshd_debian,
-        user_groups,
-        private_group_alone,
         facts,
+    } = around;
+    let (sshd, asked) = match sshd {
+        SshdAnswer::Asked(answer) => (answer, true),
+        SshdAnswer::Later => (query_sshd(request, &sshd_files, &addresses, is_root), true),
+        SshdAnswer::NotNeeded(why) => (Err(why.to_string()), false),
+    };
+    // Why sshd refused to answer, when it was asked: `sshd -t` names the line.
+    if asked && sshd.is_err() && is_root {
+        sshd_files.rejected = sshd_files.paths.test().err();
     }
+    let configs: &[Effective] = sshd.as_ref().map(Vec::as_slice).unwrap_or_default();
+    let mut chroots: Vec<(String, Option<String>)> = Vec::new();
+    let mut revoked: Vec<(String, Revocation)> = Vec::new();
+    for effective in configs {
+        if let Some(dir) = effective
+            .config
+            .chroot_directory(&request.user, &state.home_path)
+        {
+            if !chroots.iter().any(|(d, _)| *d == dir) {
+                let problem = sshd_paths::chroot_problem(&dir);
+                chroots.push((dir, problem));
+            }
+        }
+        if let Some(file) = effective.config.revoked_keys() {
+            if !revoked.iter().any(|(f, _)| f == file) {
+                revoked.push((
+                    file.to_string(),
+                    sshd_paths::revocation(file, request.key.as_ref()),
+                ));
+            }
+        }
+    }
+    let host_key_paths: Vec<PathBuf> = configs
+        .first()
+        .map(|c| c.config.all("hostkey").iter().map(PathBuf::from).collect())
+        .unwrap_or_default();
+    state.host_keys = connection::read_host_keys(&host_key_paths);
+    state.chroots = chroots;
+    state.revoked = revoked;
+    state.sshd = sshd;
+    state.sshd_files = sshd_files;
+    state.firewall = firewall;
+    state.fail2ban = fail2ban;
+    state.attempts = attempts;
+    state.listeners = listeners;
+    state.sshd_debian = sshd_debian;
+    state.facts = facts;
+    state
 }
 
 struct Tree {
