@@ -582,7 +582,8 @@ pub fn listeners() -> Vec<Listener> {
             found.extend(parse_listening(&text));
         }
     }
-    let owners = socket_owners();
+    let inodes: Vec<u64> = found.iter().map(|(_, inode)| *inode).collect();
+    let owners = socket_owners(&inodes);
     found
         .into_iter()
         .map(|(port, inode)| Listener {
@@ -609,9 +610,17 @@ pub fn listening_ports() -> Vec<u16> {
     ports
 }
 
-/// (socket inode, program name) for every socket fd this process may look at.
-fn socket_owners() -> Vec<(u64, String)> {
-    let mut owners = Vec::new();
+/// (socket inode, program name) for each of `wanted` held by a process this one may look
+/// at, the first holder in /proc's order. The walk of every process's fds stops once each
+/// is found, and is not made at all when nothing listens.
+fn socket_owners(wanted: &[u64]) -> Vec<(u64, String)> {
+    let mut owners: Vec<(u64, String)> = Vec::new();
+    let mut left: Vec<u64> = wanted.to_vec();
+    left.sort_unstable();
+    left.dedup();
+    if left.is_empty() {
+        return owners;
+    }
     let Ok(processes) = std::fs::read_dir("/proc") else {
         return owners;
     };
@@ -620,21 +629,28 @@ fn socket_owners() -> Vec<(u64, String)> {
         let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
             continue;
         };
-        let comm = std::fs::read_to_string(dir.join("comm"))
-            .map(|c| c.trim().to_string())
-            .unwrap_or_default();
         for fd in fds.flatten() {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
             let target = target.to_string_lossy();
-            if let Some(inode) = target
+            let Some(inode) = target
                 .strip_prefix("socket:[")
                 .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse().ok())
-            {
-                owners.push((inode, comm.clone()));
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if let Ok(i) = left.binary_search(&inode) {
+                left.remove(i);
+                let comm = std::fs::read_to_string(dir.join("comm"))
+                    .map(|c| c.trim().to_string())
+                    .unwrap_or_default();
+                owners.push((inode, comm));
             }
+        }
+        if left.is_empty() {
+            break;
         }
     }
     owners
