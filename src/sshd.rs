@@ -501,17 +501,26 @@ pub fn read_build() -> Build {
         .unwrap_or_default()
 }
 
-/// The build as the binary's NUL-separated strings tell it: the release string is the one
-/// that starts `OpenSSH_<major>.<minor>p<n>` (compat patterns such as `OpenSSH_7.4*` do not).
+/// The build as the binary's release string tells it: the first string from `OpenSSH_`
+/// to a NUL whose first word is `OpenSSH_<major>.<minor>p<n>` (compat patterns such as
+/// `OpenSSH_7.4*` are not); Debian's and Ubuntu's say `Debian-` or `Ubuntu-` after it.
 pub fn build_of(binary: &[u8]) -> Build {
-    let release = binary
-        .split(|b| *b == 0)
-        .filter_map(|s| std::str::from_utf8(s).ok())
-        .find(|s| is_release(s.split(' ').next().unwrap_or_default()));
+    const MARK: &[u8] = b"OpenSSH_";
+    let mut rest = binary;
+    let mut release = None;
+    while let Some(at) = rest.windows(MARK.len()).position(|w| w == MARK) {
+        let tail = &rest[at..];
+        let end = tail.iter().position(|b| *b == 0).unwrap_or(tail.len());
+        if let Ok(text) = std::str::from_utf8(&tail[..end]) {
+            if is_release(text.split(' ').next().unwrap_or_default()) {
+                release = Some(text);
+                break;
+            }
+        }
+        rest = &tail[MARK.len()..];
+    }
     Build {
-        debian: [b"Debian-".as_slice(), b"Ubuntu-".as_slice()]
-            .iter()
-            .any(|tag| binary.windows(tag.len()).any(|w| w == *tag)),
+        debian: release.is_some_and(|r| r.contains(" Debian-") || r.contains(" Ubuntu-")),
         version: release.map(|r| r.split(' ').next().unwrap_or_default().to_string()),
     }
 }
@@ -698,6 +707,8 @@ mod tests {
         let binary = b"x\0OpenSSH_9.2\0OpenSSH_7.4*\0OpenSSH_2*,OpenSSH_3*\0OpenSSH_8.0p1\0";
         assert_eq!(build_of(binary).version.as_deref(), Some("OpenSSH_8.0p1"));
         assert!(!build_of(binary).debian);
+        let debian = b"OpenSSH_7.4*\0OpenSSH_9.2p1 Debian-2+deb12u10\0";
+        assert!(build_of(debian).debian);
         assert_eq!(build_of(b"OpenSSH_7.4*\0").version, None);
     }
     use super::*;
