@@ -126,7 +126,7 @@ pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(E
             }
         }
     };
-    let state = inspect::inspect(request);
+    let state = inspect::for_applying(request);
     let plan = match plan::prepare(request, &state) {
         Ok(plan) => plan,
         Err(why) => return Outcome::Refused(why),

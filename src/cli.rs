@@ -606,7 +606,7 @@ fn apply_request(profile: &Profile, request: &Request, yes: bool) -> Result<Exit
         let plan = refused(plan::prepare(&request, &state))?;
         print!("{}", render_plan(&plan, request.key.as_ref()));
         if plan.to_do() == 0 {
-            return Ok(verdict_after_apply(&request, &profile));
+            return Ok(verdict_after_apply(&request, &profile, state));
         }
         shown = Some(plan);
 
@@ -619,6 +619,12 @@ fn apply_request(profile: &Profile, request: &Request, yes: bool) -> Result<Exit
             return Ok(ExitCode::from(4));
         }
     }
+    // Without --fix-sshd the steps change nothing around the account: that is read while
+    // they run, and the verdict joins it with the account as applied.
+    let around = (!request.fix_sshd).then(|| {
+        let request = request.clone();
+        std::thread::spawn(move || inspect::Surroundings::read(&request, true))
+    });
     let mut steps = Vec::new();
     let outcome = apply::apply(&request, &StateDir::locate(), &mut |event| match event {
         Event::Planned(plan) => {
@@ -637,12 +643,17 @@ fn apply_request(profile: &Profile, request: &Request, yes: bool) -> Result<Exit
         Event::StepFailed(i, error) => println!("  ✗ {}: {error}", steps[i]),
     });
     let summary = outcome.summary();
+    let around = around.and_then(|reading| reading.join().ok());
+    let state = || match around {
+        Some(around) => inspect::complete(&request, around),
+        None => inspect::inspect(&request),
+    };
     Ok(match outcome {
         // The plan printed above already says there was nothing to do.
-        Outcome::Done { changed: 0 } => verdict_after_apply(&request, &profile),
+        Outcome::Done { changed: 0 } => verdict_after_apply(&request, &profile, state()),
         Outcome::Done { .. } => {
             println!("{}", summary.headline);
-            verdict_after_apply(&request, &profile)
+            verdict_after_apply(&request, &profile, state())
         }
         Outcome::Refused(why) => return Err(BadInput(format!("{why}. Nothing was changed."))),
         Outcome::Blocked(_) | Outcome::Failed { .. } | Outcome::NotRoot => {
@@ -661,8 +672,11 @@ fn apply_request(profile: &Profile, request: &Request, yes: bool) -> Result<Exit
 
 /// After the account is done, the host is judged whole: exit 0 only when no check fails,
 /// else 5 with each failing check and its fix.
-fn verdict_after_apply(request: &Request, profile: &Profile) -> ExitCode {
-    let state = inspect::inspect(request);
+fn verdict_after_apply(
+    request: &Request,
+    profile: &Profile,
+    state: inspect::HostState,
+) -> ExitCode {
     let report = report_for(request, &state, profile);
     print_verdict(&report);
     ExitCode::from(if report.ready { 0 } else { 5 })

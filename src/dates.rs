@@ -185,6 +185,15 @@ impl Clock {
         }
     }
 
+    /// Now, read as UTC: for what does not judge an expiry (no process is run).
+    pub fn utc_now() -> Clock {
+        Clock::utc(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0)),
+        )
+    }
+
     pub fn utc(now: i64) -> Clock {
         Clock { now, utc_offset: 0 }
     }

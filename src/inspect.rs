@@ -74,6 +74,7 @@ pub enum ShellState {
 pub struct HostFacts {
     pub hostname: String,
     pub os: String,
+    /// sshd's version (`OpenSSH_9.2p1`), read from its binary.
     pub openssh: String,
     /// Non-loopback addresses of this host, to help name it in the vendor's form.
     pub addresses: Vec<String>,
@@ -139,7 +140,55 @@ pub struct HostState {
     pub clock: Clock,
 }
 
+/// What the wizard says of the host while its first inspection runs.
+pub const READING: &str = "reading the host…";
+
 impl HostState {
+    /// A host not read yet, which the wizard holds while its first inspection runs on a
+    /// worker, so its first screen appears at once. Nothing in it is a finding: the
+    /// screens say the host is being read and wait for it.
+    pub fn not_read(is_root: bool, user: &str) -> HostState {
+        HostState {
+            is_root,
+            uid_min: 1000,
+            gid_min: 1000,
+            group: None,
+            user: None,
+            password: Password::Unknown(READING.into()),
+            shell: None,
+            // The shell's name for a home not yet looked up.
+            home_path: PathBuf::from(format!("~{user}")),
+            home: Node::Unreadable(READING.into()),
+            ssh_dir: Node::Unreadable(READING.into()),
+            authorized_keys: Node::Unreadable(READING.into()),
+            owners: Vec::new(),
+            authorized_keys_content: None,
+            nologin: PathBuf::from("/usr/sbin/nologin"),
+            selinux: false,
+            restorecon_available: false,
+            selinux_relabel_needed: false,
+            sshd: Err(READING.into()),
+            firewall: Firewall {
+                unreadable: Some(READING.into()),
+                ..Firewall::default()
+            },
+            fail2ban: Fail2ban::default(),
+            attempts: Attempts::default(),
+            host_keys: Vec::new(),
+            sshd_files: SshdFiles::default(),
+            listeners: Vec::new(),
+            login: LoginGate::default(),
+            chroots: Vec::new(),
+            revoked: Vec::new(),
+            sshd_debian: false,
+            sshd_version: None,
+            user_groups: Vec::new(),
+            private_group_alone: false,
+            facts: HostFacts::default(),
+            clock: Clock::utc_now(),
+        }
+    }
+
     /// The account owning `uid`, if it is a living account (not the tunnel user's files
     /// left behind by a deleted one).
     pub fn owner_account(&self, uid: u32) -> Option<&str> {
@@ -187,46 +236,176 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// What lies around the account: sshd's effective configuration, the packet filter, bans,
+/// the log, listeners and the machine's facts. `status` and the wizard read it beside the
+/// account; `apply` reads it while its steps run, since they change none of it.
+pub struct Surroundings {
+    is_root: bool,
+    sshd_files: SshdFiles,
+    addresses: Vec<String>,
+    sshd: SshdAnswer,
+    firewall: Firewall,
+    fail2ban: Fail2ban,
+    attempts: Attempts,
+    listeners: Vec<Listener>,
+    build: sshd::Build,
+    clock: Clock,
+    facts: HostFacts,
+}
+
+impl Surroundings {
+    /// Reads everything around the account, every slow reader (sshd -T, the log, the
+    /// firewall tools, `ssh -V`) at once. With `account_changes`, `sshd -T` is left for
+    /// `complete` where a `Match Group` block makes its answer depend on the account.
+    pub fn read(request: &Request, account_changes: bool) -> Surroundings {
+        let is_root = is_root();
+        let sshd_files = sshd_repair::read_tree(is_root);
+        let addresses = local_addresses();
+        let ask_sshd = !(account_changes && sshd_files.matches_on("group"));
+        let (sshd, firewall, fail2ban, attempts, listeners, build, clock, facts) =
+            std::thread::scope(|scope| {
+                let sshd = ask_sshd
+                    .then(|| scope.spawn(|| query_sshd(request, &sshd_files, &addresses, is_root)));
+                let firewall = scope.spawn(|| firewall::read(is_root));
+                let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
+                let attempts = scope.spawn(|| logs::read(&request.user, is_root));
+                let listeners = scope.spawn(sshd::listeners);
+                let build = scope.spawn(sshd::read_build);
+                let clock = scope.spawn(Clock::read);
+                let mut facts = host_facts(addresses.clone());
+                let build = build.join().unwrap_or_default();
+                facts.openssh = build.release.clone().unwrap_or_else(|| "not found".into());
+                (
+                    match sshd {
+                        Some(h) => SshdAnswer::Asked(
+                            h.join()
+                                .unwrap_or_else(|_| Err("sshd -T could not be run".into())),
+                        ),
+                        None => SshdAnswer::Later,
+                    },
+                    firewall.join().unwrap_or_default(),
+                    fail2ban.join().unwrap_or_default(),
+                    attempts.join().unwrap_or_default(),
+                    listeners.join().unwrap_or_default(),
+                    build,
+                    clock.join().unwrap_or_else(|_| Clock::utc_now()),
+                    facts,
+                )
+            });
+        Surroundings {
+            is_root,
+            sshd_files,
+            addresses,
+            sshd,
+            firewall,
+            fail2ban,
+            attempts,
+            listeners,
+            build,
+            clock,
+            facts,
+        }
+    }
+
+    /// Only what the account steps of a plan follow, for `apply`'s own look under its
+    /// lock: sshd's answer where the plan uses it (a repair, or an existing account whose
+    /// password lock and aging depend on UsePAM), and nothing else; no process otherwise.
+    fn for_plan(request: &Request) -> Surroundings {
+        let is_root = is_root();
+        let sshd_files = sshd_repair::read_tree(is_root);
+        let addresses = local_addresses();
+        let exists = User::from_name(&request.user).ok().flatten().is_some();
+        let not_read = "not read: applying does not need it";
+        let sshd = if request.fix_sshd || exists {
+            SshdAnswer::Asked(query_sshd(request, &sshd_files, &addresses, is_root))
+        } else {
+            SshdAnswer::NotNeeded(not_read)
+        };
+        Surroundings {
+            is_root,
+            sshd_files,
+            addresses,
+            sshd,
+            firewall: Firewall {
+                unreadable: Some(not_read.into()),
+                ..Firewall::default()
+            },
+            fail2ban: Fail2ban::default(),
+            attempts: Attempts::default(),
+            listeners: Vec::new(),
+            // The plan refuses `--expires` where sshd would ignore the line; otherwise
+            // only the checks judge by the build, and the clock only the checks read.
+            build: if request.access.expires.is_some() {
+                sshd::read_build()
+            } else {
+                sshd::Build::default()
+            },
+            clock: Clock::utc_now(),
+            facts: HostFacts::default(),
+        }
+    }
+}
+
+/// sshd's answer for the user, or why there is none yet.
+enum SshdAnswer {
+    Asked(Result<Vec<Effective>, String>),
+    /// Asked once the account is in place: a `Match Group` block makes it depend on it.
+    Later,
+    /// Not asked: what it would say changes nothing that is read from this state.
+    NotNeeded(&'static str),
+}
+
+/// `sshd -T -C` for the user from each vendor address; one run when no Match block looks at
+/// the address, since every address then gets the same answer.
+fn query_sshd(
+    request: &Request,
+    files: &SshdFiles,
+    addresses: &[String],
+    is_root: bool,
+) -> Result<Vec<Effective>, String> {
+    let all = &request.vendor_addrs;
+    let asked: &[IpAddr] = if files.depends_on_address() {
+        all
+    } else {
+        &all[..all.len().min(1)]
+    };
+    let locals = local_ends(files, addresses, all);
+    sshd::query_all(&request.user, asked, &locals, is_root).map(|configs| {
+        match configs.as_slice() {
+            [one] if asked.len() < all.len() => sshd::same_everywhere(&one.config, all),
+            _ => configs,
+        }
+    })
+}
+
 /// Looks at everything the guide touches, following no link inside the user's home.
 /// The slow readers (sshd -T per address, the log, the firewall tools) run concurrently.
 pub fn inspect(request: &Request) -> HostState {
-    let is_root = is_root();
-    let mut sshd_files = sshd_repair::read_tree(is_root);
-    // Without a Match block on the address, every vendor address gets the same answer:
-    // one `sshd -T` stands for all of them.
-    let asked: &[IpAddr] = if sshd_files.depends_on_address() {
-        &request.vendor_addrs
-    } else {
-        &request.vendor_addrs[..request.vendor_addrs.len().min(1)]
-    };
-    let addresses = local_addresses();
-    let locals = local_ends(&sshd_files, &addresses, &request.vendor_addrs);
-    let (sshd, firewall, fail2ban, attempts, listeners, sshd_build) = std::thread::scope(|scope| {
-        let sshd = scope.spawn(|| sshd::query_all(&request.user, asked, &locals, is_root));
-        let firewall = scope.spawn(|| firewall::read(is_root));
-        let fail2ban = scope.spawn(|| firewall::read_fail2ban(is_root));
-        let attempts = scope.spawn(|| logs::read(&request.user, is_root));
-        let listeners = scope.spawn(sshd::listeners);
-        let debian = scope.spawn(sshd::Build::read);
-        (
-            sshd.join()
-                .unwrap_or_else(|_| Err("sshd -T could not be run".into())),
-            firewall.join().unwrap_or_default(),
-            fail2ban.join().unwrap_or_default(),
-            attempts.join().unwrap_or_default(),
-            listeners.join().unwrap_or_default(),
-            debian.join().unwrap_or_default(),
-        )
+    // The account's own lookups (NSS, /etc/shadow, the home) run beside them too.
+    let (account, around) = std::thread::scope(|scope| {
+        let account = scope.spawn(|| read_account(request, is_root()));
+        let around = Surroundings::read(request, false);
+        (account.join(), around)
     });
-    let sshd = sshd.map(|configs| match configs.as_slice() {
-        [one] if asked.len() < request.vendor_addrs.len() => {
-            sshd::same_everywhere(&one.config, &request.vendor_addrs)
-        }
-        _ => configs,
-    });
-    if sshd.is_err() && is_root {
-        sshd_files.rejected = sshd_files.paths.test().err();
-    }
+    let account = account.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    join(request, account, around)
+}
+
+/// What `apply` plans from: the account, its files and what their steps depend on.
+/// The checks around the account are not read: a verdict never comes from this.
+pub fn for_applying(request: &Request) -> HostState {
+    complete(request, Surroundings::for_plan(request))
+}
+
+/// Reads the account and its files, and joins them with what was read around them.
+pub fn complete(request: &Request, around: Surroundings) -> HostState {
+    let account = read_account(request, around.is_root);
+    join(request, account, around)
+}
+
+/// The account, its files and what decides its login, with nothing around it read yet:
+/// no process but `restorecon -n` where SELinux is on.
+fn read_account(request: &Request, is_root: bool) -> HostState {
     let group = Group::from_name(&request.group)
         .ok()
         .flatten()
@@ -262,36 +441,11 @@ pub fn inspect(request: &Request) -> HostState {
     } else {
         LoginGate::default()
     };
-    let configs: &[Effective] = sshd.as_ref().map(Vec::as_slice).unwrap_or_default();
-    let mut chroots: Vec<(String, Option<String>)> = Vec::new();
-    let mut revoked: Vec<(String, Revocation)> = Vec::new();
-    for effective in configs {
-        if let Some(dir) = effective.config.chroot_directory(&request.user, &home_path) {
-            if !chroots.iter().any(|(d, _)| *d == dir) {
-                let problem = sshd_paths::chroot_problem(&dir);
-                chroots.push((dir, problem));
-            }
-        }
-        if let Some(file) = effective.config.revoked_keys() {
-            if !revoked.iter().any(|(f, _)| f == file) {
-                revoked.push((
-                    file.to_string(),
-                    sshd_paths::revocation(file, request.key.as_ref()),
-                ));
-            }
-        }
-    }
     let user_groups = user_groups(&request.user, &request.group);
     let private_group_alone = user
         .as_ref()
         .is_some_and(|a| group_is_private(a, &request.user));
     let shell = user.as_ref().map(|a| shell_state(&a.shell));
-    let host_key_paths: Vec<PathBuf> = sshd
-        .as_ref()
-        .ok()
-        .and_then(|c| c.first())
-        .map(|c| c.config.all("hostkey").iter().map(PathBuf::from).collect())
-        .unwrap_or_default();
     // Looked at even before the user exists: a home left behind by an earlier account
     // keeps its old owner through `useradd -m`, and sshd then refuses it.
     let tree = look_at_home(&home_path);
@@ -327,23 +481,78 @@ pub fn inspect(request: &Request) -> HostState {
         selinux,
         restorecon_available: selinux && which("restorecon"),
         selinux_relabel_needed,
+        login,
+        user_groups,
+        private_group_alone,
+        ..HostState::not_read(is_root, &request.user)
+    }
+}
+
+/// The account as read, with what lies around it, and what follows from both: each
+/// ChrootDirectory and RevokedKeys in force, and the host keys.
+fn join(request: &Request, mut state: HostState, around: Surroundings) -> HostState {
+    let Surroundings {
+        is_root,
+        mut sshd_files,
+        addresses,
         sshd,
         firewall,
         fail2ban,
         attempts,
-        host_keys: connection::read_host_keys(&host_key_paths),
-        sshd_files,
         listeners,
-        login,
-        chroots,
-        revoked,
-        sshd_debian: sshd_build.debian,
-        sshd_version: sshd_build.version,
-        user_groups,
-        private_group_alone,
-        facts: host_facts(addresses),
-        clock: Clock::read(),
+        build,
+        clock,
+        facts,
+    } = around;
+    let (sshd, asked) = match sshd {
+        SshdAnswer::Asked(answer) => (answer, true),
+        SshdAnswer::Later => (query_sshd(request, &sshd_files, &addresses, is_root), true),
+        SshdAnswer::NotNeeded(why) => (Err(why.to_string()), false),
+    };
+    // Why sshd refused to answer, when it was asked: `sshd -t` names the line.
+    if asked && sshd.is_err() && is_root {
+        sshd_files.rejected = sshd_files.paths.test().err();
     }
+    let configs: &[Effective] = sshd.as_ref().map(Vec::as_slice).unwrap_or_default();
+    let mut chroots: Vec<(String, Option<String>)> = Vec::new();
+    let mut revoked: Vec<(String, Revocation)> = Vec::new();
+    for effective in configs {
+        if let Some(dir) = effective
+            .config
+            .chroot_directory(&request.user, &state.home_path)
+        {
+            if !chroots.iter().any(|(d, _)| *d == dir) {
+                let problem = sshd_paths::chroot_problem(&dir);
+                chroots.push((dir, problem));
+            }
+        }
+        if let Some(file) = effective.config.revoked_keys() {
+            if !revoked.iter().any(|(f, _)| f == file) {
+                revoked.push((
+                    file.to_string(),
+                    sshd_paths::revocation(file, request.key.as_ref()),
+                ));
+            }
+        }
+    }
+    let host_key_paths: Vec<PathBuf> = configs
+        .first()
+        .map(|c| c.config.all("hostkey").iter().map(PathBuf::from).collect())
+        .unwrap_or_default();
+    state.host_keys = connection::read_host_keys(&host_key_paths);
+    state.chroots = chroots;
+    state.revoked = revoked;
+    state.sshd = sshd;
+    state.sshd_files = sshd_files;
+    state.firewall = firewall;
+    state.fail2ban = fail2ban;
+    state.attempts = attempts;
+    state.listeners = listeners;
+    state.sshd_debian = build.debian;
+    state.sshd_version = build.version;
+    state.clock = clock;
+    state.facts = facts;
+    state
 }
 
 /// The user's authorized_keys as sshd would find it, walked without following links:
@@ -619,24 +828,11 @@ fn host_facts(addresses: Vec<String>) -> HostFacts {
             })
         })
         .unwrap_or_else(|| "unknown Linux".into());
-    let openssh = std::process::Command::new("ssh")
-        .arg("-V")
-        .output()
-        .ok()
-        .map(|o| {
-            let text = String::from_utf8_lossy(&o.stderr).to_string();
-            text.split([',', ' '])
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string()
-        })
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "not found".into());
     HostFacts {
         hostname,
         os,
-        openssh,
+        // From sshd's binary, beside the other readers (`sshd::read_build`).
+        openssh: String::new(),
         addresses,
         cloud: cloud::detect(),
     }

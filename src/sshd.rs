@@ -483,13 +483,16 @@ impl SshdConfig {
     }
 }
 
-/// What sshd's binary says of itself: which release it is, and whether Debian or Ubuntu
-/// built it. Read from the file, since older sshd has no version flag.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What sshd's binary says of its build, read from its release string, so no process is
+/// run to learn it (older sshd has no version flag).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Build {
-    /// Debian and Ubuntu patch StrictModes to accept group write by the user's own
-    /// private group.
+    /// Debian and Ubuntu patch sshd's StrictModes to accept group write by the user's own
+    /// private group; their release string says so.
     pub debian: bool,
+    /// `OpenSSH_9.2p1`, as the wizard's first screen shows it.
+    pub release: Option<String>,
+    /// The same, as a number to compare against what a feature needs.
     pub version: Option<Version>,
 }
 
@@ -513,45 +516,52 @@ impl std::fmt::Display for Version {
     }
 }
 
-impl Build {
-    pub fn read() -> Build {
-        std::fs::read(SshdPaths::default().sshd)
-            .map(|bytes| Build::of(&bytes))
-            .unwrap_or_default()
-    }
+/// Reads sshd's binary once for its release string (`OpenSSH_9.2p1 Debian-2+deb12u10`).
+pub fn read_build() -> Build {
+    std::fs::read(SshdPaths::default().sshd)
+        .map(|bytes| build_of(&bytes))
+        .unwrap_or_default()
+}
 
-    /// From the binary's bytes: the release string (`OpenSSH_9.2p1 Debian-2+deb12u3`)
-    /// is the first `OpenSSH_X.Yp` in it; the compat table's `OpenSSH_7.0*` never has a `p`.
-    pub fn of(bytes: &[u8]) -> Build {
-        let debian = [b"Debian-".as_slice(), b"Ubuntu-".as_slice()]
-            .iter()
-            .any(|tag| bytes.windows(tag.len()).any(|w| w == *tag));
-        let tag = b"OpenSSH_";
-        let version = bytes
-            .windows(tag.len())
-            .enumerate()
-            .filter(|(_, w)| w == tag)
-            .find_map(|(at, _)| release(&bytes[at + tag.len()..]));
-        Build { debian, version }
+/// The build as the binary's release string tells it: the first string from `OpenSSH_`
+/// to a NUL whose first word is `OpenSSH_<major>.<minor>p<n>` (compat patterns such as
+/// `OpenSSH_7.4*` are not); Debian's and Ubuntu's say `Debian-` or `Ubuntu-` after it.
+pub fn build_of(binary: &[u8]) -> Build {
+    const MARK: &[u8] = b"OpenSSH_";
+    let mut rest = binary;
+    let mut release = None;
+    while let Some(at) = rest.windows(MARK.len()).position(|w| w == MARK) {
+        let tail = &rest[at..];
+        let end = tail.iter().position(|b| *b == 0).unwrap_or(tail.len());
+        if let Ok(text) = std::str::from_utf8(&tail[..end]) {
+            if release_version(text.split(' ').next().unwrap_or_default()).is_some() {
+                release = Some(text);
+                break;
+            }
+        }
+        rest = &tail[MARK.len()..];
+    }
+    let word = release.map(|r| r.split(' ').next().unwrap_or_default());
+    Build {
+        debian: release.is_some_and(|r| r.contains(" Debian-") || r.contains(" Ubuntu-")),
+        release: word.map(str::to_string),
+        version: word.and_then(release_version),
     }
 }
 
-/// `X.Yp...` at the start of `rest`.
-fn release(rest: &[u8]) -> Option<Version> {
-    let digits = |from: usize| {
-        let n = rest[from..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        let text = std::str::from_utf8(&rest[from..from + n]).ok()?;
-        Some((text.parse::<u32>().ok()?, from + n))
-    };
-    let (major, dot) = digits(0)?;
-    if rest.get(dot) != Some(&b'.') {
+/// `OpenSSH_9.2p1`: digits, a dot, digits, `p`, digits, and nothing else.
+fn release_version(word: &str) -> Option<Version> {
+    let rest = word.strip_prefix("OpenSSH_")?;
+    let (number, portable) = rest.split_once('p')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (major, minor) = number.split_once('.')?;
+    if !(digits(major) && digits(minor) && digits(portable)) {
         return None;
     }
-    let (minor, end) = digits(dot + 1)?;
-    (rest.get(end) == Some(&b'p')).then_some(Version { major, minor })
+    Some(Version {
+        major: major.parse().ok()?,
+        minor: minor.parse().ok()?,
+    })
 }
 
 fn is_loopback(addr: &str) -> bool {
@@ -607,7 +617,8 @@ pub fn listeners() -> Vec<Listener> {
             found.extend(parse_listening(&text));
         }
     }
-    let owners = socket_owners();
+    let inodes: Vec<u64> = found.iter().map(|(_, inode)| *inode).collect();
+    let owners = socket_owners(&inodes);
     found
         .into_iter()
         .map(|(port, inode)| Listener {
@@ -634,9 +645,17 @@ pub fn listening_ports() -> Vec<u16> {
     ports
 }
 
-/// (socket inode, program name) for every socket fd this process may look at.
-fn socket_owners() -> Vec<(u64, String)> {
-    let mut owners = Vec::new();
+/// (socket inode, program name) for each of `wanted` held by a process this one may look
+/// at, the first holder in /proc's order. The walk of every process's fds stops once each
+/// is found, and is not made at all when nothing listens.
+fn socket_owners(wanted: &[u64]) -> Vec<(u64, String)> {
+    let mut owners: Vec<(u64, String)> = Vec::new();
+    let mut left: Vec<u64> = wanted.to_vec();
+    left.sort_unstable();
+    left.dedup();
+    if left.is_empty() {
+        return owners;
+    }
     let Ok(processes) = std::fs::read_dir("/proc") else {
         return owners;
     };
@@ -645,21 +664,28 @@ fn socket_owners() -> Vec<(u64, String)> {
         let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
             continue;
         };
-        let comm = std::fs::read_to_string(dir.join("comm"))
-            .map(|c| c.trim().to_string())
-            .unwrap_or_default();
         for fd in fds.flatten() {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
             let target = target.to_string_lossy();
-            if let Some(inode) = target
+            let Some(inode) = target
                 .strip_prefix("socket:[")
                 .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse().ok())
-            {
-                owners.push((inode, comm.clone()));
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if let Ok(i) = left.binary_search(&inode) {
+                left.remove(i);
+                let comm = std::fs::read_to_string(dir.join("comm"))
+                    .map(|c| c.trim().to_string())
+                    .unwrap_or_default();
+                owners.push((inode, comm));
             }
+        }
+        if left.is_empty() {
+            break;
         }
     }
     owners
@@ -681,27 +707,59 @@ fn parse_listening(text: &str) -> Vec<(u16, u64)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_release_string_is_read_from_the_installed_sshd_not_its_compat_patterns() {
+        let Ok(binary) = std::fs::read(SshdPaths::default().sshd) else {
+            return; // no sshd here: nothing to compare with
+        };
+        let build = build_of(&binary);
+        // The client of the same package prints the same release: `OpenSSH_9.2p1 Debian-...`.
+        let client = std::process::Command::new("ssh")
+            .arg("-V")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&client.stderr).to_string();
+        let words: Vec<&str> = said.split([',', ' ']).collect();
+        assert_eq!(build.release.as_deref(), Some(words[0]), "{said}");
+        assert_eq!(
+            build.debian,
+            words[1].starts_with("Debian-") || words[1].starts_with("Ubuntu-")
+        );
+    }
+
+    #[test]
+    fn compat_patterns_and_the_bare_version_are_not_the_release() {
+        let binary = b"x\0OpenSSH_9.2\0OpenSSH_7.4*\0OpenSSH_2*,OpenSSH_3*\0OpenSSH_8.0p1\0";
+        assert_eq!(build_of(binary).release.as_deref(), Some("OpenSSH_8.0p1"));
+        assert!(!build_of(binary).debian);
+        let debian = b"OpenSSH_7.4*\0OpenSSH_9.2p1 Debian-2+deb12u10\0";
+        assert!(build_of(debian).debian);
+        assert_eq!(build_of(b"OpenSSH_7.4*\0").release, None);
+    }
     use super::*;
 
     #[test]
     fn the_release_is_read_from_the_binary_not_the_compat_table() {
         let rhel = b"\0OpenSSH_2.*,OpenSSH_3.0*\0OpenSSH_7.0*\0OpenSSH_7.4p1\0OpenSSL\0";
         assert_eq!(
-            Build::of(rhel),
+            build_of(rhel),
             Build {
                 debian: false,
+                release: Some("OpenSSH_7.4p1".into()),
                 version: Some(Version { major: 7, minor: 4 })
             }
         );
         let ubuntu = b"OpenSSH_8.9p1 Ubuntu-3ubuntu0.10\0";
         assert_eq!(
-            Build::of(ubuntu),
+            build_of(ubuntu),
             Build {
                 debian: true,
+                release: Some("OpenSSH_8.9p1".into()),
                 version: Some(Version { major: 8, minor: 9 })
             }
         );
-        assert_eq!(Build::of(b"no release here OpenSSH_*").version, None);
+        assert_eq!(build_of(b"no release here OpenSSH_*").version, None);
     }
 
     /// The real sshd here says the same release as `sshd -V` (OpenSSH 9.x).
@@ -717,7 +775,7 @@ mod tests {
             return;
         };
         let said = String::from_utf8_lossy(&out.stderr).to_string();
-        let Some(version) = Build::of(&bytes).version else {
+        let Some(version) = build_of(&bytes).version else {
             panic!("no release found in /usr/sbin/sshd; it says {said}");
         };
         assert!(

@@ -1451,3 +1451,65 @@ fn the_vendor_picker_moves_the_defaults_and_the_addresses() {
         "the new account is inspected"
     );
 }
+
+/// The wizard as `tui::run` starts it: drawn before the host is read.
+fn reading_app() -> App {
+    let profile = bastion_wizard::profile::Profile::built_in();
+    let form = bastion_wizard::tui::app::AccountForm {
+        user: profile.user.clone(),
+        group: profile.group.clone(),
+        tunnel_only: true,
+        targets: String::new(),
+        expires: String::new(),
+        from_vendor_ips: false,
+        focus: bastion_wizard::tui::app::AccountField::User,
+    };
+    App::reading(profile, form, true, Default::default())
+}
+
+#[test]
+fn welcome_waits_for_the_first_inspection_then_fills_in() {
+    let mut app = reading_app();
+    let first = app.inspect();
+    assert!(!app.host_read);
+    // Nothing to act on yet: Enter, c and Space say why and stay.
+    for code in [KeyCode::Enter, KeyCode::Char('c'), KeyCode::Char(' ')] {
+        assert!(press(&mut app, code).is_empty());
+        assert_eq!(app.screen, Screen::Welcome);
+        assert!(!app.checks.detail);
+        assert!(app
+            .notice
+            .as_deref()
+            .unwrap()
+            .contains("Still reading the host"));
+    }
+    let id = inspection(&[first]);
+    app.on_message(Message::Inspected(id, Box::new(fresh_host())));
+    assert!(app.host_read);
+    assert_eq!(app.state.home_path, fresh_host().home_path);
+    // The Enter pressed while reading was kept: the wizard went on by itself.
+    assert_eq!(app.screen, Screen::Account);
+    assert_eq!(app.notice, None);
+}
+
+#[test]
+fn without_an_early_enter_welcome_stays_once_the_host_is_read() {
+    let mut app = reading_app();
+    let first = app.inspect();
+    press(&mut app, KeyCode::Char('c'));
+    app.on_message(Message::Inspected(
+        inspection(&[first]),
+        Box::new(fresh_host()),
+    ));
+    assert_eq!(app.screen, Screen::Welcome);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Account);
+}
+
+#[test]
+fn q_quits_while_the_host_is_being_read() {
+    let mut app = reading_app();
+    let _ = app.inspect();
+    press(&mut app, KeyCode::Char('q'));
+    assert!(app.should_quit);
+}

@@ -47,6 +47,24 @@ fn welcome_preview_as_normal_user() {
 }
 
 #[test]
+fn welcome_while_the_host_is_being_read() {
+    let profile = bastion_wizard::profile::Profile::built_in();
+    let form = bastion_wizard::tui::app::AccountForm {
+        user: profile.user.clone(),
+        group: profile.group.clone(),
+        tunnel_only: true,
+        targets: String::new(),
+        expires: String::new(),
+        from_vendor_ips: false,
+        focus: bastion_wizard::tui::app::AccountField::User,
+    };
+    let mut app = App::reading(profile, form, true, Default::default());
+    // Enter before the host is read says why it waits.
+    press(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(screen(&app).backend());
+}
+
+#[test]
 fn welcome_wide_terminal() {
     insta::assert_snapshot!(draw(&app(fresh_host()), 200, 50).backend());
 }

@@ -99,30 +99,54 @@ pub fn read(is_root: bool) -> Firewall {
             ..Firewall::default()
         };
     }
-    let tools: [(&str, &[&str]); 10] = [
-        ("nft", &["-j", "list", "ruleset"]),
-        ("iptables-legacy-save", &[]),
-        ("ip6tables-legacy-save", &[]),
-        ("iptables-nft-save", &[]),
-        ("ip6tables-nft-save", &[]),
-        ("iptables-save", &[]),
-        ("ip6tables-save", &[]),
-        ("iptables", &["-V"]),
-        ("ufw", &["status", "verbose"]),
-        ("firewall-cmd", &["--state"]),
-    ];
-    let runs: Vec<ToolRun> = std::thread::scope(|scope| {
-        let handles: Vec<_> = tools
-            .iter()
-            .map(|(name, args)| scope.spawn(move || run_tool(name, args)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(None))
-            .collect()
-    });
-    let [nft, legacy4, legacy6, nft4, nft6, plain4, plain6, version, ufw, firewalld] =
-        <[ToolRun; 10]>::try_from(runs).expect("one run per tool");
+    // Every tool runs at once, except the iptables-nft ones, which wait for nft: where nft
+    // lists no table of their family they have nothing to print, and are not run.
+    let (nft, [legacy4, legacy6, nft4, nft6, plain4, plain6, version, ufw, firewalld]) =
+        std::thread::scope(|scope| {
+            let plain = !has_variants();
+            let handles = [
+                scope.spawn(|| legacy_run("iptables-legacy-save", "/proc/net/ip_tables_names")),
+                scope.spawn(|| legacy_run("ip6tables-legacy-save", "/proc/net/ip6_tables_names")),
+                scope.spawn(move || plain.then(|| run_tool("iptables-save", &[])).flatten()),
+                scope.spawn(move || plain.then(|| run_tool("ip6tables-save", &[])).flatten()),
+                scope.spawn(iptables_version),
+                scope.spawn(|| run_tool("ufw", &["status", "verbose"])),
+                scope.spawn(|| run_tool("firewall-cmd", &["--state"])),
+            ];
+            let nft = run_tool("nft", &["-j", "list", "ruleset"]);
+            let families: Option<Vec<Family>> = nft
+                .as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|json| parse_nft_json(json).ok())
+                .map(|tables| tables.into_iter().map(|t| t.family).collect());
+            let nft_save = |name: &'static str, family: Family| {
+                let families = families.clone();
+                move || match families {
+                    Some(listed) if !listed.contains(&family) => {
+                        tool::find(name).map(|_| Ok(String::new()))
+                    }
+                    _ => run_tool(name, &[]),
+                }
+            };
+            let nft4 = scope.spawn(nft_save("iptables-nft-save", Family::V4));
+            let nft6 = scope.spawn(nft_save("ip6tables-nft-save", Family::V6));
+            let join = |h: std::thread::ScopedJoinHandle<'_, ToolRun>| h.join().unwrap_or(None);
+            let [legacy4, legacy6, plain4, plain6, version, ufw, firewalld] = handles.map(join);
+            (
+                nft,
+                [
+                    legacy4,
+                    legacy6,
+                    join(nft4),
+                    join(nft6),
+                    plain4,
+                    plain6,
+                    version,
+                    ufw,
+                    firewalld,
+                ],
+            )
+        });
     assemble(Outputs {
         nft_json: nft,
         iptables_legacy: legacy4,
@@ -135,6 +159,41 @@ pub fn read(is_root: bool) -> Firewall {
         ufw_status: ufw,
         firewalld_state: firewalld,
     })
+}
+
+/// Plain `iptables-save` is read only where neither variant tool exists (see `assemble`).
+fn has_variants() -> bool {
+    tool::find("iptables-legacy-save").is_some() || tool::find("iptables-nft-save").is_some()
+}
+
+/// A legacy `*-save`, unless the kernel lists no legacy table in this network namespace:
+/// then it has nothing to print (and running it could load the module).
+fn legacy_run(name: &str, tables: &str) -> ToolRun {
+    let none = match std::fs::read_to_string(tables) {
+        Ok(names) => names.trim().is_empty(),
+        // No such file: the legacy module is not loaded, so no legacy rule exists.
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    if none {
+        return tool::find(name).map(|_| Ok(String::new()));
+    }
+    run_tool(name, &[])
+}
+
+/// `iptables -V` says which variant plain `iptables` is; where `iptables` is a link to
+/// xtables-nft-multi or xtables-legacy-multi, its target says it without running it.
+fn iptables_version() -> ToolRun {
+    let binary = tool::find("iptables")?;
+    let target = std::fs::canonicalize(&binary).ok();
+    match target
+        .as_ref()
+        .and_then(|t| t.file_name())
+        .and_then(|n| n.to_str())
+    {
+        Some("xtables-nft-multi") => Some(Ok("iptables (nf_tables)".into())),
+        Some("xtables-legacy-multi") => Some(Ok("iptables (legacy)".into())),
+        _ => run_tool("iptables", &["-V"]),
+    }
 }
 
 /// Everything the tools printed; `assemble` is pure so tests can feed captured outputs.

@@ -130,6 +130,32 @@ impl Sources {
     }
 }
 
+/// Whether journald keeps a journal here: `*.journal` files under the persistent or the
+/// volatile journal directory, one directory per machine id.
+fn has_journal_files() -> bool {
+    journal_files_under(&["/var/log/journal", "/run/log/journal"])
+}
+
+fn journal_files_under(roots: &[impl AsRef<std::path::Path>]) -> bool {
+    roots.iter().any(|root| {
+        std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|machine| {
+                std::fs::read_dir(machine.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|f| {
+                        let name = f.file_name();
+                        let name = name.to_string_lossy();
+                        name.ends_with(".journal") || name.ends_with(".journal~")
+                    })
+            })
+    })
+}
+
 /// Reads the last two weeks of sshd's log (bounded), as root.
 pub fn read(user: &str, is_root: bool) -> Attempts {
     if !is_root {
@@ -142,7 +168,12 @@ pub fn read(user: &str, is_root: bool) -> Attempts {
             ..Attempts::default()
         };
     }
-    read_from(user, &Sources::system())
+    let mut sources = Sources::system();
+    // Where no journal file exists, journalctl has nothing to say: it is not run.
+    if !has_journal_files() {
+        sources.journal = None;
+    }
+    read_from(user, &sources)
 }
 
 /// journald first; a file when journald has no sshd lines (no journald, or a volatile
@@ -322,6 +353,20 @@ pub fn check(attempts: &Attempts, still_fails: &dyn Fn(CheckId) -> bool) -> Chec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_journal_is_only_where_a_machine_directory_holds_journal_files() {
+        let root = tempfile::tempdir().unwrap();
+        let roots = [root.path()];
+        assert!(!journal_files_under(&roots), "empty, as in a container");
+        let machine = root.path().join("0123456789abcdef0123456789abcdef");
+        std::fs::create_dir(&machine).unwrap();
+        std::fs::write(machine.join("notes.txt"), "").unwrap();
+        assert!(!journal_files_under(&roots));
+        std::fs::write(machine.join("system.journal"), "").unwrap();
+        assert!(journal_files_under(&roots));
+        assert!(!journal_files_under(&[root.path().join("missing")]));
+    }
 
     #[test]
     fn tail_reads_from_a_mark_from_whole_lines_and_after_rotation() {

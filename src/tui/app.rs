@@ -202,6 +202,11 @@ pub struct App {
     pub keys: KeysPane,
     /// A pair generated here for a vendor that wants the customer's key.
     pub generated: Option<GeneratedPair>,
+    /// Whether the host has been read at all: the wizard draws before its first
+    /// inspection ends, and until then shows the checks as being read.
+    pub host_read: bool,
+    /// Enter was pressed on Welcome before the host was read: go on once it is.
+    pub enter_when_read: bool,
 }
 
 impl App {
@@ -247,8 +252,24 @@ impl App {
             vendor_users: Vec::new(),
             keys: KeysPane::default(),
             generated: None,
+            host_read: true,
+            enter_when_read: false,
         };
         app.refresh_if_changed();
+        app
+    }
+
+    /// The wizard before the host is read: its first screen is drawn at once, and the
+    /// runtime's answer to `inspect()` fills the checks in.
+    pub fn reading(
+        profile: Profile,
+        account: AccountForm,
+        is_root: bool,
+        ticks: BTreeMap<String, bool>,
+    ) -> App {
+        let state = HostState::not_read(is_root, &account.user);
+        let mut app = App::new(profile, account, state, ticks);
+        app.host_read = false;
         app
     }
 
@@ -292,7 +313,7 @@ impl App {
 
     /// Asks for the host to be read again for the request as it stands. Only the answer
     /// to the newest such ask is taken: an older one describes what is no longer asked.
-    pub(crate) fn inspect(&mut self) -> Effect {
+    pub fn inspect(&mut self) -> Effect {
         self.inspections += 1;
         self.awaited = Some(self.inspections);
         self.inspecting_for = (self.account.user.clone(), self.account.group.clone());
@@ -428,12 +449,18 @@ impl App {
             Message::Inspected(id, _) if self.awaited != Some(id) => {}
             Message::Inspected(_, state) => {
                 self.awaited = None;
+                self.host_read = true;
                 self.state = *state;
                 self.state_version += 1;
                 self.inspected_for = self.inspecting_for.clone();
                 self.run.reinspecting = false;
                 // What the host holds may have changed: the lists follow the inspection.
                 let mut effects = self.background_reads();
+                if std::mem::take(&mut self.enter_when_read) && self.screen == Screen::Welcome {
+                    self.notice = None;
+                    effects.extend(self.go(Screen::Account));
+                    return effects;
+                }
                 if self.awaiting_gate {
                     self.awaiting_gate = false;
                     if self.screen == Screen::Account {

@@ -105,8 +105,8 @@ pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
         .read(TICKS_FILE)
         .map(|t| Checklist::ticks_from_json(&t))
         .unwrap_or_default();
-    let state = inspect::inspect(&request);
-    let mut app = App::new(profile, account, state, ticks);
+    // The host is read on a worker: the first screen is drawn at once and filled in.
+    let mut app = App::reading(profile, account, inspect::is_root(), ticks);
     if app.checklist.target.is_empty() {
         let saved = request
             .db
@@ -117,6 +117,7 @@ pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
     }
     // The target is part of what the plan and the report follow.
     app.refresh_if_changed();
+    let first_inspection = app.inspect();
     let theme = Theme::from_env();
 
     let signal = Arc::new(AtomicUsize::new(0));
@@ -129,10 +130,8 @@ pub fn run(profile: Profile, request: Request) -> Result<ExitCode, NoTerminal> {
     install_panic_hook();
     let _ = execute!(std::io::stdout(), EnableBracketedPaste);
     let mut runtime = Runtime::new(state_dir);
-    // The key list and the other vendor users arrive after the first frame.
-    for effect in app.background_reads() {
-        runtime.perform(effect);
-    }
+    // The key list and the other vendor users are read once this inspection arrives.
+    runtime.perform(first_inspection);
     let result = event_loop(&mut terminal, &mut app, &theme, runtime, &signal);
     // A pair generated here whose public half was never installed is only a risk.
     if let Some(pair) = app.unused_pair() {

@@ -131,7 +131,7 @@ fn prove(request: &Request, db: Option<&PermitOpen>, state_dir: &StateDir) -> Pr
         Some(t) => t.to_string(),
         None => socket_text(endpoint.connect),
     };
-    if let Some(version) = sshd::Build::read()
+    if let Some(version) = sshd::read_build()
         .version
         .filter(|v| *v < sshd::Version::EXPIRY_TIME)
     {

@@ -10,6 +10,7 @@ use ratatui::Frame;
 use crossterm::event::{KeyCode, KeyEvent};
 
 use crate::checks::{Check, Status, Verdict};
+use crate::inspect::READING;
 use crate::tui::app::{App, Effect, Screen};
 use crate::tui::theme::Theme;
 use crate::tui::view::{truncate, wrap_indented};
@@ -51,14 +52,22 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         "not root"
     };
+    let (host, system) = if app.host_read {
+        (
+            format!("{} ({who})", facts.hostname),
+            format!("{} · {}", facts.os, facts.openssh),
+        )
+    } else {
+        (format!("{READING} ({who})"), READING.to_string())
+    };
     let mut header = vec![
         Line::from(vec![
             Span::styled("Host    ", theme.strong()),
-            Span::raw(format!("{} ({who})", facts.hostname)),
+            Span::raw(host),
         ]),
         Line::from(vec![
             Span::styled("System  ", theme.strong()),
-            Span::raw(format!("{} · {}", facts.os, facts.openssh)),
+            Span::raw(system),
         ]),
     ];
     if !app.is_root() {
@@ -107,11 +116,19 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         theme.error()
     };
-    let verdict: Vec<Line> = wrap_indented("", &app.verdict_words(report), 0, width)
-        .into_iter()
-        .map(|l| Line::styled(l, verdict_style))
-        .chain(std::iter::once(Line::raw(next)))
-        .collect();
+    let verdict: Vec<Line> = if app.host_read {
+        wrap_indented("", &app.verdict_words(report), 0, width)
+            .into_iter()
+            .map(|l| Line::styled(l, verdict_style))
+            .chain(std::iter::once(Line::raw(next)))
+            .collect()
+    } else {
+        wrap_indented("", STILL_READING, 0, width)
+            .into_iter()
+            .map(|l| Line::styled(l, theme.warn()))
+            .chain(std::iter::once(Line::raw(READING_KEYS)))
+            .collect()
+    };
 
     // The list takes the rows it needs, so the legend and verdict sit right under it.
     let keys_height = super::keys_list::height(app);
@@ -151,6 +168,13 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let items: Vec<ListItem> = checks
         .iter()
         .map(|check| {
+            if !app.host_read {
+                let title = truncate(&check.title, title_width);
+                return ListItem::new(Line::styled(
+                    format!("… {title:<title_width$} {READING}"),
+                    theme.dim(),
+                ));
+            }
             let style = status_style(theme, check.status);
             let title = truncate(&check.title, title_width);
             let detail = truncate(&check.detail, width.saturating_sub(title_width + 4));
@@ -188,7 +212,12 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if below > 0 {
         more.push(format!("↓{below}"));
     }
-    let mut spans = vec![Span::styled(LEGEND, theme.dim())];
+    let legend_text = if app.host_read {
+        LEGEND
+    } else {
+        "… being read"
+    };
+    let mut spans = vec![Span::styled(legend_text, theme.dim())];
     if !more.is_empty() {
         spans.push(Span::styled(
             format!("  {} more", more.join(" ")),
@@ -226,9 +255,17 @@ fn render_detail(check: &Check, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
+/// What the verdict line says until the first inspection ends.
+const STILL_READING: &str = "Reading the host: the account, sshd's settings for each vendor address, the firewall, fail2ban and sshd's log.";
+const READING_KEYS: &str = "The checks fill in as soon as it is read.";
+const WAIT_NOTICE: &str =
+    "Still reading the host: Enter goes on to the account as soon as it is read.";
+
 /// The footer: the keys `on_welcome` handles.
 pub fn keys(app: &App) -> &'static str {
-    if app.keys.focused {
+    if !app.host_read {
+        READING
+    } else if app.keys.focused {
         "↑↓ keys · r revoke · x undo setup · Tab checks · Enter set up"
     } else if app.checks.detail {
         "↑↓ other checks · Esc close · Enter set up · c checklist"
@@ -239,6 +276,17 @@ pub fn keys(app: &App) -> &'static str {
 
 impl App {
     pub(crate) fn on_welcome(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if !self.host_read {
+            // Every later screen follows from the host as read: nothing to act on yet.
+            if matches!(key.code, KeyCode::Enter | KeyCode::Char('c' | ' ')) {
+                self.notice = Some(WAIT_NOTICE.into());
+            }
+            // Enter is kept: the wizard goes on by itself once the host is read.
+            if key.code == KeyCode::Enter {
+                self.enter_when_read = true;
+            }
+            return Vec::new();
+        }
         match key.code {
             KeyCode::Tab => {
                 self.toggle_key_focus();
