@@ -249,7 +249,6 @@ pub struct Surroundings {
     attempts: Attempts,
     listeners: Vec<Listener>,
     build: sshd::Build,
-    clock: Clock,
     facts: HostFacts,
 }
 
@@ -262,7 +261,7 @@ impl Surroundings {
         let sshd_files = sshd_repair::read_tree(is_root);
         let addresses = local_addresses();
         let ask_sshd = !(account_changes && sshd_files.matches_on("group"));
-        let (sshd, firewall, fail2ban, attempts, listeners, build, clock, facts) =
+        let (sshd, firewall, fail2ban, attempts, listeners, build, facts) =
             std::thread::scope(|scope| {
                 let sshd = ask_sshd
                     .then(|| scope.spawn(|| query_sshd(request, &sshd_files, &addresses, is_root)));
@@ -271,7 +270,6 @@ impl Surroundings {
                 let attempts = scope.spawn(|| logs::read(&request.user, is_root));
                 let listeners = scope.spawn(sshd::listeners);
                 let build = scope.spawn(sshd::read_build);
-                let clock = scope.spawn(Clock::read);
                 let mut facts = host_facts(addresses.clone());
                 let build = build.join().unwrap_or_default();
                 facts.openssh = build.release.clone().unwrap_or_else(|| "not found".into());
@@ -288,7 +286,6 @@ impl Surroundings {
                     attempts.join().unwrap_or_default(),
                     listeners.join().unwrap_or_default(),
                     build,
-                    clock.join().unwrap_or_else(|_| Clock::utc_now()),
                     facts,
                 )
             });
@@ -302,7 +299,6 @@ impl Surroundings {
             attempts,
             listeners,
             build,
-            clock,
             facts,
         }
     }
@@ -334,13 +330,12 @@ impl Surroundings {
             attempts: Attempts::default(),
             listeners: Vec::new(),
             // The plan refuses `--expires` where sshd would ignore the line; otherwise
-            // only the checks judge by the build, and the clock only the checks read.
+            // only the checks judge by the build.
             build: if request.access.expires.is_some() {
                 sshd::read_build()
             } else {
                 sshd::Build::default()
             },
-            clock: Clock::utc_now(),
             facts: HostFacts::default(),
         }
     }
@@ -501,7 +496,6 @@ fn join(request: &Request, mut state: HostState, around: Surroundings) -> HostSt
         attempts,
         listeners,
         build,
-        clock,
         facts,
     } = around;
     let (sshd, asked) = match sshd {
@@ -550,9 +544,28 @@ fn join(request: &Request, mut state: HostState, around: Surroundings) -> HostSt
     state.listeners = listeners;
     state.sshd_debian = build.debian;
     state.sshd_version = build.version;
-    state.clock = clock;
+    state.clock = clock_for(request, &state);
     state.facts = facts;
     state
+}
+
+/// The host's clock with its time zone (`date`, one process) where an `expiry-time` is to
+/// be judged or written; otherwise now in UTC, so no process is run for nothing.
+fn clock_for(request: &Request, state: &HostState) -> Clock {
+    const OPTION: &[u8] = b"expiry-time";
+    let has_expiry = state
+        .authorized_keys_content
+        .as_ref()
+        .is_some_and(|content| {
+            content
+                .windows(OPTION.len())
+                .any(|w| w.eq_ignore_ascii_case(OPTION))
+        });
+    if has_expiry || request.access.expires.is_some() {
+        Clock::read()
+    } else {
+        Clock::utc_now()
+    }
 }
 
 /// The user's authorized_keys as sshd would find it, walked without following links:

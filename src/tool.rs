@@ -59,16 +59,21 @@ pub fn run(mut command: Command, timeout: Duration, max_bytes: u64) -> io::Resul
         });
         rx
     });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
+    // A thread waits for the exit, so the answer comes the moment the tool ends rather
+    // than at the next poll; the deadline kills it by pid, which stays the tool's until
+    // that thread reaps it.
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let (exited, exit) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = exited.send(child.wait());
+    });
+    let status = match exit.recv_timeout(timeout) {
+        Ok(Ok(status)) => Some(status),
+        Ok(Err(_)) => None,
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = exit.recv_timeout(Duration::from_secs(2));
+            None
         }
     };
     // A child the tool left behind may hold the pipes open: wait for them only briefly.
