@@ -229,26 +229,33 @@ fn journal(state_dir: &StateDir, request: &Request, result: &str) {
 /// `keys` know what is ours. The key and the sshd repair record
 /// their own, since only they know whether a line or file was there before.
 fn record(action: &Action, request: &Request, state_dir: &StateDir) {
-    let entry = match action {
-        Action::CreateGroup => Entry::CreatedGroup {
-            group: request.group.clone(),
-            gid: Group::from_name(&request.group)
-                .ok()
-                .flatten()
-                .map(|g| g.gid.as_raw()),
-        },
-        Action::CreateUser { .. } => Entry::CreatedUser {
-            user: request.user.clone(),
-            group: request.group.clone(),
-            uid: User::from_name(&request.user)
-                .ok()
-                .flatten()
-                .map(|u| u.uid.as_raw()),
-        },
+    let created_group = || Entry::CreatedGroup {
+        group: request.group.clone(),
+        gid: Group::from_name(&request.group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw()),
+    };
+    let created_user = || Entry::CreatedUser {
+        user: request.user.clone(),
+        group: request.group.clone(),
+        uid: User::from_name(&request.user)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw()),
+    };
+    let entries = match action {
+        Action::CreateGroup => vec![created_group()],
+        Action::CreateUser { own_group, .. } if *own_group => {
+            vec![created_group(), created_user()]
+        }
+        Action::CreateUser { .. } => vec![created_user()],
         _ => return,
     };
-    // Like the journal, the ledger must not fail a setup that succeeded.
-    let _ = ledger::record(state_dir, entry);
+    for entry in entries {
+        // Like the journal, the ledger must not fail a setup that succeeded.
+        let _ = ledger::record(state_dir, entry);
+    }
 }
 
 fn execute(action: &Action, request: &Request, state_dir: &StateDir) -> Result<()> {
@@ -258,9 +265,13 @@ fn execute(action: &Action, request: &Request, state_dir: &StateDir) -> Result<(
         Action::CreateGroup => run_account_tool(Command::new("groupadd").arg(group), || {
             Group::from_name(group).ok().flatten().is_some()
         }),
-        Action::CreateUser { shell } => {
+        Action::CreateUser { shell, own_group } => {
             let mut command = Command::new("useradd");
-            command.args(["-m", "-g", group]);
+            if *own_group {
+                command.args(["-m", "-U"]);
+            } else {
+                command.args(["-m", "-g", group]);
+            }
             if let Some(shell) = shell {
                 command.arg("-s").arg(shell);
             }

@@ -39,6 +39,9 @@ pub enum Action {
     CreateGroup,
     CreateUser {
         shell: Option<PathBuf>,
+        /// `useradd -U`: the user's group, named like it, is made with it in one run
+        /// (neither exists yet), instead of a `groupadd` before.
+        own_group: bool,
     },
     Unlock,
     /// `chage` with these arguments: no expiry date, no password change due.
@@ -307,10 +310,16 @@ pub fn plan(request: &Request, state: &HostState) -> Plan {
         keys_file: shell_word(&state.authorized_keys_path().display().to_string()),
     };
     let tunnel_only = !request.access.allow_shell;
-    let mut steps = vec![
-        group_step(state, &names),
-        user_step(state, &names, tunnel_only),
-    ];
+    // A new user whose group is new and named like it: one `useradd -U` makes both.
+    let own_group = state.group.is_none() && state.user.is_none() && names.group == names.user;
+    let mut steps = if own_group {
+        vec![user_step(state, &names, tunnel_only, true)]
+    } else {
+        vec![
+            group_step(state, &names),
+            user_step(state, &names, tunnel_only, false),
+        ]
+    };
     if let Some(account) = &state.user {
         steps.push(unlock_step(state, &names));
         steps.extend(aging_step(state, &names));
@@ -370,18 +379,39 @@ fn group_step(state: &HostState, names: &Names) -> Step {
     }
 }
 
-fn user_step(state: &HostState, names: &Names, tunnel_only: bool) -> Step {
+fn user_step(state: &HostState, names: &Names, tunnel_only: bool, own_group: bool) -> Step {
     let (user, group, home) = (names.user, names.group, &names.home);
     let new_shell = tunnel_only.then(|| state.nologin.clone());
     let shell_flag = new_shell
         .as_ref()
         .map(|s| format!(" -s {}", s.display()))
         .unwrap_or_default();
+    let (title, guide, group_flag) = if own_group {
+        (
+            format!("Create user and group {user}, with its home"),
+            "guide steps 1-2",
+            "-U".to_string(),
+        )
+    } else {
+        (
+            format!("Create user {user} with home {home}"),
+            "guide step 2",
+            format!("-g {group}"),
+        )
+    };
+    let made_with = if own_group {
+        format!("; useradd -U makes its group {group} with it")
+    } else {
+        String::new()
+    };
     Step {
-        action: Action::CreateUser { shell: new_shell },
-        title: format!("Create user {user} with home {home}"),
-        guide: "guide step 2",
-        command: format!("useradd -m -g {group}{shell_flag} -p '*' {user}"),
+        action: Action::CreateUser {
+            shell: new_shell,
+            own_group,
+        },
+        title,
+        guide,
+        command: format!("useradd -m {group_flag}{shell_flag} -p '*' {user}"),
         state: done_if(state.user.is_some()),
         detail: match &state.user {
             Some(a) => format!(
@@ -389,8 +419,8 @@ fn user_step(state: &HostState, names: &Names, tunnel_only: bool) -> Step {
                 a.uid,
                 a.home.display()
             ),
-            None if tunnel_only => format!("user {user} does not exist yet: it is created with no password and no login shell (tunnel only)"),
-            None => format!("user {user} does not exist yet: it is created with no password and the system's default shell"),
+            None if tunnel_only => format!("user {user} does not exist yet: it is created with no password and no login shell (tunnel only){made_with}"),
+            None => format!("user {user} does not exist yet: it is created with no password and the system's default shell{made_with}"),
         },
     }
 }

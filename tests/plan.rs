@@ -144,34 +144,37 @@ fn fresh_host_everything_to_do_with_the_guide_commands() {
         matches!(
             actions.as_slice(),
             [
-                Action::CreateGroup,
-                Action::CreateUser { .. },
+                Action::CreateUser {
+                    own_group: true,
+                    ..
+                },
                 Action::SecureHome,
                 Action::SshDir,
                 Action::AuthorizedKeys,
                 Action::InstallKey { .. },
             ]
         ),
-        "steps in the guide's order, no unlock/shell step for a new user: {actions:?}"
+        "steps in the guide's order, the group made with the user, no unlock/shell step for a new user: {actions:?}"
     );
     assert!(
         p.steps.iter().all(|s| s.state == StepState::ToDo),
         "{:?}",
         states(&p)
     );
-    assert_eq!(p.to_do(), 6);
+    assert_eq!(p.to_do(), 5);
     assert!(p.blocked().is_empty());
 
-    assert_eq!(group_step(&p).command, "groupadd whaly");
     let user = user_step(&p);
     assert_eq!(
         user.command,
-        "useradd -m -g whaly -s /usr/sbin/nologin -p '*' whaly"
+        "useradd -m -U -s /usr/sbin/nologin -p '*' whaly"
     );
+    assert_eq!(user.guide, "guide steps 1-2");
     assert_eq!(
         user.action,
         Action::CreateUser {
-            shell: Some(PathBuf::from("/usr/sbin/nologin"))
+            shell: Some(PathBuf::from("/usr/sbin/nologin")),
+            own_group: true
         }
     );
     assert_eq!(
@@ -385,7 +388,6 @@ fn ssh_dir_symlink_on_a_fresh_host_blocks_only_what_follows() {
     state.home = Node::Found(meta(Kind::Dir, 1500, 1500, 0o755, 3));
     state.ssh_dir = Node::Found(meta(Kind::Symlink, 1500, 1500, 0o777, 1));
     let p = plan::plan(&tunnel_only(), &state);
-    assert_eq!(group_step(&p).state, StepState::ToDo);
     assert_eq!(user_step(&p).state, StepState::ToDo);
     assert_eq!(home_step(&p).state, StepState::ToDo);
     assert_eq!(ssh_dir_step(&p).state, StepState::Blocked);
@@ -489,6 +491,25 @@ fn missing_shell_gets_a_set_shell_step() {
     assert_eq!(shell.command, "usermod -s /bin/sh whaly");
 }
 
+/// `useradd -U` only where it makes exactly what was asked: a new group named like the
+/// new user. Another group name, or a group that exists, keeps `groupadd` / `-g`.
+#[test]
+fn the_group_is_made_with_the_user_only_when_both_are_new_and_named_alike() {
+    let mut req = tunnel_only();
+    req.group = "vendors".into();
+    let p = plan::plan(&req, &fresh_host());
+    assert_eq!(group_step(&p).command, "groupadd vendors");
+    assert_eq!(
+        user_step(&p).command,
+        "useradd -m -g vendors -s /usr/sbin/nologin -p '*' whaly"
+    );
+    let mut state = fresh_host();
+    state.group = Some(1001);
+    let p = plan::plan(&tunnel_only(), &state);
+    assert_eq!(group_step(&p).state, StepState::Done);
+    assert!(user_step(&p).command.contains("-g whaly"));
+}
+
 #[test]
 fn allow_shell_creates_the_user_without_nologin_and_installs_the_bare_key() {
     let req = request(Access {
@@ -498,9 +519,15 @@ fn allow_shell_creates_the_user_without_nologin_and_installs_the_bare_key() {
     });
     let p = plan::plan(&req, &fresh_host());
     let user = user_step(&p);
-    assert_eq!(user.command, "useradd -m -g whaly -p '*' whaly");
+    assert_eq!(user.command, "useradd -m -U -p '*' whaly");
     assert!(!user.command.contains("-s"), "{}", user.command);
-    assert_eq!(user.action, Action::CreateUser { shell: None });
+    assert_eq!(
+        user.action,
+        Action::CreateUser {
+            shell: None,
+            own_group: true
+        }
+    );
     let bare = format!("ssh-ed25519 {DATA} vendor@example.com");
     assert_eq!(p.key_line.as_deref(), Some(bare.as_str()));
 
@@ -519,7 +546,7 @@ fn no_key_means_no_key_step() {
         .steps
         .iter()
         .any(|s| matches!(s.action, Action::InstallKey { .. })));
-    assert_eq!(p.to_do(), 5);
+    assert_eq!(p.to_do(), 4);
 }
 
 #[test]

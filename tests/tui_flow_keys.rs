@@ -472,7 +472,7 @@ fn a_customer_profile_generates_the_pair_and_finish_says_where_it_is_never_what(
 
     app.screen = Screen::Finish;
     let mut all = String::new();
-    for _ in 0..15 {
+    for _ in 0..30 {
         all.push_str(&text_of(&app));
         press(&mut app, KeyCode::Down);
     }

@@ -17,6 +17,21 @@ const SET_UP: &str = "set up the account: Enter on the wizard's first screen (su
 pub(super) fn checks(request: &Request, state: &HostState, plan: &Plan) -> Vec<Check> {
     let mut checks = Vec::new();
     for step in &plan.steps {
+        if let Action::CreateUser {
+            own_group: true, ..
+        } = step.action
+        {
+            // One `useradd -U` makes both: the group's check follows the same step.
+            checks.push(Check::new(
+                CheckId::Group,
+                Status::Fail,
+                format!(
+                    "group {} does not exist yet: it is made with the user",
+                    request.group
+                ),
+                Some(step.command.clone()),
+            ));
+        }
         let (id, node) = match step.action {
             Action::CreateGroup => (CheckId::Group, None),
             Action::CreateUser { .. } => (CheckId::User, None),
