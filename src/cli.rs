@@ -759,17 +759,26 @@ fn confirm(question: &str) -> bool {
     answer.trim().eq_ignore_ascii_case("y")
 }
 
+/// What every command that changes the host checks first: root (else exit 3), and a
+/// terminal to ask on unless `--yes` (else bad input); nothing is changed either way.
+fn may_change(command: &str, yes: bool) -> Result<Option<ExitCode>, BadInput> {
+    if !inspect::is_root() {
+        eprintln!("bastion-wizard: {command} needs root: run `sudo bastion-wizard {command} ...`. Nothing was changed.");
+        return Ok(Some(ExitCode::from(3)));
+    }
+    if !yes && !std::io::stdin().is_terminal() {
+        return Err(BadInput(format!(
+            "{command} without a terminal needs --yes; nothing was changed"
+        )));
+    }
+    Ok(None)
+}
+
 fn run_revoke(setup: &SetupArgs, fingerprint: &str, yes: bool) -> Result<ExitCode, BadInput> {
     let fingerprint = revoke::parse_fingerprint(fingerprint).map_err(BadInput)?;
     let (_, request) = prepare(setup, None)?;
-    if !inspect::is_root() {
-        eprintln!("bastion-wizard: revoke needs root: run `sudo bastion-wizard revoke ...`. Nothing was changed.");
-        return Ok(ExitCode::from(3));
-    }
-    if !yes && !std::io::stdin().is_terminal() {
-        return Err(BadInput(
-            "revoke without a terminal needs --yes; nothing was changed".into(),
-        ));
+    if let Some(code) = may_change("revoke", yes)? {
+        return Ok(code);
     }
     let state_dir = StateDir::locate();
     let list = key_list::read(&request, &state_dir);
@@ -803,14 +812,8 @@ fn run_revoke(setup: &SetupArgs, fingerprint: &str, yes: bool) -> Result<ExitCod
 
 fn run_remove(setup: &SetupArgs, delete_account: bool, yes: bool) -> Result<ExitCode, BadInput> {
     let (_, request) = prepare(setup, None)?;
-    if !inspect::is_root() {
-        eprintln!("bastion-wizard: remove needs root: run `sudo bastion-wizard remove ...`. Nothing was changed.");
-        return Ok(ExitCode::from(3));
-    }
-    if !yes && !std::io::stdin().is_terminal() {
-        return Err(BadInput(
-            "remove without a terminal needs --yes; nothing was changed".into(),
-        ));
+    if let Some(code) = may_change("remove", yes)? {
+        return Ok(code);
     }
     let state_dir = StateDir::locate();
     let (user, group) = (request.user.as_str(), request.group.as_str());
