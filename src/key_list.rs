@@ -13,6 +13,7 @@ use crate::key;
 use crate::ledger::Ledger;
 use crate::logs::Accepted;
 use crate::setup::Request;
+use crate::sshd::Version;
 use crate::state_dir::StateDir;
 
 /// The user's key lines, or why they could not be read.
@@ -94,6 +95,8 @@ pub struct Context<'a> {
     pub targets: &'a [PermitOpen],
     /// Now, and the time zone sshd reads `expiry-time` in.
     pub clock: Clock,
+    /// The host's sshd release: older ones skip a line whose options they do not know.
+    pub sshd_version: Option<Version>,
 }
 
 /// Every key line of `content`, in file order.
@@ -143,6 +146,13 @@ pub fn list(content: &[u8], ctx: &Context) -> Vec<KeyLine> {
                 ),
                 None => {}
             }
+        }
+        if let Some(why) = options
+            .as_ref()
+            .ok()
+            .and_then(|o| o.too_new_for(ctx.sshd_version))
+        {
+            flag(FlagKind::Rejected, format!("sshd skips this line: {why}"));
         }
         if let Ok(o) = &options {
             if let Some(why) = o.tunnel_problem(ctx.vendor_addrs, ctx.targets, ctx.clock) {
@@ -196,7 +206,15 @@ pub fn read(request: &Request, state_dir: &StateDir) -> KeyList {
     let attempts = crate::logs::read(&request.user, is_root);
     let content = crate::inspect::authorized_keys_of(&request.user);
     let ledger = Ledger::read(state_dir);
-    from_parts(request, content, &ledger, &attempts, Clock::read())
+    let sshd_version = crate::sshd::read_build().version;
+    from_parts(
+        request,
+        content,
+        &ledger,
+        &attempts,
+        Clock::read(),
+        sshd_version,
+    )
 }
 
 /// The list from what `read` or an inspection gathered.
@@ -206,6 +224,7 @@ pub fn from_parts(
     ledger: &Ledger,
     attempts: &crate::logs::Attempts,
     clock: Clock,
+    sshd_version: Option<Version>,
 ) -> KeyList {
     let targets = request.db_targets();
     let ctx = Context {
@@ -215,6 +234,7 @@ pub fn from_parts(
         vendor_addrs: &request.vendor_addrs,
         targets: &targets,
         clock,
+        sshd_version,
     };
     let (keys, unreadable) = match content {
         Ok(Some(bytes)) => (list(&bytes, &ctx), None),

@@ -12,6 +12,7 @@ use bastion_wizard::dates::Clock;
 use bastion_wizard::key_list::{list, Context, FlagKind, KeyLine};
 use bastion_wizard::ledger::{Entry, Ledger, Record};
 use bastion_wizard::logs::Accepted;
+use bastion_wizard::sshd::Version;
 use common::{fingerprints, key_data, keygen, public_path};
 
 struct Made {
@@ -59,6 +60,7 @@ fn listed(
             vendor_addrs: &addrs,
             targets,
             clock: Clock::utc(1_795_737_600), // 2026-11-27
+            sshd_version: Some(Version { major: 9, minor: 2 }),
         },
     )
 }
@@ -258,4 +260,42 @@ fn a_key_only_on_a_cert_authority_line_has_no_revoke_plan() {
         vec![2],
         "the login line goes, the cert-authority line stays"
     );
+}
+
+/// A line whose `expiry-time` this host's sshd is too old for is skipped whole by sshd
+/// (7.7 for the option, 9.1 for its UTC form): the list says so, as `status` does.
+#[test]
+fn an_expiry_the_hosts_sshd_does_not_know_is_flagged() {
+    let a = make(&["ed25519"]);
+    let lines = [
+        format!(
+            "expiry-time=\"20271231235959\",restrict,port-forwarding {}\n",
+            a.public
+        ),
+        format!(
+            "expiry-time=\"20271231235959Z\",restrict,port-forwarding {}\n",
+            a.public
+        ),
+    ];
+    let addrs: Vec<IpAddr> = vec!["34.22.141.3".parse().unwrap()];
+    let flagged = |line: &str, major, minor| {
+        let keys = list(
+            line.as_bytes(),
+            &Context {
+                user: "whaly",
+                ledger: &Ledger::default(),
+                logins: &[],
+                vendor_addrs: &addrs,
+                targets: &[],
+                clock: Clock::utc(1_795_737_600),
+                sshd_version: Some(Version { major, minor }),
+            },
+        );
+        kinds(&keys[0]).contains(&FlagKind::Rejected)
+    };
+    assert!(!flagged(&lines[0], 9, 2));
+    assert!(!flagged(&lines[0], 7, 7));
+    assert!(flagged(&lines[0], 7, 4), "7.4 does not know expiry-time");
+    assert!(!flagged(&lines[1], 9, 1));
+    assert!(flagged(&lines[1], 9, 0), "9.0 does not know the UTC form");
 }

@@ -144,6 +144,7 @@ pub fn key_list(
         &ledger,
         &attempts,
         app.state.clock,
+        app.state.sshd_version,
     )
 }
 
