@@ -1513,3 +1513,19 @@ fn q_quits_while_the_host_is_being_read() {
     press(&mut app, KeyCode::Char('q'));
     assert!(app.should_quit);
 }
+
+/// A vendor with a long name (dbt Cloud, Airbyte Cloud) must not cut the Account screen's
+/// opening sentence at the terminal's edge.
+#[test]
+fn the_account_intro_wraps_for_long_vendor_names() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    while app.profile.name != "Airbyte Cloud" {
+        press(&mut app, KeyCode::PageUp);
+    }
+    let text = text_of(&app);
+    assert!(
+        text.contains(" Cloud profile."),
+        "the sentence is cut:\n{text}"
+    );
+}
