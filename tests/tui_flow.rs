@@ -1529,3 +1529,11 @@ fn the_account_intro_wraps_for_long_vendor_names() {
         "the sentence is cut:\n{text}"
     );
 }
+
+/// Ctrl-G is how a person gives a vendor that wants the customer's key its pair; the
+/// Paste screen's help must say so.
+#[test]
+fn paste_help_tells_of_ctrl_g() {
+    let help = screens::help(Screen::Paste);
+    assert!(help.contains("Ctrl-G"), "{help}");
+}
