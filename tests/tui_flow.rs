@@ -1537,3 +1537,27 @@ fn paste_help_tells_of_ctrl_g() {
     let help = screens::help(Screen::Paste);
     assert!(help.contains("Ctrl-G"), "{help}");
 }
+
+/// After scrolling past the end of a long Finish screen, one Up moves the text at once
+/// (no dead presses for every Down beyond the end).
+#[test]
+fn up_scrolls_back_at_once_after_overshooting_the_end() {
+    let mut app = app(set_up_host(&installed()));
+    press(&mut app, KeyCode::Char('c'));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Finish);
+    press(&mut app, KeyCode::Char('p'));
+    app.on_message(Message::Verified(Proof {
+        ok: true,
+        summary: "sshd opened the forward".into(),
+        not_proven: (1..=8).map(|n| format!("gap {n}")).collect(),
+        ..Proof::default()
+    }));
+    for _ in 0..60 {
+        press(&mut app, KeyCode::Down);
+    }
+    let bottom = text_of(&app);
+    assert!(bottom.contains("↑ more above"), "{bottom}");
+    press(&mut app, KeyCode::Up);
+    assert_ne!(text_of(&app), bottom, "the first Up does nothing");
+}
