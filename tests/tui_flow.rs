@@ -1513,3 +1513,51 @@ fn q_quits_while_the_host_is_being_read() {
     press(&mut app, KeyCode::Char('q'));
     assert!(app.should_quit);
 }
+
+/// A vendor with a long name (dbt Cloud, Airbyte Cloud) must not cut the Account screen's
+/// opening sentence at the terminal's edge.
+#[test]
+fn the_account_intro_wraps_for_long_vendor_names() {
+    let mut app = app(fresh_host());
+    press(&mut app, KeyCode::Enter);
+    while app.profile.name != "Airbyte Cloud" {
+        press(&mut app, KeyCode::PageUp);
+    }
+    let text = text_of(&app);
+    assert!(
+        text.contains(" Cloud profile."),
+        "the sentence is cut:\n{text}"
+    );
+}
+
+/// Ctrl-G is how a person gives a vendor that wants the customer's key its pair; the
+/// Paste screen's help must say so.
+#[test]
+fn paste_help_tells_of_ctrl_g() {
+    let help = screens::help(Screen::Paste);
+    assert!(help.contains("Ctrl-G"), "{help}");
+}
+
+/// After scrolling past the end of a long Finish screen, one Up moves the text at once
+/// (no dead presses for every Down beyond the end).
+#[test]
+fn up_scrolls_back_at_once_after_overshooting_the_end() {
+    let mut app = app(set_up_host(&installed()));
+    press(&mut app, KeyCode::Char('c'));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Finish);
+    press(&mut app, KeyCode::Char('p'));
+    app.on_message(Message::Verified(Proof {
+        ok: true,
+        summary: "sshd opened the forward".into(),
+        not_proven: (1..=8).map(|n| format!("gap {n}")).collect(),
+        ..Proof::default()
+    }));
+    for _ in 0..60 {
+        press(&mut app, KeyCode::Down);
+    }
+    let bottom = text_of(&app);
+    assert!(bottom.contains("↑ more above"), "{bottom}");
+    press(&mut app, KeyCode::Up);
+    assert_ne!(text_of(&app), bottom, "the first Up does nothing");
+}

@@ -163,6 +163,9 @@ pub struct App {
     pub review_scroll: u16,
     /// Scroll of the Apply and Finish screens; reset on every screen change.
     pub scroll: u16,
+    /// How far the scrolled screen on show can go, as last drawn: Down stops there, so the
+    /// first Up after the end moves the text.
+    pub scroll_room: std::cell::Cell<u16>,
     pub checks: CheckList,
     /// Whether the plan repairs sshd; on by default, `s` on the review screen switches it.
     pub fix_sshd: bool,
@@ -235,6 +238,7 @@ impl App {
             confirm_apply: false,
             review_scroll: 0,
             scroll: 0,
+            scroll_room: std::cell::Cell::new(u16::MAX),
             checks: CheckList::default(),
             fix_sshd: true,
             proof: ProofRun::default(),
@@ -557,6 +561,7 @@ impl App {
         self.screen = screen;
         self.confirm_apply = false;
         self.scroll = 0;
+        self.scroll_room.set(u16::MAX);
         self.edit_cursor = None;
         Vec::new()
     }
@@ -579,8 +584,14 @@ impl App {
     /// ↑↓ on the screens that show more than fits (Apply and Finish).
     pub(crate) fn scroll_keys(&mut self, code: KeyCode) {
         match code {
-            KeyCode::Up => self.scroll = self.scroll.saturating_sub(1),
-            KeyCode::Down => self.scroll = self.scroll.saturating_add(1).min(200),
+            KeyCode::Up => self.scroll = self.scroll.min(self.scroll_room.get()).saturating_sub(1),
+            KeyCode::Down => {
+                self.scroll = self
+                    .scroll
+                    .saturating_add(1)
+                    .min(200)
+                    .min(self.scroll_room.get())
+            }
             _ => {}
         }
     }

@@ -234,17 +234,20 @@ pub fn wrap_indented(first: &str, text: &str, indent: usize, width: usize) -> Ve
 pub fn render_scrolled(
     lines: Vec<Line<'static>>,
     scroll: u16,
+    room: &std::cell::Cell<u16>,
     theme: &Theme,
     frame: &mut Frame,
     area: Rect,
 ) {
     let height = area.height as usize;
     if lines.len() <= height {
+        room.set(0);
         frame.render_widget(Paragraph::new(lines), area);
         return;
     }
     let [text, hint] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
     let max_scroll = lines.len().saturating_sub(text.height as usize);
+    room.set(u16::try_from(max_scroll).unwrap_or(u16::MAX));
     let scroll = (scroll as usize).min(max_scroll);
     frame.render_widget(Paragraph::new(lines).scroll((scroll as u16, 0)), text);
     let words = match (scroll > 0, scroll < max_scroll) {

@@ -59,13 +59,16 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .collect()
     };
 
-    let mut lines = vec![
-        Line::raw(format!(
-            "Who {} logs in as on this host. Defaults come from the {} profile.",
-            app.profile.name, app.profile.name
-        )),
-        Line::raw(""),
-    ];
+    // Wrapped: a long vendor name (dbt Cloud, Airbyte Cloud) no longer fits one line.
+    let intro = format!(
+        "Who {} logs in as on this host. Defaults come from the {} profile.",
+        app.profile.name, app.profile.name
+    );
+    let mut lines: Vec<Line> = wrap_indented("", &intro, 0, width)
+        .into_iter()
+        .map(Line::raw)
+        .collect();
+    lines.push(Line::raw(""));
     lines.extend(crate::tui::vendor_picker::lines(app, theme, LABEL, width));
     lines.push(input("User", &form.user, AccountField::User));
     lines.push(input("Group", &form.group, AccountField::Group));

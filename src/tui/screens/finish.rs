@@ -121,7 +121,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         2,
         Style::new(),
     ));
-    render_scrolled(lines, app.scroll, theme, frame, area);
+    render_scrolled(lines, app.scroll, &app.scroll_room, theme, frame, area);
 }
 
 /// One entry per host key type, SHA256 and MD5 as the vendors' forms ask for them.

@@ -291,7 +291,7 @@ pub fn keys(app: &App) -> &'static str {
     }
 }
 
-pub const HELP: &str = "Paste the public key exactly as the vendor sent it, even if it is split over several lines: the line breaks are removed. Compare the SHA256 fingerprint with the one in the vendor's message. A private key is refused and never shown. Ctrl-U empties the box; a new paste replaces a complete key.";
+pub const HELP: &str = "Paste the public key exactly as the vendor sent it, even if it is split over several lines: the line breaks are removed. Compare the SHA256 fingerprint with the one in the vendor's message. A private key is refused and never shown. Ctrl-U empties the box; a new paste replaces a complete key. A vendor that asks you for a private key (Airbyte, Metabase) has no key to paste: Ctrl-G makes a pair here, its private half goes to a root-only file (never on screen) and Finish says where.";
 
 impl App {
     pub(crate) fn on_paste_key(&mut self, key: KeyEvent) -> Vec<Effect> {

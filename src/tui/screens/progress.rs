@@ -92,7 +92,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             lines.push(Line::styled("Enter: back to the review", theme.strong()));
         }
     }
-    render_scrolled(lines, app.scroll, theme, frame, area);
+    render_scrolled(lines, app.scroll, &app.scroll_room, theme, frame, area);
 }
 
 /// The footer: the keys `on_apply` handles.

@@ -157,6 +157,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     ])
     .areas(steps);
     let max_scroll = lines.len().saturating_sub(list.height as usize);
+    app.scroll_room
+        .set(u16::try_from(max_scroll).unwrap_or(u16::MAX));
     let scroll = scroll.min(max_scroll);
     frame.render_widget(Paragraph::new(lines).scroll((scroll as u16, 0)), list);
     if max_scroll > 0 {
@@ -313,11 +315,18 @@ impl App {
         match key.code {
             KeyCode::Esc => self.go(Screen::Paste),
             KeyCode::Up => {
-                self.review_scroll = self.review_scroll.saturating_sub(1);
+                self.review_scroll = self
+                    .review_scroll
+                    .min(self.scroll_room.get())
+                    .saturating_sub(1);
                 Vec::new()
             }
             KeyCode::Down => {
-                self.review_scroll = self.review_scroll.saturating_add(1).min(40);
+                self.review_scroll = self
+                    .review_scroll
+                    .saturating_add(1)
+                    .min(40)
+                    .min(self.scroll_room.get());
                 Vec::new()
             }
             KeyCode::Char('s') => {
