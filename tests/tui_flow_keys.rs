@@ -395,7 +395,15 @@ fn rotate_is_offered_only_after_a_good_proof() {
         plans[0].lines.iter().map(|k| k.line).collect::<Vec<_>>(),
         [1]
     );
-    assert!(text_of(&app).contains("The new key got through the live proof"));
+    let shown = text_of(&app);
+    assert!(
+        shown.contains("The new key's line got through the live"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("not the vendor's own key"),
+        "the proof's limit is said before revoking: {shown}"
+    );
     assert_eq!(
         press(&mut app, KeyCode::Char('y')),
         [Effect::Revoke {

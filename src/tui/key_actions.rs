@@ -66,7 +66,7 @@ impl KeyAction {
             KeyAction::ConfirmRevoke { plans, rotate } => {
                 let mut text = String::new();
                 if *rotate {
-                    text.push_str("The new key got through the live proof. The older key(s) this program added still open this host:\n");
+                    text.push_str("The new key's line got through the live proof (a throwaway key with its options, not the vendor's own key). Revoke the old key once the vendor uses the new one: Welcome's key list shows each key's last login. The older key(s) this program added still open this host:\n");
                 }
                 for plan in plans {
                     text.push_str(&plan.render());
