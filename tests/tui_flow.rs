@@ -1213,6 +1213,12 @@ fn apply_does_not_tick_what_was_already_there_and_review_knows_it_ran() {
     assert!(review.contains("Done: 1 step(s) applied."), "{review}");
 }
 
+/// The vendor picker is explained where the Account screen's keys are.
+#[test]
+fn account_help_tells_of_the_vendor_picker() {
+    assert!(screens::help(Screen::Account).contains("PgUp/PgDn picks the vendor"));
+}
+
 #[test]
 fn no_jargon_without_its_meaning() {
     let mut app = app(fresh_host());

@@ -100,6 +100,15 @@ fn the_key_list_is_read_after_each_inspection_and_shows_reading_until_then() {
     );
 }
 
+/// Tab moves to the key list only where there is one: the footer offers it then alone.
+#[test]
+fn the_footer_offers_the_key_list_only_when_there_are_keys() {
+    let app = app(set_up_host(&two_keys()));
+    assert!(!text_of(&app).contains("Tab keys"), "nothing read yet");
+    let app = with_keys(app, &[OLD_ED25519_FINGERPRINT], None);
+    assert!(text_of(&app).contains("Tab keys"), "{}", text_of(&app));
+}
+
 #[test]
 fn a_list_for_another_account_is_not_shown() {
     let mut app = app(set_up_host(&two_keys()));

@@ -76,7 +76,9 @@ pub fn help(screen: Screen) -> &'static str {
             given, are the only places the tunnel can reach, e.g. db.internal:5432; separate \
             several with spaces. An expiry date (YYYY-MM-DD) is the key's last day: after it \
             sshd refuses the key. \"Only from the vendor's addresses\" lets the key work from \
-            the profile's published addresses alone."
+            the profile's published addresses alone. PgUp/PgDn picks the vendor (and its \
+            region): its addresses, user and needs, with where and when its IP list was \
+            published."
         }
         Screen::Paste => paste::HELP,
         Screen::Review => {

@@ -182,6 +182,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Paragraph::new(Line::styled(
             if app.swallowing.is_some() {
                 "The rest of the private key is being thrown away as it arrives."
+            } else if app.profile.key_source == KeySource::Customer {
+                "Ctrl-G makes the key pair here, or paste a public key of yours"
             } else {
                 "Paste the vendor's public key here (ssh-ed25519 AAAA… or ssh-rsa AAAA…)"
             },

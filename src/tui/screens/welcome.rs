@@ -269,8 +269,10 @@ pub fn keys(app: &App) -> &'static str {
         "↑↓ keys · r revoke · x undo setup · Tab checks · Enter set up"
     } else if app.checks.detail {
         "↑↓ other checks · Esc close · Enter set up · c checklist"
-    } else {
+    } else if app.keys.list.as_ref().is_some_and(|l| !l.keys.is_empty()) {
         "↑↓ · Space details · Enter set up · c checklist · Tab keys"
+    } else {
+        "↑↓ · Space details · Enter set up · c checklist"
     }
 }
 
