@@ -246,6 +246,30 @@ impl SetupArgs {
         }
     }
 
+    /// Whether any of these options was given at all.
+    fn given(&self) -> bool {
+        let SetupArgs {
+            user,
+            group,
+            allow_shell,
+            permit_open,
+            db,
+            profile,
+            region,
+            expires,
+            from_vendor_ips,
+        } = self;
+        user.is_some()
+            || group.is_some()
+            || *allow_shell
+            || !permit_open.is_empty()
+            || !db.is_empty()
+            || profile.is_some()
+            || region.is_some()
+            || expires.is_some()
+            || *from_vendor_ips
+    }
+
     pub fn profile(&self) -> Result<Profile, BadInput> {
         Profile::resolve(self.profile.as_deref(), self.region.as_deref())
             .map_err(|e| BadInput(format!("{e:#}")))
@@ -346,6 +370,9 @@ pub fn run(cli: Cli) -> ExitCode {
             yes,
             setup,
         }) => run_remove(&with(&setup), delete_account, yes),
+        Some(Command::CheckPort { .. }) if root.given() => Err(BadInput(
+            "check-port takes no setup options (--user, --profile, ...): it only connects from this host".into(),
+        )),
         Some(Command::CheckPort { target, timeout_ms }) => check_port(&target, timeout_ms),
         None => wizard(&root),
     };
@@ -1021,5 +1048,13 @@ mod tests {
         assert_eq!(merged.user.as_deref(), Some("a"));
         assert_eq!(merged.group.as_deref(), Some("b"));
         assert!(Cli::try_parse_from(["bw", "check-port", "db:5432", "--user", "x"]).is_err());
+        // Before the command they parse, but check-port refuses them rather than ignore them.
+        let before = Cli::try_parse_from(["bw", "--user", "x", "check-port", "db:5432"]).unwrap();
+        assert!(before.setup.given());
+        assert_eq!(run(before), ExitCode::from(2));
+        assert!(!Cli::try_parse_from(["bw", "check-port", "db:5432"])
+            .unwrap()
+            .setup
+            .given());
     }
 }

@@ -53,6 +53,9 @@ pub struct UndoPlan {
     pub steps: Vec<UndoStep>,
     /// What stays and why: things this program did not create.
     pub kept: Vec<String>,
+    /// This program created the user or the group and they are still there, so
+    /// `--delete-account` has something to delete.
+    pub account_ours: bool,
 }
 
 impl UndoPlan {
@@ -333,6 +336,7 @@ pub fn plan(
         group: group.to_string(),
         steps,
         kept,
+        account_ours: (ours_user && facts.user_exists) || (ours_group && facts.group_exists),
     }
 }
 

@@ -336,6 +336,36 @@ fn remove_answered_n_or_without_the_account_changes_only_what_was_shown() {
     assert!(text_of(&app).contains("Failed at \"Remove the key\": disk full"));
 }
 
+/// Where the ledger says this program made neither the user nor the group, undo has no
+/// account to delete: `d` is not offered, and pressing it changes nothing.
+#[test]
+fn deleting_the_account_is_offered_only_for_one_this_program_made() {
+    let mut app = with_keys(app(set_up_host(&two_keys())), &[ED25519_FINGERPRINT], None);
+    press(&mut app, KeyCode::Char('x'));
+    let mut plan = undo_plan(false);
+    assert!(plan.account_ours, "the ledger made both");
+    plan = undo::plan(
+        "whaly",
+        "whaly",
+        &Ledger::default(),
+        &undo::Facts {
+            user_exists: true,
+            group_exists: true,
+            ..undo::Facts::default()
+        },
+        false,
+    );
+    assert!(!plan.account_ours);
+    app.on_message(Message::RemovePlanned(ask(false), Box::new(plan)));
+    let shown = text_of(&app);
+    assert!(!shown.contains("d plans deleting"), "{shown}");
+    assert!(press(&mut app, KeyCode::Char('d')).is_empty());
+    assert!(
+        !matches!(app.keys.action, Some(KeyAction::PlanningRemove)),
+        "d does nothing here"
+    );
+}
+
 fn proof(ok: bool) -> Proof {
     Proof {
         ok,

@@ -89,7 +89,7 @@ impl KeyAction {
                 let hint = if plan.blocked() {
                     text.push_str("A step cannot run as things stand; nothing was changed.");
                     "any key closes"
-                } else if plan.to_do() == 0 && *delete_account {
+                } else if plan.to_do() == 0 && (*delete_account || !plan.account_ours) {
                     "any key closes"
                 } else if plan.to_do() == 0 {
                     text.push_str("d plans deleting the account and group too.");
@@ -97,6 +97,9 @@ impl KeyAction {
                 } else if *delete_account {
                     text.push_str(&format!("{} y/n", plan.question()));
                     "y undoes and deletes the account · any other key keeps everything"
+                } else if !plan.account_ours {
+                    text.push_str(&format!("{} y/n", plan.question()));
+                    "y undoes · any other key keeps everything"
                 } else {
                     text.push_str(&format!(
                         "{} y/n (d plans deleting the account and group too)",
@@ -343,7 +346,7 @@ impl App {
                 vec![Effect::Remove(self.remove_ask(delete_account))]
             }
             KeyAction::ConfirmRemove(plan, false)
-                if key.code == KeyCode::Char('d') && !plan.blocked() =>
+                if key.code == KeyCode::Char('d') && !plan.blocked() && plan.account_ours =>
             {
                 self.keys.action = Some(KeyAction::PlanningRemove);
                 vec![Effect::PlanRemove(self.remove_ask(true))]
