@@ -378,6 +378,22 @@ fn proof(ok: bool) -> Proof {
     }
 }
 
+/// The proof's result comes into sight when it arrives, however long Finish is above it.
+#[test]
+fn the_proofs_result_is_brought_into_sight() {
+    // Every check of a fresh host fails: they come first, and the proof far below.
+    let mut app = screens::on_finish(fresh_host());
+    let before = text_of(&app);
+    assert!(
+        !before.contains("Live proof"),
+        "the proof is below the fold at first: {before}"
+    );
+    press(&mut app, KeyCode::Char('p'));
+    app.on_message(Message::Verified(proof(true)));
+    let after = text_of(&app);
+    assert!(after.contains("The tunnel works."), "{after}");
+}
+
 /// Finish after ED25519 was applied beside the old key of ours.
 fn finish_after_rotation(new_is_ours: bool) -> App {
     let mut app = screens::on_finish(set_up_host(&two_keys()));

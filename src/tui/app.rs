@@ -166,6 +166,9 @@ pub struct App {
     /// How far the scrolled screen on show can go, as last drawn: Down stops there, so the
     /// first Up after the end moves the text.
     pub scroll_room: std::cell::Cell<u16>,
+    /// Where Finish's live proof begins, kept by the view, so that the proof's result is
+    /// brought into sight when it arrives.
+    pub proof_at: std::cell::Cell<u16>,
     pub checks: CheckList,
     /// Whether the plan repairs sshd; on by default, `s` on the review screen switches it.
     pub fix_sshd: bool,
@@ -239,6 +242,7 @@ impl App {
             review_scroll: 0,
             scroll: 0,
             scroll_room: std::cell::Cell::new(u16::MAX),
+            proof_at: std::cell::Cell::new(0),
             checks: CheckList::default(),
             fix_sshd: true,
             proof: ProofRun::default(),
@@ -491,6 +495,9 @@ impl App {
             Message::Verified(proof) => {
                 self.proof.running = false;
                 self.proof.result = Some(proof);
+                if self.screen == Screen::Finish {
+                    self.scroll = self.proof_at.get();
+                }
                 // The proof may have met what the checks did not: read the host again.
                 return vec![self.inspect()];
             }

@@ -104,6 +104,8 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     lines.extend(host_key_lines(&connection.host_keys, app.is_root(), &field));
 
     lines.push(Line::raw(""));
+    app.proof_at
+        .set(u16::try_from(lines.len()).unwrap_or(u16::MAX));
     lines.extend(proof_lines(app, theme, width));
     lines.extend(rotate_lines(app, theme, width));
 
