@@ -2,11 +2,13 @@
 //! every step is re-judged under the lock right before it runs, so a rerun changes nothing.
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{anyhow, bail, Context, Result};
+use nix::fcntl::Flock;
 use nix::unistd::{Group, User};
 
 use crate::authorized_keys::{self, Merge};
@@ -112,19 +114,23 @@ impl Outcome {
     }
 }
 
-pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(Event)) -> Outcome {
+/// What every change to the host starts with: root, then the state directory's lock,
+/// held for the whole run; otherwise the outcome that says why nothing was changed.
+pub fn begin(state_dir: &StateDir) -> Result<Flock<File>, Outcome> {
     if !inspect::is_root() {
-        return Outcome::NotRoot;
+        return Err(Outcome::NotRoot);
     }
-    let _lock = match state_dir.lock() {
+    state_dir.lock().map_err(|e| Outcome::Failed {
+        done: Vec::new(),
+        step: None,
+        error: format!("{e:#}"),
+    })
+}
+
+pub fn apply(request: &Request, state_dir: &StateDir, on_event: &mut dyn FnMut(Event)) -> Outcome {
+    let _lock = match begin(state_dir) {
         Ok(lock) => lock,
-        Err(e) => {
-            return Outcome::Failed {
-                done: Vec::new(),
-                step: None,
-                error: format!("{e:#}"),
-            }
-        }
+        Err(outcome) => return outcome,
     };
     let state = inspect::for_applying(request);
     let plan = match plan::prepare(request, &state) {

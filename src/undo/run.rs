@@ -94,18 +94,9 @@ pub fn remove(
     state_dir: &StateDir,
     on_event: &mut dyn FnMut(&UndoPlan, Event),
 ) -> Outcome {
-    if !inspect::is_root() {
-        return Outcome::NotRoot;
-    }
-    let _lock = match state_dir.lock() {
+    let _lock = match crate::apply::begin(state_dir) {
         Ok(lock) => lock,
-        Err(e) => {
-            return Outcome::Failed {
-                done: Vec::new(),
-                step: None,
-                error: format!("{e:#}"),
-            }
-        }
+        Err(outcome) => return outcome,
     };
     let ledger = Ledger::read(state_dir);
     let facts = gather(user, group, &ledger);
