@@ -86,7 +86,9 @@ pub enum Effect {
     /// The live proof through this host's sshd (`verify`).
     Verify(Box<Request>),
     /// The user's key lines, as `keys` lists them.
-    ReadKeys(Box<Request>),
+    /// The key list, from the file and the ledger; the log, the clock and sshd's release
+    /// come with it from the inspection just made, so they are not read again.
+    ReadKeys(Box<Request>, Box<super::key_actions::KeySources>),
     /// Every vendor user this program manages, each judged (Welcome lists them).
     ReadVendorUsers(Box<Profile>),
     /// `revoke` of each key, in turn.

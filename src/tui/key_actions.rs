@@ -15,6 +15,14 @@ use crate::revoke::{self, RevokePlan};
 use crate::undo::UndoPlan;
 
 /// The Welcome screen's key list and the question open about it.
+/// What the key list takes from the inspection it follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySources {
+    pub attempts: crate::logs::Attempts,
+    pub clock: crate::dates::Clock,
+    pub sshd_version: Option<crate::sshd::Version>,
+}
+
 #[derive(Debug, Default)]
 pub struct KeysPane {
     /// The user's key lines as `keys` lists them; `None` until the first read is back.
@@ -123,7 +131,15 @@ impl App {
     /// What is read beside each inspection, off the UI thread: the key list and, as root,
     /// every managed vendor user.
     pub fn background_reads(&self) -> Vec<Effect> {
-        let mut effects = vec![Effect::ReadKeys(Box::new(self.request()))];
+        let sources = KeySources {
+            attempts: self.state.attempts.clone(),
+            clock: self.state.clock,
+            sshd_version: self.state.sshd_version,
+        };
+        let mut effects = vec![Effect::ReadKeys(
+            Box::new(self.request()),
+            Box::new(sources),
+        )];
         if self.is_root() {
             effects.push(Effect::ReadVendorUsers(Box::new(self.profile.clone())));
         }

@@ -123,10 +123,17 @@ impl Runtime {
                     let _ = sender.send(Message::Verified(proof));
                 });
             }
-            Effect::ReadKeys(request) => {
+            Effect::ReadKeys(request, sources) => {
                 let state_dir = self.state_dir.clone();
                 self.spawn(move || {
-                    let list = key_list::read(&request, &state_dir);
+                    let list = key_list::from_parts(
+                        &request,
+                        crate::inspect::authorized_keys_of(&request.user),
+                        &crate::ledger::Ledger::read(&state_dir),
+                        &sources.attempts,
+                        sources.clock,
+                        sources.sshd_version,
+                    );
                     let _ = sender.send(Message::Keys(Box::new(list)));
                 });
             }
